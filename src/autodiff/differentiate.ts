@@ -1,0 +1,167 @@
+/**
+ * Reverse-mode differentiation of an IR graph: appends the nodes that compute d loss / d p for every
+ * parameter p asked for.
+ *
+ * 1. Activity: values that depend on a parameter through differentiable inputs (forward sweep) and that the
+ *    loss depends on (backward sweep). Only nodes between the two get backward work; integer paths, Shape,
+ *    masks and position ids never do.
+ * 2. Reverse sweep in reverse topological order: each node's rule turns output gradients into input
+ *    gradients. A value read in several places (fan-out, tied weights) sums its contributions.
+ */
+import { GraphError } from '../errors.js';
+import { isFloatType } from '../onnx/dtype.js';
+import { Builder } from '../ir/builder.js';
+import type { Graph, Node, Value } from '../ir/graph.js';
+import { inferNode, inferTypes } from '../ir/infer.js';
+import type { GradContext, GradRule } from './rule.js';
+import { ruleFor } from './rules/index.js';
+import { unbroadcast } from './unbroadcast.js';
+
+export interface DifferentiateOptions {
+  /** The scalar to differentiate. A non-scalar is treated as its sum (a gradient seed of ones). */
+  loss?: Value;
+  /**
+   * Explicit output gradients instead of (or besides) `loss`: computes the vector-Jacobian product
+   * sum over (value, seed) of seed . d value / d p. Each seed has its value's shape.
+   */
+  seeds?: Map<Value, Value>;
+  /** Parameters to differentiate with respect to. */
+  wrt: Value[];
+  /** ai.onnx opset of the graph. */
+  opset: number;
+  /** Prefix of generated node/value names (default 'grad/'). */
+  prefix?: string;
+}
+
+export interface GradientResult {
+  /** Gradient value for each parameter that reaches the loss, keyed by parameter name. */
+  gradients: Map<string, Value>;
+  /** Parameters asked for that do not reach the loss (their gradient is zero). */
+  unreached: Value[];
+  /** Backward nodes added. */
+  nodesAdded: number;
+}
+
+function differentiableInputs(rule: GradRule | undefined, node: Node): readonly number[] {
+  if (!rule) return node.inputs.map((_, i) => i);
+  const d = rule.differentiable;
+  if (d === 'all') return node.inputs.map((_, i) => i);
+  return typeof d === 'function' ? d(node) : d;
+}
+
+/** A value can carry a gradient only if it is a float tensor (or of unknown type). */
+const canCarryGrad = (v: Value) => v.type.elemType === undefined || isFloatType(v.type.elemType);
+
+export function differentiate(graph: Graph, options: DifferentiateOptions): GradientResult {
+  const { loss, wrt, opset } = options;
+  const seeded = [...(options.seeds?.keys() ?? [])];
+  if (loss) seeded.push(loss);
+  if (seeded.length === 0) throw new GraphError('differentiate: give a loss or explicit seeds');
+  const lossName = loss?.name ?? seeded.map((v) => v.name).join(', ');
+  if (opset < 13) throw new GraphError(`autodiff needs ai.onnx opset >= 13 (the model has ${opset}); re-export with a newer opset`);
+  inferTypes(graph, opset);
+  const forwardNodes = [...graph.nodes];
+
+  // Forward sweep: which values depend on a parameter, and through which parameter (for error messages).
+  const origin = new Map<Value, Value>();
+  for (const p of wrt) origin.set(p, p);
+  for (const node of forwardNodes) {
+    const rule = ruleFor(node);
+    const diff = differentiableInputs(rule, node);
+    const from = diff.map((i) => node.inputs[i]).find((v) => v && origin.has(v));
+    if (!from) continue;
+    for (const out of node.outputs) if (out && canCarryGrad(out)) origin.set(out, origin.get(from)!);
+  }
+
+  // Backward sweep: which values the loss depends on.
+  const relevant = new Set<Value>(seeded);
+  for (let k = forwardNodes.length - 1; k >= 0; k--) {
+    const node = forwardNodes[k]!;
+    if (!node.outputs.some((o) => o && relevant.has(o))) continue;
+    for (const v of [...node.inputs, ...node.implicitInputs]) if (v) relevant.add(v);
+  }
+  const active = (v: Value | null): v is Value => v !== null && origin.has(v) && relevant.has(v);
+
+  const b = new Builder(graph, { opset, prefix: options.prefix ?? 'grad/' });
+  const contributions = new Map<Value, Value[]>();
+  const addGrad = (v: Value, g: Value) => {
+    // A gradient has its value's type and shape; inference on backward nodes may know less.
+    if (g.type.shape === undefined) g.type = { ...v.type, elemType: g.type.elemType ?? v.type.elemType };
+    const list = contributions.get(v);
+    if (list) list.push(g);
+    else contributions.set(v, [g]);
+  };
+  const gradOf = (v: Value): Value | null => {
+    const list = contributions.get(v);
+    if (!list || list.length === 0) return null;
+    if (list.length > 1) {
+      const sum = b.op('Sum', list, {}, `${v.name}_accum`);
+      sum.type = { ...v.type };
+      contributions.set(v, [sum]);
+      return sum;
+    }
+    return list[0]!;
+  };
+
+  if (!seeded.some(active)) {
+    return { gradients: new Map(), unreached: [...wrt], nodesAdded: 0 };
+  }
+  for (const [v, seed] of options.seeds ?? []) if (active(v)) addGrad(v, seed);
+  if (loss && active(loss)) {
+    const one = b.scalarLike(1, loss);
+    addGrad(loss, loss.type.shape?.length === 0 ? one : b.op('Expand', [one, b.shape(loss)]));
+  }
+
+  for (let k = forwardNodes.length - 1; k >= 0; k--) {
+    const node = forwardNodes[k]!;
+    if (!node.outputs.some((o) => active(o) && contributions.has(o))) continue;
+    const rule = ruleFor(node);
+    const diff = differentiableInputs(rule, node);
+    const needs = node.inputs.map((v, i) => diff.includes(i) && active(v) && canCarryGrad(v!));
+    if (!needs.some(Boolean)) continue;
+    if (!rule) {
+      const param = node.inputs.map((v) => (v ? origin.get(v) : undefined)).find((p) => p);
+      throw new GraphError(
+        `no gradient rule for ${node.domain ? `${node.domain}.` : ''}${node.opType} (node '${node.name}'), which lies between parameter '${param?.name}' and loss '${lossName}'; freeze that parameter or add a rule in src/autodiff/rules/`,
+      );
+    }
+    const ctx: GradContext = {
+      b,
+      node,
+      opset,
+      x: (i) => node.input(i),
+      y: (i) => ensureOutput(graph, node, i, opset),
+      dy: (i) => {
+        const o = node.outputs[i];
+        return o ? gradOf(o) : null;
+      },
+      needs: (i) => needs[i] ?? false,
+      unbroadcast: (g, like) => unbroadcast(b, g, like),
+    };
+    const grads = rule.backward(ctx);
+    grads.forEach((g, i) => {
+      if (g && needs[i]) addGrad(node.inputs[i]!, g);
+    });
+  }
+
+  const gradients = new Map<string, Value>();
+  const unreached: Value[] = [];
+  for (const p of wrt) {
+    const g = active(p) ? gradOf(p) : null;
+    if (g) gradients.set(p.name, g);
+    else unreached.push(p);
+  }
+  return { gradients, unreached, nodesAdded: b.added.length };
+}
+
+/** Forward output `i` of `node`, adding it to the node if the model omitted it. */
+function ensureOutput(graph: Graph, node: Node, i: number, opset: number): Value {
+  const existing = node.outputs[i];
+  if (existing) return existing;
+  const v = graph.newValue(`${node.name || node.opType}_output${i}`);
+  while (node.outputs.length <= i) node.outputs.push(null);
+  node.outputs[i] = v;
+  v.producer = node;
+  inferNode(node, opset);
+  return v;
+}

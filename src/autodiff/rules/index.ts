@@ -1,0 +1,49 @@
+/**
+ * The gradient rule registry: every rule family, one table. Adding an op = one rule in its family's file
+ * (or a new file) and, for a new file, one line here.
+ */
+import type { Node } from '../../ir/graph.js';
+import type { GradRule } from '../rule.js';
+import { rules as arithmetic } from './arithmetic.js';
+import { rules as unary } from './unary.js';
+import { rules as activations } from './activations.js';
+import { rules as passthrough } from './passthrough.js';
+import { rules as where } from './where.js';
+import { rules as matmul } from './matmul.js';
+import { rules as gemm } from './gemm.js';
+import { rules as einsum } from './einsum.js';
+import { rules as softmax } from './softmax.js';
+import { rules as layernorm } from './layernorm.js';
+import { rules as reduce } from './reduce.js';
+import { rules as reshape } from './reshape.js';
+import { rules as transpose } from './transpose.js';
+import { rules as expand } from './expand.js';
+import { rules as concat } from './concat.js';
+import { rules as split } from './split.js';
+import { rules as slice } from './slice.js';
+import { rules as gather } from './gather.js';
+
+const ALL: readonly GradRule[] = [
+  ...arithmetic, ...unary, ...activations, ...passthrough, ...where,
+  ...matmul, ...gemm, ...einsum, ...softmax, ...layernorm, ...reduce,
+  ...reshape, ...transpose, ...expand, ...concat, ...split, ...slice, ...gather,
+];
+
+const TABLE = new Map<string, GradRule>();
+for (const rule of ALL) {
+  for (const op of rule.ops) {
+    if (TABLE.has(op)) throw new Error(`two gradient rules claim ${op}`);
+    TABLE.set(op, rule);
+  }
+}
+
+/** The rule for a node, or undefined if its op (or domain) has none. */
+export function ruleFor(node: Node): GradRule | undefined {
+  if (node.domain !== '' && node.domain !== 'ai.onnx') return undefined;
+  return TABLE.get(node.opType);
+}
+
+/** Op types with a gradient rule, for docs and `distill inspect`. */
+export function differentiableOps(): string[] {
+  return [...TABLE.keys()].sort();
+}

@@ -1,0 +1,3 @@
+import type { GradRule } from '../rule.js';
+
+export const rules: readonly GradRule[] = [];

@@ -1,0 +1,156 @@
+/**
+ * Adds nodes to a graph with fresh unique names: `b.op('MatMul', [x, w])`. Helpers for the ops whose form
+ * changed between opsets (reductions, Squeeze/Unsqueeze, Split take axes as an attribute or as an input)
+ * emit the form the model's opset expects, so code that builds subgraphs need not care.
+ */
+import { GraphError } from '../errors.js';
+import { DataType } from '../onnx/dtype.js';
+import type { TensorProto } from '../onnx/proto.js';
+import { makeTensor, typedFromNumbers } from '../onnx/tensor.js';
+import { type AttrValue, makeAttribute } from './attributes.js';
+import type { Graph, Node, Value } from './graph.js';
+import { inferNode } from './infer.js';
+
+export type Attrs = Record<string, AttrValue | undefined>;
+
+export interface BuilderOptions {
+  /** ai.onnx opset of the model the nodes go into. */
+  opset: number;
+  /** Prefix for generated node and value names, e.g. 'grad/'. */
+  prefix?: string;
+}
+
+export class Builder {
+  readonly opset: number;
+  readonly prefix: string;
+  /** Nodes added by this builder, in order. */
+  readonly added: Node[] = [];
+  private readonly shapeCache = new Map<Value, Value>();
+  private readonly constCache = new Map<string, Value>();
+
+  constructor(readonly graph: Graph, options: BuilderOptions) {
+    this.opset = options.opset;
+    this.prefix = options.prefix ?? '';
+  }
+
+  /** Adds a node with one output and returns that output. */
+  op(opType: string, inputs: (Value | null)[], attrs: Attrs = {}, name?: string): Value {
+    return this.opN(opType, inputs, 1, attrs, name)[0]!;
+  }
+
+  /** Adds a node with `outputs` outputs. */
+  opN(opType: string, inputs: (Value | null)[], outputs: number, attrs: Attrs = {}, name?: string): Value[] {
+    const base = `${this.prefix}${name ?? opType}`;
+    const outs = Array.from({ length: outputs }, (_, i) => this.graph.newValue(outputs === 1 ? `${base}_out` : `${base}_out${i}`));
+    const attributes = Object.entries(attrs)
+      .filter((e): e is [string, AttrValue] => e[1] !== undefined)
+      .map(([k, v]) => makeAttribute(k, v));
+    // Trailing omitted optional inputs are dropped; inner ones stay as '' (null).
+    const ins = [...inputs];
+    while (ins.length && ins[ins.length - 1] === null) ins.pop();
+    const node = this.graph.addNode(opType, ins, outs, attributes, { name: base });
+    this.added.push(node);
+    inferNode(node, this.opset);
+    return outs;
+  }
+
+  /** A Constant node holding `tensor`. */
+  constant(tensor: TensorProto, name = 'const'): Value {
+    const v = this.op('Constant', [], { value: tensor }, name);
+    v.type = { elemType: tensor.dataType, shape: tensor.dims.map(Number) };
+    return v;
+  }
+
+  /** An int64 constant (1-D unless `scalar`), shared between uses by value. */
+  int64(values: readonly number[], scalar = false): Value {
+    const key = `i64:${scalar ? 's' : 'v'}:${values.join(',')}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const dims = scalar ? [] : [values.length];
+    const v = this.constant(makeTensor('', DataType.INT64, dims, typedFromNumbers(DataType.INT64, values)), 'int64');
+    this.constCache.set(key, v);
+    return v;
+  }
+
+  /**
+   * A scalar constant with the element type of `like`. Uses the known type where inference found one and
+   * CastLike otherwise, so one rule serves float32 and float64 graphs.
+   */
+  scalarLike(value: number, like: Value): Value {
+    const t = like.type.elemType;
+    if (t === DataType.FLOAT || t === DataType.DOUBLE) return this.scalar(value, t);
+    const f = this.scalar(value, DataType.FLOAT);
+    const v = this.op('CastLike', [f, like]);
+    v.type = { elemType: like.type.elemType, shape: [] };
+    return v;
+  }
+
+  /** A scalar constant of a float or integer element type, shared between uses by value. */
+  scalar(value: number, elemType: DataType): Value {
+    const key = `s:${elemType}:${value}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const v = this.constant(makeTensor('', elemType, [], typedFromNumbers(elemType, [value])), 'scalar');
+    this.constCache.set(key, v);
+    return v;
+  }
+
+  /** Shape(x), built once per value. */
+  shape(x: Value): Value {
+    let s = this.shapeCache.get(x);
+    if (!s) {
+      s = this.op('Shape', [x]);
+      s.type = { elemType: DataType.INT64, shape: [x.rank ?? null] };
+      this.shapeCache.set(x, s);
+    }
+    return s;
+  }
+
+  /** ReduceSum over `axes` (an empty list keeps the input unchanged when noopWithEmptyAxes). */
+  reduceSum(x: Value, axes: readonly number[] | Value, keepdims: boolean): Value {
+    return this.reduce('ReduceSum', 13, x, axes, keepdims);
+  }
+
+  reduceMean(x: Value, axes: readonly number[] | Value, keepdims: boolean): Value {
+    return this.reduce('ReduceMean', 18, x, axes, keepdims);
+  }
+
+  reduceMax(x: Value, axes: readonly number[] | Value, keepdims: boolean): Value {
+    return this.reduce('ReduceMax', 18, x, axes, keepdims);
+  }
+
+  /** Reductions took `axes` as an attribute until `inputSince` and as an input from then on. */
+  private reduce(op: string, inputSince: number, x: Value, axes: readonly number[] | Value, keepdims: boolean): Value {
+    const kd = keepdims ? 1 : 0;
+    if (this.opset >= inputSince) {
+      const a = Array.isArray(axes) ? this.int64(axes as number[]) : (axes as Value);
+      return this.op(op, [x, a], { keepdims: kd });
+    }
+    if (!Array.isArray(axes)) throw new GraphError(`${op} with runtime axes needs opset >= ${inputSince} (model has ${this.opset})`);
+    return this.op(op, [x], { axes: axes as number[], keepdims: kd });
+  }
+
+  unsqueeze(x: Value, axes: readonly number[]): Value {
+    return this.opset >= 13 ? this.op('Unsqueeze', [x, this.int64(axes)]) : this.op('Unsqueeze', [x], { axes });
+  }
+
+  squeeze(x: Value, axes: readonly number[]): Value {
+    return this.opset >= 13 ? this.op('Squeeze', [x, this.int64(axes)]) : this.op('Squeeze', [x], { axes });
+  }
+
+  /** Reshape to a runtime shape (a Value) or to static dims (0 = copy, -1 = infer). */
+  reshape(x: Value, shape: Value | readonly number[]): Value {
+    const s = Array.isArray(shape) ? this.int64(shape as number[]) : (shape as Value);
+    return this.op('Reshape', [x, s]);
+  }
+
+  transpose(x: Value, perm: readonly number[]): Value {
+    return this.op('Transpose', [x], { perm });
+  }
+
+  add(a: Value, b: Value): Value { return this.op('Add', [a, b]); }
+  sub(a: Value, b: Value): Value { return this.op('Sub', [a, b]); }
+  mul(a: Value, b: Value): Value { return this.op('Mul', [a, b]); }
+  div(a: Value, b: Value): Value { return this.op('Div', [a, b]); }
+  neg(a: Value): Value { return this.op('Neg', [a]); }
+}

@@ -1,0 +1,204 @@
+/**
+ * ModelProto <-> IR. Import keeps every field the IR does not model (doc strings, metadata, functions,
+ * training info, value_info, sparse initializers, node extras) so that export writes them back unchanged.
+ */
+import type {
+  GraphProto, ModelProto, NodeProto, TensorShapeProto, TypeProto, ValueInfoProto,
+} from '../onnx/proto.js';
+import { toNumber } from '../onnx/proto.js';
+import { Graph, type Dim, type Node, type TensorType, type Value } from './graph.js';
+
+/** A model: the IR graph plus the ModelProto fields around it. */
+export class Model {
+  constructor(public proto: Omit<ModelProto, 'graph'>, public graph: Graph) {}
+
+  /** Opset version imported for `domain` ('' = ai.onnx), or undefined when not imported. */
+  opset(domain = ''): number | undefined {
+    const d = domain === 'ai.onnx' ? '' : domain;
+    const e = this.proto.opsetImport.find((o) => (o.domain ?? '') === d || (d === '' && o.domain === 'ai.onnx'));
+    return e ? toNumber(e.version) : undefined;
+  }
+
+  get irVersion(): number {
+    return toNumber(this.proto.irVersion);
+  }
+}
+
+export function parseType(t: TypeProto | null | undefined): TensorType {
+  const tt = t?.tensorType;
+  if (!tt) return {};
+  const out: TensorType = {};
+  if (tt.elemType) out.elemType = tt.elemType;
+  if (tt.shape) out.shape = tt.shape.dim.map(parseDim);
+  return out;
+}
+
+function parseDim(d: TensorShapeProto['dim'][number]): Dim {
+  if (d.dimParam) return d.dimParam;
+  if (d.dimValue !== undefined && d.dimValue !== null && (d.value === 'dimValue' || d.value === undefined)) {
+    const n = toNumber(d.dimValue);
+    return d.value === 'dimValue' || n > 0 ? n : null;
+  }
+  return null;
+}
+
+export function typeProtoOf(t: TensorType): TypeProto {
+  const shape = t.shape
+    ? { dim: t.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : typeof d === 'string' ? { dimParam: d } : {})) }
+    : null;
+  return { tensorType: { elemType: t.elemType ?? 0, shape } };
+}
+
+function valueInfoOf(v: Value): ValueInfoProto {
+  if (v.info) return { ...v.info, name: v.name };
+  return { name: v.name, type: typeProtoOf(v.type) };
+}
+
+/** Names a subgraph reads from its enclosing scopes (used but not defined inside it). */
+export function outerNamesOf(g: GraphProto): Set<string> {
+  const defined = new Set<string>([
+    ...g.input.map((i) => i.name), ...g.initializer.map((t) => t.name ?? ''),
+    ...g.sparseInitializer.map((s) => s.values?.name ?? ''),
+  ]);
+  const used = new Set<string>();
+  for (const n of g.node) {
+    for (const i of n.input) if (i && !defined.has(i)) used.add(i);
+    for (const a of n.attribute) {
+      for (const sub of [a.g, ...a.graphs]) {
+        if (!sub) continue;
+        for (const name of outerNamesOf(sub)) if (!defined.has(name)) used.add(name);
+      }
+    }
+    for (const o of n.output) if (o) defined.add(o);
+  }
+  for (const o of g.output) if (!defined.has(o.name)) used.add(o.name);
+  return used;
+}
+
+function allNamesIn(g: GraphProto, into: Set<string>): void {
+  for (const i of g.input) into.add(i.name);
+  for (const t of g.initializer) into.add(t.name ?? '');
+  for (const n of g.node) {
+    for (const o of n.output) into.add(o);
+    if (n.name) into.add(n.name);
+    for (const a of n.attribute) for (const sub of [a.g, ...a.graphs]) if (sub) allNamesIn(sub, into);
+  }
+}
+
+export function graphFromProto(gp: GraphProto): Graph {
+  const g = new Graph(gp.name ?? 'graph');
+  g.extras = {
+    docString: gp.docString,
+    sparseInitializers: gp.sparseInitializer,
+    quantizationAnnotation: gp.quantizationAnnotation,
+    metadataProps: gp.metadataProps,
+  };
+  for (const vi of gp.input) {
+    const v = g.value(vi.name);
+    v.info = vi;
+    v.type = parseType(vi.type);
+    g.inputs.push(v);
+  }
+  for (const t of gp.initializer) {
+    const v = g.addInitializer(t, t.name ?? '');
+    v.initializer = t; // keep the decoded object itself: no copy of its bytes
+    if (!v.type.elemType) v.type = { elemType: t.dataType, shape: t.dims.map(toNumber) };
+  }
+  for (const vi of gp.valueInfo) {
+    g.valueInfo.set(vi.name, vi);
+    const v = g.value(vi.name);
+    if (!v.type.elemType && !v.type.shape) v.type = parseType(vi.type);
+  }
+  for (const np of gp.node) {
+    const inputs = np.input.map((n) => (n ? g.value(n) : null));
+    const outputs = np.output.map((n) => (n ? g.value(n) : null));
+    const node = g.addNode(np.opType, inputs, outputs, np.attribute, {
+      name: np.name ?? '',
+      domain: np.domain ?? '',
+      extras: { docString: np.docString, overload: np.overload, metadataProps: np.metadataProps, deviceConfigurations: np.deviceConfigurations },
+    });
+    const subgraphs = np.attribute.flatMap((a) => [a.g, ...a.graphs]).filter((s): s is GraphProto => !!s);
+    if (subgraphs.length) {
+      const names = new Set<string>();
+      for (const s of subgraphs) {
+        for (const n of outerNamesOf(s)) names.add(n);
+        const inner = new Set<string>();
+        allNamesIn(s, inner);
+        for (const n of inner) g.reserveName(n);
+      }
+      node.implicitInputs = [...names].map((n) => g.value(n));
+      for (const v of node.implicitInputs) v.uses.push(node);
+    }
+  }
+  for (const vi of gp.output) {
+    const v = g.value(vi.name);
+    v.info = vi;
+    if (!v.type.elemType && !v.type.shape) v.type = parseType(vi.type);
+    g.outputs.push(v);
+  }
+  return g;
+}
+
+function nodeToProto(n: Node): NodeProto {
+  const p: NodeProto = {
+    input: n.inputs.map((v) => v?.name ?? ''),
+    output: n.outputs.map((v) => v?.name ?? ''),
+    opType: n.opType,
+    attribute: n.attributes,
+  };
+  if (n.name) p.name = n.name;
+  if (n.domain) p.domain = n.domain;
+  if (n.extras.docString) p.docString = n.extras.docString;
+  if (n.extras.overload) p.overload = n.extras.overload;
+  if (n.extras.metadataProps?.length) p.metadataProps = n.extras.metadataProps;
+  if (n.extras.deviceConfigurations?.length) p.deviceConfigurations = n.extras.deviceConfigurations;
+  return p;
+}
+
+export function graphToProto(g: Graph): GraphProto {
+  g.topoSort();
+  const gp: GraphProto = {
+    node: g.nodes.map(nodeToProto),
+    name: g.name,
+    initializer: g.initializers.map((v) => (v.initializer!.name === v.name ? v.initializer! : { ...v.initializer!, name: v.name })),
+    sparseInitializer: g.extras.sparseInitializers,
+    input: g.inputs.map(valueInfoOf),
+    output: g.outputs.map(valueInfoOf),
+    valueInfo: [...g.valueInfo.values()],
+  };
+  if (g.extras.docString) gp.docString = g.extras.docString;
+  if (g.extras.quantizationAnnotation?.length) gp.quantizationAnnotation = g.extras.quantizationAnnotation;
+  if (g.extras.metadataProps?.length) gp.metadataProps = g.extras.metadataProps;
+  return gp;
+}
+
+export function modelFromProto(mp: ModelProto): Model {
+  const { graph, ...rest } = mp;
+  return new Model(rest, graphFromProto(graph!));
+}
+
+export function modelToProto(m: Model): ModelProto {
+  return { ...m.proto, graph: graphToProto(m.graph) };
+}
+
+/** The lowest IR version that can carry ai.onnx `opset` (never below 9, which every current runtime reads). */
+export function irVersionForOpset(opset: number): number {
+  if (opset <= 20) return 9;
+  if (opset <= 22) return 10;
+  return Math.min(opset - 12, 13);
+}
+
+/** A fresh model around `graph` importing ai.onnx at `opset`. */
+export function newModel(graph: Graph, opset: number, producer = 'onnx-distill'): Model {
+  return new Model(
+    {
+      irVersion: irVersionForOpset(opset),
+      opsetImport: [{ domain: '', version: opset }],
+      producerName: producer,
+      metadataProps: [],
+      trainingInfo: [],
+      functions: [],
+    },
+    graph,
+  );
+}

@@ -1,0 +1,275 @@
+/**
+ * A small mutable graph IR over ONNX. Values know their producer and their consumers; nodes keep their
+ * original protobuf attributes and extras so that a load -> IR -> save round trip keeps everything the IR
+ * does not touch. The graph keeps its invariants (unique names, producer/consumer links) in this one file.
+ */
+import { GraphError } from '../errors.js';
+import type {
+  AttributeProto, GraphProto, NodeProto, SparseTensorProto, StringStringEntryProto, TensorProto, ValueInfoProto,
+} from '../onnx/proto.js';
+import { Attributes } from './attributes.js';
+
+/** A dimension: a fixed size, a symbolic name (dim_param), or unknown (null). */
+export type Dim = number | string | null;
+
+export interface TensorType {
+  /** ONNX element type (DataType); undefined when not known. */
+  elemType?: number;
+  /** Shape; undefined when even the rank is unknown. */
+  shape?: Dim[];
+}
+
+export class Value {
+  producer: Node | null = null;
+  /** Consumers, once per input slot that reads this value (a node reading it twice appears twice). */
+  readonly uses: Node[] = [];
+  type: TensorType = {};
+  /** Set when the value is an initializer (a constant/parameter stored in the model). */
+  initializer?: TensorProto;
+  /** The ValueInfoProto the value was declared with, kept for doc strings, denotations and metadata. */
+  info?: ValueInfoProto;
+
+  constructor(readonly graph: Graph, public name: string) {}
+
+  get isInitializer(): boolean {
+    return this.initializer !== undefined;
+  }
+  get isGraphInput(): boolean {
+    return this.graph.inputs.includes(this);
+  }
+  get rank(): number | undefined {
+    return this.type.shape?.length;
+  }
+  toString(): string {
+    return this.name;
+  }
+}
+
+export interface NodeExtras {
+  docString?: string;
+  overload?: string;
+  metadataProps?: StringStringEntryProto[];
+  deviceConfigurations?: unknown[];
+}
+
+export class Node {
+  readonly attrs: Attributes;
+  /** Outer-scope values read by this node's subgraphs (Loop/If/Scan bodies); they count as uses. */
+  implicitInputs: Value[] = [];
+
+  constructor(
+    readonly graph: Graph,
+    public opType: string,
+    public domain: string,
+    public name: string,
+    public inputs: (Value | null)[],
+    public outputs: (Value | null)[],
+    readonly attributes: AttributeProto[],
+    public extras: NodeExtras = {},
+  ) {
+    this.attrs = new Attributes(attributes, `node '${name}' (${opType})`);
+  }
+
+  input(i: number): Value {
+    const v = this.inputs[i];
+    if (!v) throw new GraphError(`node '${this.name}' (${this.opType}): input ${i} is missing`);
+    return v;
+  }
+  output(i = 0): Value {
+    const v = this.outputs[i];
+    if (!v) throw new GraphError(`node '${this.name}' (${this.opType}): output ${i} is missing`);
+    return v;
+  }
+  /** "Op 'name'" for messages. */
+  describe(): string {
+    return `${this.opType} node '${this.name}'`;
+  }
+}
+
+export interface GraphExtras {
+  docString?: string;
+  sparseInitializers: SparseTensorProto[];
+  quantizationAnnotation?: unknown[];
+  metadataProps?: StringStringEntryProto[];
+}
+
+export class Graph {
+  nodes: Node[] = [];
+  inputs: Value[] = [];
+  outputs: Value[] = [];
+  readonly values = new Map<string, Value>();
+  /** value_info entries of intermediate values, written back for those that still exist. */
+  readonly valueInfo = new Map<string, ValueInfoProto>();
+  extras: GraphExtras = { sparseInitializers: [] };
+  /** Names taken anywhere (values, nodes, names inside subgraphs) so fresh names never collide. */
+  private readonly taken = new Set<string>();
+  /** Node names live in their own namespace (ONNX allows a node and a value to share a name). */
+  private readonly takenNodeNames = new Set<string>();
+  private counter = 0;
+
+  constructor(public name = 'graph') {}
+
+  /** The value named `name`, created (unproduced, untyped) if it does not exist yet. */
+  value(name: string): Value {
+    let v = this.values.get(name);
+    if (!v) {
+      v = new Value(this, name);
+      this.values.set(name, v);
+      this.taken.add(name);
+    }
+    return v;
+  }
+
+  get(name: string): Value | undefined {
+    return this.values.get(name);
+  }
+
+  /** Reserves a name (used while importing subgraphs whose inner names must not be reused). */
+  reserveName(name: string): void {
+    this.taken.add(name);
+  }
+
+  /** A name not used anywhere in the graph, built from `base`. */
+  freshName(base: string): string {
+    let name = base;
+    while (this.taken.has(name)) name = `${base}_${++this.counter}`;
+    this.taken.add(name);
+    return name;
+  }
+
+  /** A node name not used yet; an empty name (allowed by ONNX) stays empty. */
+  freshNodeName(base: string): string {
+    if (base === '') return '';
+    let name = base;
+    while (this.takenNodeNames.has(name)) name = `${base}_${++this.counter}`;
+    this.takenNodeNames.add(name);
+    return name;
+  }
+
+  /** A new value with a fresh name. */
+  newValue(base: string): Value {
+    return this.value(this.freshName(base));
+  }
+
+  addInitializer(tensor: TensorProto, name = tensor.name ?? 'init'): Value {
+    const v = this.get(name) ?? this.value(name);
+    if (v.producer) throw new GraphError(`initializer '${name}' collides with the output of ${v.producer.describe()}`);
+    v.initializer = { ...tensor, name };
+    return v;
+  }
+
+  get initializers(): Value[] {
+    return [...this.values.values()].filter((v) => v.initializer !== undefined);
+  }
+
+  addNode(
+    opType: string,
+    inputs: (Value | null)[],
+    outputs: (Value | null)[],
+    attributes: AttributeProto[] = [],
+    options: { name?: string; domain?: string; extras?: NodeExtras } = {},
+  ): Node {
+    const name = this.freshNodeName(options.name ?? opType);
+    const node = new Node(this, opType, options.domain ?? '', name, inputs, outputs, attributes, options.extras);
+    for (const out of outputs) {
+      if (!out) continue;
+      if (out.producer) throw new GraphError(`value '${out.name}' is produced twice (${out.producer.describe()} and ${node.describe()})`);
+      out.producer = node;
+    }
+    for (const inp of inputs) inp?.uses.push(node);
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Removes a node and its links. Its outputs stay as (unproduced) values until dead-code elimination. */
+  removeNode(node: Node): void {
+    const i = this.nodes.indexOf(node);
+    if (i < 0) return;
+    this.nodes.splice(i, 1);
+    for (const inp of [...node.inputs, ...node.implicitInputs]) if (inp) removeOne(inp.uses, node);
+    for (const out of node.outputs) if (out && out.producer === node) out.producer = null;
+  }
+
+  /** Points every consumer (and graph output) of `from` at `to`. */
+  replaceAllUses(from: Value, to: Value): void {
+    for (const user of [...from.uses]) {
+      user.inputs = user.inputs.map((v) => (v === from ? to : v));
+      user.implicitInputs = user.implicitInputs.map((v) => (v === from ? to : v));
+      to.uses.push(user);
+    }
+    from.uses.length = 0;
+    this.outputs = this.outputs.map((v) => (v === from ? to : v));
+  }
+
+  /** Replaces input slot `i` of `node`. */
+  setInput(node: Node, i: number, v: Value | null): void {
+    const old = node.inputs[i];
+    if (old) removeOne(old.uses, node);
+    node.inputs[i] = v;
+    v?.uses.push(node);
+  }
+
+  /** Reorders `nodes` topologically, keeping the existing order wherever it is already valid. */
+  topoSort(): void {
+    const ready = new Set<Value>();
+    for (const v of this.values.values()) if (!v.producer) ready.add(v);
+    const pending = new Set(this.nodes);
+    const order: Node[] = [];
+    const deps = (n: Node) => [...n.inputs, ...n.implicitInputs].filter((v): v is Value => v !== null);
+    let progress = true;
+    while (pending.size && progress) {
+      progress = false;
+      for (const n of pending) {
+        if (deps(n).every((v) => ready.has(v))) {
+          order.push(n);
+          pending.delete(n);
+          for (const o of n.outputs) if (o) ready.add(o);
+          progress = true;
+        }
+      }
+    }
+    if (pending.size) {
+      const stuck = [...pending][0]!;
+      throw new GraphError(`graph '${this.name}' has a cycle or a missing value at ${stuck.describe()}`);
+    }
+    this.nodes = order;
+  }
+
+  /**
+   * Dead-code elimination: removes nodes none of whose outputs reach a graph output, and values that are no
+   * longer produced, consumed or declared. Initializers nobody reads are dropped unless they are graph inputs.
+   */
+  eliminateDeadCode(): void {
+    const live = new Set<Node>();
+    const stack = this.outputs.map((v) => v.producer).filter((n): n is Node => n !== null);
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (live.has(n)) continue;
+      live.add(n);
+      for (const v of [...n.inputs, ...n.implicitInputs]) if (v?.producer && !live.has(v.producer)) stack.push(v.producer);
+    }
+    for (const n of [...this.nodes]) if (!live.has(n)) this.removeNode(n);
+    for (const [name, v] of this.values) {
+      if (v.producer || v.uses.length || this.outputs.includes(v) || this.inputs.includes(v)) continue;
+      this.values.delete(name);
+    }
+    for (const name of this.valueInfo.keys()) if (!this.values.has(name)) this.valueInfo.delete(name);
+  }
+
+  /** Count of nodes by op type, for inspection and budgets. */
+  opHistogram(): Map<string, number> {
+    const h = new Map<string, number>();
+    for (const n of this.nodes) {
+      const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
+      h.set(key, (h.get(key) ?? 0) + 1);
+    }
+    return h;
+  }
+}
+
+function removeOne<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}
+
+export type { GraphProto, NodeProto };

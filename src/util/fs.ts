@@ -1,0 +1,21 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * Writes a file so that readers see either the old or the new contents, never a torn file: write to a
+ * temporary file in the same folder, fsync, then rename over the target.
+ */
+export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+  const dir = path.dirname(path.resolve(file));
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    if (typeof data === 'string') fs.writeSync(fd, data);
+    else fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
