@@ -32,7 +32,10 @@ export function bitsPerElement(t: DataType): number {
   }
 }
 
+/** The name users know from numpy/torch (float32, int64, ...), or `dtype(N)` for unknown codes. */
 export function dtypeName(t: number): string {
+  if (t === DataType.FLOAT) return 'float32';
+  if (t === DataType.DOUBLE) return 'float64';
   return DataType[t] !== undefined ? DataType[t].toLowerCase() : `dtype(${t})`;
 }
 

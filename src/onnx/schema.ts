@@ -133,7 +133,20 @@ const messages: Record<string, protobuf.IType & { nested?: Record<string, protob
   },
 };
 
-const root = protobuf.Root.fromJSON({ nested: { onnx: { nested: messages } } });
+/**
+ * protobufjs treats JSON-described types as proto3 unless told otherwise, and proto3 drops explicitly set
+ * empty strings (e.g. `domain: ""` in opset_import) on encode. onnx.proto is proto2: say so on every type.
+ */
+function asProto2(types: Record<string, object>): Record<string, object> {
+  return Object.fromEntries(
+    Object.entries(types).map(([name, t]) => {
+      const nested = (t as { nested?: Record<string, object> }).nested;
+      return [name, { ...t, edition: 'proto2', ...(nested ? { nested: asProto2(nested) } : {}) }];
+    }),
+  );
+}
+
+const root = protobuf.Root.fromJSON({ nested: { onnx: { nested: asProto2(messages) as never } } });
 
 export const ModelProtoType = root.lookupType('onnx.ModelProto');
 export const TensorProtoType = root.lookupType('onnx.TensorProto');
