@@ -12,6 +12,7 @@ import { InputError, ModelFormatError } from '../errors.js';
 import { type GraphProto, type ModelProto, type TensorProto, toNumber } from './proto.js';
 import { ModelProtoType } from './schema.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { concatChunks, encodeModelChunks } from './encode.js';
 
 /** Highest IR version the bundled onnxruntime-node (1.30) accepts. */
 export const MAX_IR_VERSION = 13;
@@ -72,7 +73,7 @@ function safeNumber(v: Parameters<typeof toNumber>[0]): number {
 }
 
 export function encodeModel(model: ModelProto): Uint8Array {
-  return ModelProtoType.encode(model as never).finish();
+  return concatChunks(encodeModelChunks(model));
 }
 
 export function loadModel(file: string, options: LoadOptions = {}): LoadedModel {
@@ -168,7 +169,7 @@ export function saveModel(model: ModelProto, file: string, options: SaveOptions 
   }
   const ext = options.externalData;
   if (!ext) {
-    writeFileAtomic(file, encodeModel(model));
+    writeFileAtomic(file, encodeModelChunks(model));
     return;
   }
   const settings = typeof ext === 'object' ? ext : {};
@@ -202,9 +203,9 @@ export function saveModel(model: ModelProto, file: string, options: SaveOptions 
   } finally {
     fs.closeSync(fd);
   }
-  const bytes = encodeModel(withTensorsReplaced(model, replaced));
+  const chunks = encodeModelChunks(withTensorsReplaced(model, replaced));
   fs.renameSync(tmpData, dataPath);
-  writeFileAtomic(file, bytes);
+  writeFileAtomic(file, chunks);
 }
 
 /** A structural copy of `model` in which the given tensors are swapped; everything else is shared. */

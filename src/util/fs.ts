@@ -5,17 +5,24 @@ import * as path from 'node:path';
  * Writes a file so that readers see either the old or the new contents, never a torn file: write to a
  * temporary file in the same folder, fsync, then rename over the target.
  */
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+export function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[]): void {
   const dir = path.dirname(path.resolve(file));
   fs.mkdirSync(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
   const fd = fs.openSync(tmp, 'w');
   try {
     if (typeof data === 'string') fs.writeSync(fd, data);
-    else fs.writeSync(fd, data);
+    else if (data instanceof Uint8Array) writeAll(fd, data);
+    else for (const chunk of data) writeAll(fd, chunk);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
+}
+
+/** fs.writeSync may write less than asked (large buffers): loop until all is written. */
+function writeAll(fd: number, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
 }
