@@ -1,0 +1,104 @@
+/**
+ * Parity of whole-model gradients with PyTorch autograd: each fixture (BERT, DistilBERT, GPT-2, token
+ * classification; both torch exporters) gets a cross-entropy loss on its logits, is differentiated, run in
+ * ONNX Runtime, and compared with the gradients scripts/reference_grads.py computed with PyTorch on the same
+ * HF model and batch (models/<name>/<file>.ref.safetensors).
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import ort from 'onnxruntime-node';
+import { differentiate } from '../src/autodiff/differentiate.js';
+import { readSafetensors, safeToFloat64, type SafeTensor } from '../src/export/safetensors.js';
+import { Builder } from '../src/ir/builder.js';
+import { modelFromProto, modelToProto } from '../src/ir/convert.js';
+import type { Node } from '../src/ir/graph.js';
+import { crossEntropy } from '../src/losses/cross-entropy.js';
+import { encodeModel, loadModel } from '../src/onnx/model-io.js';
+import { DataType } from '../src/onnx/dtype.js';
+import { MODELS } from './helpers/fixtures.js';
+
+interface Sidecar { task: string; parameters: Record<string, { name: string }> }
+
+function fixtures(): { dir: string; onnx: string; ref: string; sidecar: string }[] {
+  const out = [];
+  for (const dir of fs.readdirSync(MODELS).sort()) {
+    const d = path.join(MODELS, dir);
+    if (!fs.statSync(d).isDirectory()) continue;
+    for (const f of fs.readdirSync(d)) {
+      const m = /^(.*)\.ref\.safetensors$/.exec(f);
+      if (!m) continue;
+      const sidecar = m[1] === 'model' ? 'distill.json' : `${m[1]}.distill.json`;
+      out.push({ dir, onnx: path.join(d, `${m[1]}.onnx`), ref: path.join(d, f), sidecar: path.join(d, sidecar) });
+    }
+  }
+  return out;
+}
+
+const int64 = (t: SafeTensor) => new ort.Tensor('int64', new BigInt64Array(t.bytes.slice().buffer), t.shape);
+
+/** Structural key of a node: same op, inputs and attributes means the same computation. */
+const nodeKey = (n: Node) =>
+  `${n.opType}|${n.inputs.map((v) => v?.name ?? '').join(',')}|${JSON.stringify(n.attributes, (_, v) => (v instanceof Uint8Array ? Array.from(v) : v))}`;
+
+describe('whole-model gradients match PyTorch autograd', () => {
+  const cases = fixtures();
+  it('has reference gradients for every fixture and both exporters', () => {
+    assert.ok(cases.length >= 12, `found ${cases.length} reference files`);
+    assert.ok(cases.some((c) => c.onnx.endsWith('model.dynamo.onnx')));
+  });
+
+  for (const c of cases) {
+    it(`${path.relative(MODELS, c.onnx)}: loss and every parameter gradient within 1e-4 relative`, async () => {
+      const sidecar = JSON.parse(fs.readFileSync(c.sidecar, 'utf8')) as Sidecar;
+      const ref = readSafetensors(c.ref);
+      const model = modelFromProto(loadModel(c.onnx).model);
+      const g = model.graph;
+      const opset = model.opset('')!;
+      const b = new Builder(g, { opset, prefix: 'loss/' });
+      let logits = g.get('logits')!;
+      const labels = g.value('labels');
+      labels.type = { elemType: DataType.INT64, shape: ref.get('labels')!.shape.map((_, i) => `labels_d${i}`) };
+      g.inputs.push(labels);
+      if (sidecar.task === 'causal-lm') logits = b.op('Slice', [logits, b.int64([0]), b.int64([-1]), b.int64([1])]);
+      const { loss } = crossEntropy(b, logits, labels);
+      const forwardNodes = g.nodes.length;
+      const forwardKeys = new Set(g.nodes.map(nodeKey));
+      const params = Object.keys(sidecar.parameters).map((n) => g.get(n)!);
+      const r = differentiate(g, { loss, wrt: params, opset });
+      assert.deepEqual(r.unreached.map((v) => v.name), []);
+
+      // Budget: the backward pass adds at most ~3x the forward's nodes and recomputes none of them.
+      const backward = g.nodes.slice(forwardNodes);
+      assert.ok(backward.length <= 3 * forwardNodes, `backward ${backward.length} nodes vs forward ${forwardNodes}`);
+      const recomputed = backward.filter((n) => n.opType !== 'Constant' && forwardKeys.has(nodeKey(n)));
+      assert.deepEqual(recomputed.map((n) => n.describe()), [], 'backward recomputes forward nodes');
+
+      g.outputs = [loss, ...params.map((p) => r.gradients.get(p.name)!)];
+      g.eliminateDeadCode();
+      const session = await ort.InferenceSession.create(encodeModel(modelToProto(model)), { intraOpNumThreads: 2 });
+      const res = await session.run({
+        input_ids: int64(ref.get('input_ids')!), attention_mask: int64(ref.get('attention_mask')!), labels: int64(ref.get('labels')!),
+      });
+      const refLoss = safeToFloat64(ref.get('loss')!)[0]!;
+      const ourLoss = Number((res[loss.name]!.data as Float32Array)[0]);
+      assert.ok(Math.abs(ourLoss - refLoss) <= 1e-5 * Math.abs(refLoss), `loss ${ourLoss} vs PyTorch ${refLoss}`);
+      const report: string[] = [];
+      for (const p of params) {
+        const ours = res[r.gradients.get(p.name)!.name]!.data as Float32Array;
+        const theirs = safeToFloat64(ref.get(`grad/${p.name}`)!);
+        assert.equal(ours.length, theirs.length, `${p.name}: size`);
+        let maxDiff = 0;
+        let maxRef = 0;
+        for (let i = 0; i < ours.length; i++) {
+          maxDiff = Math.max(maxDiff, Math.abs(ours[i]! - theirs[i]!));
+          maxRef = Math.max(maxRef, Math.abs(theirs[i]!));
+        }
+        const rel = maxDiff / Math.max(maxRef, 1e-30);
+        if (rel > 1e-4) report.push(`${p.name}: max|diff|/max|ref| = ${rel.toExponential(2)}`);
+      }
+      assert.deepEqual(report, [], 'gradients off by more than 1e-4 relative');
+    });
+  }
+});
