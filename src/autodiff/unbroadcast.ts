@@ -35,7 +35,17 @@ export function unbroadcast(b: Builder, grad: Value, like: Value): Value {
       return lead ? b.squeeze(summed, axes.slice(0, lead)) : summed;
     }
   }
+  if (xs && gs && xs.length === gs.length) return sameRankUnbroadcast(b, grad, like);
   return dynamicUnbroadcast(b, grad, like);
+}
+
+/**
+ * Same rank, some dims unknown at build time: sum over the axes where x is 1 at run time (summing an axis
+ * that is 1 in the gradient too changes nothing), keeping dims, which leaves exactly x's shape.
+ */
+function sameRankUnbroadcast(b: Builder, grad: Value, like: Value): Value {
+  const ones = b.op('NonZero', [b.op('Equal', [b.shape(like), b.int64([1])])]);
+  return b.op('ReduceSum', [grad, b.reshape(ones, [-1])], { keepdims: 1, noop_with_empty_axes: 1 });
 }
 
 /** Run-time version: pad x's shape with leading 1s to the gradient's rank, reduce where it is 1. */

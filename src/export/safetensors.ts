@@ -48,7 +48,8 @@ export function readSafetensors(file: string): Map<string, SafeTensor> {
 
 /** Decodes a float tensor (F32/F64) to numbers. */
 export function safeToFloat64(t: SafeTensor): Float64Array {
-  const copy = t.bytes.slice();
+  // A copy, aligned for the typed-array view (t.bytes is a view at any offset into the file buffer).
+  const copy = new Uint8Array(t.bytes);
   if (t.dtype === 'F32') return Float64Array.from(new Float32Array(copy.buffer));
   if (t.dtype === 'F64') return new Float64Array(copy.buffer);
   if (t.dtype === 'I64') return Float64Array.from(new BigInt64Array(copy.buffer), Number);

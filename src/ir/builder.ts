@@ -51,7 +51,7 @@ export class Builder {
     const node = this.graph.addNode(opType, ins, outs, attributes, { name: base });
     this.added.push(node);
     inferNode(node, this.opset);
-    return outs;
+    return [...outs];
   }
 
   /** A Constant node holding `tensor`. */
@@ -79,10 +79,19 @@ export class Builder {
   scalarLike(value: number, like: Value): Value {
     const t = like.type.elemType;
     if (t === DataType.FLOAT || t === DataType.DOUBLE) return this.scalar(value, t);
-    const f = this.scalar(value, DataType.FLOAT);
-    const v = this.op('CastLike', [f, like]);
+    const v = this.castLike(this.scalar(value, DataType.FLOAT), like);
     v.type = { elemType: like.type.elemType, shape: [] };
     return v;
+  }
+
+  /** `x` converted to the element type of `like`: a Cast when that type is known, else CastLike (opset 15+). */
+  castLike(x: Value, like: Value): Value {
+    const t = like.type.elemType;
+    if (t !== undefined && t !== DataType.UNDEFINED) return x.type.elemType === t ? x : this.op('Cast', [x], { to: t });
+    if (this.opset < 15) {
+      throw new GraphError(`the element type of '${like.name}' is unknown and CastLike needs opset >= 15 (the model has ${this.opset})`);
+    }
+    return this.op('CastLike', [x, like]);
   }
 
   /** A scalar constant of a float or integer element type, shared between uses by value. */
@@ -95,9 +104,10 @@ export class Builder {
     return v;
   }
 
-  /** Shape(x), built once per value. */
+  /** Shape(x), built once per value; an existing full Shape(x) node of the graph is reused. */
   shape(x: Value): Value {
-    let s = this.shapeCache.get(x);
+    let s = this.shapeCache.get(x) ?? x.uses.find((n) => n.opType === 'Shape' && !n.domain && n.attributes.length === 0)?.outputs[0] ?? undefined;
+    if (s) this.shapeCache.set(x, s);
     if (!s) {
       s = this.op('Shape', [x]);
       s.type = { elemType: DataType.INT64, shape: [x.rank ?? null] };

@@ -52,8 +52,51 @@ export function broadcastShapes(shapes: (Dim[] | undefined)[]): Dim[] | undefine
 
 const normAxis = (a: number, rank: number) => (a < 0 ? a + rank : a);
 
-const product = (dims: Dim[]): number | null =>
-  dims.every((d) => typeof d === 'number') ? (dims as number[]).reduce((x, y) => x * y, 1) : null;
+/**
+ * Product of dims, symbolically where needed: symbols multiply into a canonical name ('batch*sequence', with
+ * a leading numeric factor when it is not 1), so flattening [batch, sequence, 32] to [-1, 32] and back keeps
+ * the dims comparable. Null when any dim is unknown.
+ */
+function product(dims: Dim[]): Dim {
+  let coef = 1;
+  const syms: string[] = [];
+  for (const d of dims) {
+    if (d === null) return null;
+    if (typeof d === 'number') coef *= d;
+    else {
+      const m = /^(\d+)\*(.+)$/.exec(d);
+      if (m) {
+        coef *= Number(m[1]);
+        syms.push(...m[2]!.split('*'));
+      } else syms.push(...d.split('*'));
+    }
+  }
+  if (syms.length === 0 || coef === 0) return coef;
+  const name = syms.sort().join('*');
+  return coef === 1 ? name : `${coef}*${name}`;
+}
+
+/** total / divisor for symbolic products: drops a numeric factor or symbols the divisor names. */
+function divideDim(total: Dim, divisor: Dim): Dim {
+  if (typeof total === 'number' && typeof divisor === 'number') return divisor > 0 && total % divisor === 0 ? total / divisor : null;
+  if (total === null || divisor === null) return null;
+  const split = (d: Dim): [number, string[]] => {
+    const p = product([d]);
+    if (typeof p === 'number') return [p, []];
+    const m = /^(\d+)\*(.+)$/.exec(p as string);
+    return m ? [Number(m[1]), m[2]!.split('*')] : [1, (p as string).split('*')];
+  };
+  const [tc, ts] = split(total);
+  const [dc, ds] = split(divisor);
+  if (dc === 0 || tc % dc !== 0) return null;
+  const rest = [...ts];
+  for (const s of ds) {
+    const i = rest.indexOf(s);
+    if (i < 0) return null;
+    rest.splice(i, 1);
+  }
+  return product([tc / dc, ...rest]);
+}
 
 const SAME_AS_INPUT = new Set([
   'Identity', 'Neg', 'Abs', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Erf', 'Tanh', 'Sigmoid', 'Relu', 'LeakyRelu', 'Gelu',
@@ -91,6 +134,20 @@ export function inferNode(node: Node, opset: number): void {
   if (BROADCAST.has(op) || COMPARE.has(op)) {
     const shape = broadcastShapes(node.inputs.map((v) => v?.type.shape));
     set(out, { elemType: COMPARE.has(op) ? DataType.BOOL : xt.elemType, shape });
+    if (op === 'Equal' && out) {
+      // Exporters test shape values against -1 (`expand` semantics): a dim is never negative.
+      const [a, b] = [constIn(0), constIn(1)];
+      if (a && b && (a.length === b.length || b.length === 1)) {
+        const eq = a.map((p, i) => {
+          const q = b[b.length === 1 ? 0 : i]!;
+          if (p === q && p !== null) return 1;
+          if (typeof p === 'number' && typeof q === 'number') return 0;
+          if ((typeof p === 'string' && typeof q === 'number' && q < 0) || (typeof q === 'string' && typeof p === 'number' && p < 0)) return 0;
+          return null;
+        });
+        shapeValues.set(out, eq);
+      }
+    }
     const vals = node.inputs.map((v) => (v ? knownIntValues(v) : undefined));
     if (!COMPARE.has(op) && vals.length === 2 && vals[0] && vals[1] && out) {
       const [a, b] = vals as [Dim[], Dim[]];
@@ -124,6 +181,11 @@ export function inferNode(node: Node, opset: number): void {
     case 'Where': {
       const shape = broadcastShapes(node.inputs.map((v) => v?.type.shape));
       set(out, { elemType: node.inputs[1]?.type.elemType, shape });
+      const [c, a, b] = [constIn(0), constIn(1), constIn(2)];
+      if (out && c && a && b && c.every((v) => v === 0 || v === 1)) {
+        const pick = (k: Dim[], i: number) => k[k.length === 1 ? 0 : i]!;
+        shapeValues.set(out, c.map((v, i) => (v === 1 ? pick(a, i) : pick(b, i))));
+      }
       return;
     }
     case 'LayerNormalization': {
@@ -169,7 +231,7 @@ export function inferNode(node: Node, opset: number): void {
         if (minus >= 0) {
           const total = xt.shape ? product(xt.shape) : null;
           const rest = product(shape.filter((_, i) => i !== minus));
-          shape[minus] = typeof total === 'number' && typeof rest === 'number' && rest > 0 ? total / rest : null;
+          shape[minus] = divideDim(total, rest);
           // Flattening to [-1, rest...] from [...lead, rest...] keeps the lead symbolic when it is one dim.
           if (shape[minus] === null && xt.shape && minus === 0 && shape.length > 1) {
             const tail = shape.slice(1);
@@ -220,7 +282,9 @@ export function inferNode(node: Node, opset: number): void {
       if (shapes.every((s) => s)) {
         const r = shapes[0]!.length;
         const axis = normAxis(A.int('axis'), r);
-        shape = shapes[0]!.map((d, i) => (i === axis ? product(shapes.map((s) => s![i]!)) === null ? null : shapes.reduce((acc, s) => acc + (s![i] as number), 0) : d));
+        const along = shapes.map((s) => s![axis]!);
+        const sum = along.every((d) => typeof d === 'number') ? (along as number[]).reduce((a, b) => a + b, 0) : null;
+        shape = shapes[0]!.map((d, i) => (i === axis ? sum : d));
       }
       set(out, { elemType: xt.elemType, shape });
       const parts = node.inputs.map((v) => (v ? knownIntValues(v) : undefined));
@@ -231,11 +295,17 @@ export function inferNode(node: Node, opset: number): void {
       const s = xt.shape;
       const n = node.outputs.length;
       const axis = s ? normAxis(A.int('axis', 0), s.length) : 0;
-      const sizes = (opset >= 13 ? constIn(1) : A.has('split') ? A.ints('split') : undefined) as number[] | undefined;
+      const sizesGiven = opset >= 13 ? node.inputs[1] !== undefined && node.inputs[1] !== null : A.has('split');
+      const sizes = (opset >= 13 ? constIn(1) : A.has('split') ? A.ints('split') : undefined) as Dim[] | undefined;
       node.outputs.forEach((o, i) => {
         let d: Dim = null;
         if (sizes) d = sizes[i] ?? null;
-        else if (s && typeof s[axis] === 'number') d = Math.ceil((s[axis] as number) / n);
+        else if (!sizesGiven && s && typeof s[axis] === 'number') {
+          // Equal chunks; with num_outputs (opset 18) the last one takes the remainder.
+          const total = s[axis] as number;
+          const chunk = Math.ceil(total / n);
+          d = i < n - 1 ? chunk : total - chunk * (n - 1);
+        }
         set(o, { elemType: xt.elemType, shape: s ? s.map((x2, k) => (k === axis ? d : x2)) : undefined });
       });
       return;
@@ -255,6 +325,10 @@ export function inferNode(node: Node, opset: number): void {
             shape![ax] = sliceLength(d, st, en, sp);
           } else if (st === 0 && typeof en === 'number' && en >= 2 ** 31 - 1 && sp === 1) {
             shape![ax] = d ?? null;
+          } else if (st === 0 && typeof en === 'string' && sp === 1) {
+            // x[:n] with a symbolic n (position ids sliced to the sequence length): n, assuming n <= the
+            // dim, which holds whenever the model runs at all (it would read past its tables otherwise).
+            shape![ax] = en;
           } else shape![ax] = null;
         });
       } else if (s) shape = s.map(() => null);
@@ -282,7 +356,9 @@ export function inferNode(node: Node, opset: number): void {
       set(out, { elemType: xt.elemType, shape: node.inputs[1]?.type.shape });
       return;
     case 'Expand': {
-      const target = constIn(1);
+      // Without the target's values, its length still fixes the output rank.
+      const len = node.inputs[1]?.type.shape?.[0];
+      const target = constIn(1) ?? (typeof len === 'number' ? Array.from({ length: len }, (): Dim => null) : undefined);
       set(out, { elemType: xt.elemType, shape: target ? broadcastShapes([xt.shape, target]) : undefined });
       return;
     }
@@ -314,12 +390,20 @@ export function inferNode(node: Node, opset: number): void {
     }
     case 'ConstantOfShape': {
       const t = A.tensor('value');
-      set(out, { elemType: t?.dataType ?? DataType.FLOAT, shape: constIn(0) ?? undefined });
+      const dims = constIn(0);
+      set(out, { elemType: t?.dataType ?? DataType.FLOAT, shape: dims ?? undefined });
+      const fill = t ? intsOf(t)?.[0] : undefined;
+      if (out && fill !== undefined && dims?.length === 1 && typeof dims[0] === 'number' && dims[0] <= 64) {
+        shapeValues.set(out, Array.from({ length: dims[0] }, () => fill));
+      }
       return;
     }
-    case 'Range':
-      set(out, { elemType: xt.elemType, shape: [null] });
+    case 'Range': {
+      // Range(0, n, 1) has n elements: position ids keep the symbolic sequence length.
+      const [start, limit, delta] = [constIn(0)?.[0], constIn(1)?.[0], constIn(2)?.[0]];
+      set(out, { elemType: xt.elemType, shape: [start === 0 && delta === 1 && limit !== undefined ? limit : null] });
       return;
+    }
     case 'NonZero':
       set(out, { elemType: DataType.INT64, shape: [xt.shape?.length ?? null, null] });
       return;
@@ -328,7 +412,10 @@ export function inferNode(node: Node, opset: number): void {
       return;
     case 'Einsum': {
       const eq = A.string('equation').replace(/\s/g, '');
-      const [lhs, rhs] = eq.split('->');
+      const [lhs, explicit] = eq.split('->');
+      // Implicit output: the letters that appear exactly once, in alphabetical order.
+      const letters = [...lhs!.replace(/[,.]/g, '')];
+      const rhs = explicit ?? [...new Set(letters)].filter((c) => letters.indexOf(c) === letters.lastIndexOf(c)).sort().join('');
       const terms = lhs!.split(',');
       const dimOf = new Map<string, Dim>();
       terms.forEach((t, i) => {
@@ -354,6 +441,8 @@ export function inferNode(node: Node, opset: number): void {
       if (axes.length === 0) axes = A.int('noop_with_empty_axes', 0) ? [] : s.map((_, i) => i);
       const norm = axes.map((a) => normAxis(a, s.length));
       shape = keep ? s.map((d, i) => (norm.includes(i) ? 1 : d)) : s.filter((_, i) => !norm.includes(i));
+    } else if (s && keep) {
+      shape = s.map(() => null); // run-time axes: the rank survives keepdims
     }
     set(out, { elemType: op.startsWith('Arg') ? DataType.INT64 : xt.elemType, shape });
   }

@@ -8,7 +8,6 @@
  */
 import type { Builder } from '../ir/builder.js';
 import type { Value } from '../ir/graph.js';
-import { DataType } from '../onnx/dtype.js';
 
 export interface CrossEntropy {
   /** Scalar mean loss over counted positions. */
@@ -26,15 +25,9 @@ export function crossEntropy(b: Builder, logits: Value, labels: Value, ignoreInd
   const safeLabels = b.op('Where', [valid, labels, b.int64([0], true)]);
   const picked = b.op('GatherElements', [logProbs, b.unsqueeze(safeLabels, [-1])], { axis: -1 });
   const nll = b.neg(b.squeeze(picked, [-1]));
-  const mask = castLike(b, valid, logits);
+  const mask = b.castLike(valid, logits);
   const total = b.reduceSum(b.mul(nll, mask), [], false);
   const count = b.reduceSum(mask, [], false);
   const loss = b.div(total, b.op('Max', [count, b.scalarLike(1, logits)]));
   return { loss, count, mask };
-}
-
-/** Casts to the element type of `like` (statically when known). */
-export function castLike(b: Builder, x: Value, like: Value): Value {
-  const t = like.type.elemType;
-  return t !== undefined && t !== DataType.UNDEFINED ? b.op('Cast', [x], { to: t }) : b.op('CastLike', [x, like]);
 }

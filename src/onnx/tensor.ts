@@ -80,7 +80,8 @@ export function tensorArray(t: TensorProto): TypedArray {
   const Ctor = arrayTypeOf(t.dataType as DataType);
   const size = Ctor.BYTES_PER_ELEMENT;
   if (bytes.byteOffset % size === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size);
-  return new Ctor(bytes.slice().buffer as ArrayBuffer);
+  // Copy into a fresh aligned buffer. (Not bytes.slice(): on a Node Buffer that is a view, not a copy.)
+  return new Ctor(new Uint8Array(bytes).buffer as ArrayBuffer);
 }
 
 /** Float tensors (float, double, float16, bfloat16) decoded to float32. */

@@ -148,7 +148,9 @@ export async function gradcheck(c: GradCase): Promise<GradcheckReport> {
   const report: GradcheckReport = { maxAbsErr: 0, maxRelErr: 0, checked: 0, backwardNodes: result.nodesAdded, forwardNodes };
   for (const [k, name] of wrtNames.entries()) {
     const p = params.find((q) => q.name === name)!;
-    const analytic = toNumbers(grads[gradNames[k]!.name] as ort.Tensor);
+    const gradTensor = grads[gradNames[k]!.name] as ort.Tensor;
+    assert.deepEqual([...gradTensor.dims], p.shape, `gradient of '${name}' has dims [${gradTensor.dims}], expected [${p.shape}]`);
+    const analytic = toNumbers(gradTensor);
     assert.equal(analytic.length, p.data.length, `gradient of '${name}' has ${analytic.length} elements, expected ${p.data.length}`);
     const n = p.data.length;
     const max = c.maxChecks ?? 30;

@@ -1,0 +1,141 @@
+/**
+ * Gradient rules of the unary math ops (Sqrt, Reciprocal, Exp, Log, Abs, Erf, Tanh, Sigmoid) and the
+ * activations (Relu, LeakyRelu, Gelu), by finite differences with static and run-time shapes.
+ * ORT has no float64 kernel for Erf or Gelu: those run in float32 with a larger step and tolerances.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { differentiate } from '../src/autodiff/differentiate.js';
+import { attr } from '../src/ir/attributes.js';
+import { Builder } from '../src/ir/builder.js';
+import { Graph } from '../src/ir/graph.js';
+import { newModel } from '../src/ir/convert.js';
+import { DataType } from '../src/onnx/dtype.js';
+import { gradcheck } from './helpers/gradcheck.js';
+import { session, tensor, toNumbers } from './helpers/ort.js';
+import { rng, uniform } from './helpers/rng.js';
+
+/** erf to ~1e-7 relative (Numerical Recipes' erfc Chebyshev fit), for reference derivatives. */
+function erf(x: number): number {
+  const t = 1 / (1 + 0.5 * Math.abs(x));
+  const p = [-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587,
+    -0.82215223, 0.17087277];
+  const poly = p.reduceRight((acc, c) => c + t * acc, 0);
+  const y = 1 - t * Math.exp(-x * x + poly);
+  return x >= 0 ? y : -y;
+}
+const GELU_DERIV: Record<string, (x: number) => number> = {
+  none: (x) => 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-x * x / 2)) / Math.sqrt(2 * Math.PI),
+  tanh: (x) => {
+    const B = Math.sqrt(2 / Math.PI), K = 0.044715;
+    const t = Math.tanh(B * (x + K * x ** 3));
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * B * (1 + 3 * K * x * x);
+  },
+};
+
+/** Op, and the input range where it is smooth enough for central differences. */
+const UNARY: [string, number, number][] = [
+  ['Sqrt', 0.2, 2], ['Reciprocal', 0.3, 2], ['Exp', -2, 2], ['Log', 0.2, 3], ['Abs', -1, 1], ['Tanh', -2, 2],
+  ['Sigmoid', -3, 3],
+];
+
+describe('gradient rules: unary math', () => {
+  for (const [op, lo, hi] of UNARY) {
+    for (const dynamic of [false, true]) {
+      it(`${op}: ${dynamic ? 'run-time' : 'static'} shapes, inputs in [${lo}, ${hi})`, async () => {
+        const r = await gradcheck({ dynamic, params: { a: { shape: [2, 3, 4], lo, hi } }, forward: (b, v) => b.op(op, [v.a!]) });
+        assert.ok(r.backwardNodes <= 4, `${op}: ${r.backwardNodes} backward nodes`);
+      });
+    }
+  }
+  it('Sqrt, Exp, Tanh, Sigmoid, Reciprocal at opset 13 and 21, chained (reads forward outputs)', async () => {
+    for (const opset of [13, 21]) {
+      await gradcheck({
+        opset,
+        params: { a: { shape: [3, 2], lo: 0.2, hi: 1.5 } },
+        forward: (b, v) => b.op('Sigmoid', [b.op('Tanh', [b.op('Exp', [b.op('Reciprocal', [b.op('Sqrt', [v.a!])])])])]),
+      });
+    }
+  });
+  it('Abs: gradient 0 at exactly 0 (sign), negative and positive sides', async () => {
+    await gradcheck({ params: { a: { shape: [5], data: [-0.7, -0.1, 0.2, 0.9, 0.5] } }, forward: (b, v) => b.op('Abs', [v.a!]) });
+  });
+  for (const dynamic of [false, true]) {
+    it(`Erf (float32, no float64 kernel): ${dynamic ? 'run-time' : 'static'} shapes`, async () => {
+      await gradcheck({
+        dtype: 'float32', eps: 3e-3, rtol: 1e-2, atol: 1e-3, dynamic,
+        params: { a: { shape: [3, 5], lo: -2, hi: 2 } },
+        forward: (b, v) => b.op('Erf', [v.a!]),
+      });
+    });
+  }
+});
+
+describe('gradient rules: activations', () => {
+  for (const dynamic of [false, true]) {
+    const shapes = dynamic ? 'run-time' : 'static';
+    it(`Relu: ${shapes} shapes, both signs`, async () => {
+      await gradcheck({ dynamic, params: { a: [3, 4] }, forward: (b, v) => b.op('Relu', [v.a!]) });
+    });
+    it(`LeakyRelu: default alpha (0.01) and alpha=0.2, ${shapes} shapes`, async () => {
+      await gradcheck({
+        dynamic,
+        params: { a: [3, 4] },
+        forward: (b, v) => [b.op('LeakyRelu', [v.a!]), b.op('LeakyRelu', [v.a!], { alpha: attr.float(0.2) })],
+      });
+    });
+    for (const approximate of ['none', 'tanh']) {
+      it(`Gelu (opset 20, float32) approximate="${approximate}": ${shapes} shapes`, async () => {
+        await gradcheck({
+          opset: 20, dtype: 'float32', eps: 3e-3, rtol: 1e-2, atol: 1e-3, dynamic,
+          params: { a: { shape: [2, 3, 4], lo: -3, hi: 3 } },
+          forward: (b, v) => b.op('Gelu', [v.a!], approximate === 'none' ? {} : { approximate }),
+        });
+      });
+    }
+  }
+  it('Gelu at opset 21 with explicit approximate="none", wide inputs', async () => {
+    await gradcheck({
+      opset: 21, dtype: 'float32', eps: 3e-3, rtol: 1e-2, atol: 1e-3,
+      params: { a: { shape: [16], lo: -5, hi: 5 } },
+      forward: (b, v) => b.op('Gelu', [v.a!], { approximate: 'none' }),
+    });
+  });
+  for (const approximate of ['none', 'tanh']) {
+    it(`Gelu approximate="${approximate}": gradient matches the analytic derivative to float32 precision`, async () => {
+      // Finite differences in float32 cannot tell the two forms apart (their derivatives differ by < 1e-3).
+      const r = rng(7);
+      const xs = uniform(r, 64, -5, 5);
+      const seed = uniform(r, 64, -1, 1);
+      const g = new Graph('gelu');
+      const a = g.value('a');
+      a.type = { elemType: DataType.FLOAT, shape: [64] };
+      const s = g.value('s');
+      s.type = { elemType: DataType.FLOAT, shape: [64] };
+      g.inputs.push(a, s);
+      const y = new Builder(g, { opset: 20 }).op('Gelu', [a], { approximate });
+      const res = differentiate(g, { seeds: new Map([[y, s]]), wrt: [a], opset: 20 });
+      const grad = res.gradients.get('a')!;
+      g.outputs = [grad];
+      g.eliminateDeadCode();
+      const out = await (await session(newModel(g, 20))).run({ a: tensor('float32', [64], xs), s: tensor('float32', [64], seed) });
+      const got = toNumbers(out[grad.name]!);
+      got.forEach((v, i) => {
+        const want = Math.fround(seed[i]!) * GELU_DERIV[approximate]!(Math.fround(xs[i]!));
+        assert.ok(Math.abs(v - want) <= 2e-6 + 1e-5 * Math.abs(want), `x=${xs[i]}: ${v} vs ${want}`);
+      });
+    });
+  }
+  it('Relu at opset 13 and 21', async () => {
+    for (const opset of [13, 21]) await gradcheck({ opset, params: { a: [5] }, forward: (b, v) => b.op('Relu', [v.a!]) });
+  });
+  it('Gelu with an unknown approximate value is rejected naming the node', async () => {
+    // ORT itself refuses this variant, so the graph is only differentiated, not run.
+    const g = new Graph('gelu');
+    const a = g.value('a');
+    a.type = { elemType: DataType.FLOAT, shape: [2] };
+    g.inputs.push(a);
+    const y = new Builder(g, { opset: 20 }).op('Gelu', [a], { approximate: 'fast' });
+    assert.throws(() => differentiate(g, { loss: y, wrt: [a], opset: 20 }), /Gelu node 'Gelu'.*approximate="fast"/);
+  });
+});
