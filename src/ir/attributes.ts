@@ -43,7 +43,8 @@ export function makeAttribute(name: string, v: AttrValue): AttributeProto {
   if (typeof v === 'bigint') return { ...blank(name, AttributeType.INT), i: Number(v) };
   if (typeof v === 'string') return { ...blank(name, AttributeType.STRING), s: enc.encode(v) };
   if (Array.isArray(v)) {
-    if (v.every((x) => typeof x === 'string')) {
+    // An empty list is taken as INTS (axes, perm, pads...), the common case; empty STRINGS is rare.
+    if (v.length > 0 && v.every((x) => typeof x === 'string')) {
       return { ...blank(name, AttributeType.STRINGS), strings: (v as string[]).map((s) => enc.encode(s)) };
     }
     return { ...blank(name, AttributeType.INTS), ints: [...(v as number[])] };

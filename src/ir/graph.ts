@@ -151,6 +151,36 @@ export class Graph {
     return this.value(this.freshName(base));
   }
 
+  /** A new graph input; the name must be free. */
+  addInput(name: string, type: TensorType): Value {
+    if (this.values.has(name)) throw new GraphError(`graph '${this.name}' already has a value named '${name}'`);
+    const v = this.value(name);
+    v.type = type;
+    this.inputs.push(v);
+    return v;
+  }
+
+  /** Turns an initializer into a graph input (fed at run time); returns the tensor it held. */
+  promoteToInput(v: Value): TensorProto {
+    const init = v.initializer;
+    if (!init) throw new GraphError(`'${v.name}' is not an initializer`);
+    delete v.initializer;
+    v.type = { elemType: init.dataType, shape: init.dims.map(Number) };
+    if (!this.inputs.includes(v)) this.inputs.push(v);
+    return init;
+  }
+
+  /** Gives a value a new name, which must be free (interface names such as 'loss'). */
+  rename(v: Value, name: string): Value {
+    if (v.name === name) return v;
+    if (this.values.has(name)) throw new GraphError(`graph '${this.name}' already has a value named '${name}'`);
+    this.values.delete(v.name);
+    v.name = name;
+    this.values.set(name, v);
+    this.taken.add(name);
+    return v;
+  }
+
   addInitializer(tensor: TensorProto, name = tensor.name ?? 'init'): Value {
     const v = this.get(name) ?? this.value(name);
     if (v.producer) throw new GraphError(`initializer '${name}' collides with the output of ${v.producer.describe()}`);

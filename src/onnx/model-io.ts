@@ -182,7 +182,8 @@ export function saveModel(model: ModelProto, file: string, options: SaveOptions 
   const replaced = new Map<TensorProto, TensorProto>();
   try {
     for (const t of allTensors(model)) {
-      if (replaced.has(t) || !t.rawData || t.rawData.length < threshold) continue;
+      // Typed-field tensors stay inline (protobufjs gives an absent raw_data as a plain empty array).
+      if (replaced.has(t) || !(t.rawData instanceof Uint8Array) || t.rawData.length < threshold) continue;
       // Align each tensor to 64 bytes so a reader may map the file and view the data without a copy.
       const aligned = Math.ceil(offset / 64) * 64;
       if (aligned > offset) fs.writeSync(fd, new Uint8Array(aligned - offset));
@@ -200,9 +201,12 @@ export function saveModel(model: ModelProto, file: string, options: SaveOptions 
       offset = aligned + t.rawData.length;
     }
     fs.fsyncSync(fd);
-  } finally {
+  } catch (e) {
     fs.closeSync(fd);
+    fs.rmSync(tmpData, { force: true });
+    throw e;
   }
+  fs.closeSync(fd);
   const chunks = encodeModelChunks(withTensorsReplaced(model, replaced));
   fs.renameSync(tmpData, dataPath);
   writeFileAtomic(file, chunks);

@@ -62,6 +62,16 @@ export function tensorBytes(t: TensorProto): Uint8Array {
     else t.uint64Data.forEach((v, i) => view.setBigUint64(8 * i, toBigInt(v, true), true));
   } else if (t.int32Data.length) {
     const bits = bitsPerElement(dt);
+    if (bits === 6 && t.int32Data.length === count) {
+      // float6: onnx.helper writes one element per int32_data entry; raw_data packs them 6 bits each, low bits first.
+      t.int32Data.forEach((v, i) => {
+        const bit = 6 * i;
+        const code = v & 0x3f;
+        out[bit >> 3] |= (code << (bit & 7)) & 0xff;
+        if ((bit & 7) > 2) out[(bit >> 3) + 1] |= code >> (8 - (bit & 7));
+      });
+      return out;
+    }
     t.int32Data.forEach((v, i) => {
       if (bits === 32) view.setInt32(4 * i, v, true);
       else if (bits === 16) view.setUint16(2 * i, v & 0xffff, true);
