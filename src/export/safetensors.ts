@@ -19,6 +19,11 @@ export interface SafeTensor {
 const WIDTH: Record<SafeDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 export function readSafetensors(file: string): Map<string, SafeTensor> {
+  return readSafetensorsFile(file).tensors;
+}
+
+/** Tensors and the string metadata map (`__metadata__`) of a safetensors file. */
+export function readSafetensorsFile(file: string): { tensors: Map<string, SafeTensor>; metadata: Record<string, string> } {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
@@ -36,6 +41,7 @@ export function readSafetensors(file: string): Map<string, SafeTensor> {
   }
   const base = 8 + headerLen;
   const out = new Map<string, SafeTensor>();
+  const metadata = ((header as Record<string, unknown>).__metadata__ ?? {}) as Record<string, string>;
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const [a, b] = t.data_offsets;
@@ -43,7 +49,7 @@ export function readSafetensors(file: string): Map<string, SafeTensor> {
     if (base + b > buf.length) throw new InputError(`${file}: tensor '${name}' extends past the end of the file`);
     out.set(name, { dtype: t.dtype, shape: t.shape, bytes: buf.subarray(base + a, base + b) });
   }
-  return out;
+  return { tensors: out, metadata };
 }
 
 /** Decodes a float tensor (F32/F64) to numbers. */

@@ -51,7 +51,8 @@ export function typeProtoOf(t: TensorType): TypeProto {
 
 function valueInfoOf(v: Value): ValueInfoProto {
   if (v.info) return { ...v.info, name: v.name };
-  return { name: v.name, type: typeProtoOf(v.type) };
+  // An unknown element type is left out rather than written as UNDEFINED, which runtimes reject.
+  return v.type.elemType ? { name: v.name, type: typeProtoOf(v.type) } : { name: v.name };
 }
 
 /** Names a subgraph reads from its enclosing scopes (used but not defined inside it). */

@@ -1,0 +1,50 @@
+/** `distill build`: write the training-step, loop and eval models, the initial state and the manifest. */
+import type { Argv } from 'yargs';
+import { buildTrainingArtifacts } from '../build/artifacts.js';
+import { TASKS, type Task } from '../losses/distill.js';
+import type { OptimizerName } from '../optim/index.js';
+
+export function register(cli: Argv): Argv {
+  return cli.command(
+    'build',
+    'Build the training-step models (distillation loss, gradients, optimizer update) and their manifest',
+    (y) =>
+      y
+        .option('student', { type: 'string', demandOption: true, describe: 'student ONNX file' })
+        .option('teacher', { type: 'string', describe: 'teacher ONNX file (omit for plain fine-tuning)' })
+        .option('task', { choices: TASKS as unknown as string[], demandOption: true, describe: 'what the logits mean' })
+        .option('optimizer', { choices: ['adamw', 'sgd'], default: 'adamw' })
+        .option('momentum', { type: 'number', default: 0, describe: 'SGD momentum' })
+        .option('dampening', { type: 'number', default: 0, describe: 'SGD dampening' })
+        .option('nesterov', { type: 'boolean', default: false, describe: 'SGD Nesterov momentum' })
+        .option('weight-decay', { type: 'number', default: 0, describe: 'SGD: L2 penalty; AdamW: decoupled decay (HF default 0)' })
+        .option('adam-beta1', { type: 'number', default: 0.9 })
+        .option('adam-beta2', { type: 'number', default: 0.999 })
+        .option('adam-epsilon', { type: 'number', default: 1e-8 })
+        .option('logits', { type: 'string', default: 'logits', describe: "name of the student's logits output" })
+        .option('freeze', { type: 'string', array: true, default: [], describe: 'parameter name globs to keep frozen' })
+        .option('out', { type: 'string', demandOption: true, describe: 'output folder' }),
+    (args) => {
+      const optimizer = args.optimizer as OptimizerName;
+      const settings: Record<string, number | boolean> =
+        optimizer === 'sgd'
+          ? { momentum: args.momentum, dampening: args.dampening, nesterov: args.nesterov, weightDecay: args['weight-decay'] }
+          : { beta1: args['adam-beta1'], beta2: args['adam-beta2'], eps: args['adam-epsilon'], weightDecay: args['weight-decay'] };
+      const m = buildTrainingArtifacts({
+        student: args.student,
+        teacher: args.teacher,
+        task: args.task as Task,
+        optimizer,
+        optimizerSettings: settings,
+        logits: args.logits,
+        freeze: args.freeze as string[],
+        outDir: args.out,
+      });
+      const count = m.parameters.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+      process.stdout.write(
+        `${args.out}: train_step.onnx, train_loop.onnx, eval.onnx, ${m.initial_state}, manifest.json\n` +
+          `  ${m.parameters.length} trained tensors (${count.toLocaleString('en-US')} values), ${m.frozen.length} frozen, ${m.state.length} optimizer state tensors (${m.optimizer.name})\n`,
+      );
+    },
+  );
+}

@@ -1,0 +1,50 @@
+/**
+ * ONNX Runtime sessions on a chosen execution provider. Asking for a provider that this install cannot
+ * run fails with a message that says how to get it, instead of ORT's own error.
+ */
+import * as os from 'node:os';
+import ort from 'onnxruntime-node';
+import { InputError } from '../errors.js';
+
+export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
+export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'webgpu'];
+
+export interface SessionOptions {
+  ep?: ExecutionProvider;
+  /** Intra-op threads (default: all cores). */
+  threads?: number;
+}
+
+const HOW_TO: Record<Exclude<ExecutionProvider, 'cpu'>, string> = {
+  cuda:
+    'the CUDA execution provider is not installed (the default install is CPU-only); with CUDA 12 and cuDNN 9 on this machine run: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js',
+  webgpu:
+    'the WebGPU execution provider found no usable GPU adapter; it needs a GPU with Vulkan (Linux), Metal (macOS) or D3D12 (Windows) drivers, and does not run on CPU-only machines',
+};
+
+export async function createSession(model: string | Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const ep = options.ep ?? 'cpu';
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: [ep],
+    intraOpNumThreads: options.threads ?? os.availableParallelism(),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+  };
+  if (ep !== 'cpu') {
+    const backend = ort.listSupportedBackends?.().find((b) => b.name === ep);
+    if (!backend) throw new InputError(`--ep ${ep}: ${HOW_TO[ep]}`);
+  }
+  try {
+    return typeof model === 'string'
+      ? await ort.InferenceSession.create(model, sessionOptions)
+      : await ort.InferenceSession.create(model, sessionOptions);
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    if (ep !== 'cpu' && /provider|cuda|webgpu|adapter|dawn|vulkan|libcu|shared object|dlopen/i.test(msg)) {
+      throw new InputError(`--ep ${ep}: ${HOW_TO[ep]} (ONNX Runtime said: ${msg.split('\n')[0]})`);
+    }
+    throw e;
+  }
+}
