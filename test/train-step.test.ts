@@ -128,3 +128,49 @@ describe('training steps match PyTorch (5 steps, same batches)', () => {
     }
   });
 });
+
+describe('gradient accumulation', () => {
+  it('two micro-batches of 2 rows per step reach the weights of one batch of 4 rows (all rows labeled)', async () => {
+    // With every row labeled and equal halves, the mean CE and batchmean KD of a batch equal the average of
+    // its halves' values: accumulating the halves' gradients must give the same AdamW steps.
+    const { tensors: ref } = readSafetensorsFile(path.join(MODELS, 'steps', 'bert-student.adamw.ref.safetensors'));
+    const full = [0, 1].map((k) => {
+      const labels = new BigInt64Array(new Uint8Array(ref.get(`labels/${k}`)!.bytes).buffer).map((v) => (v < 0n ? 1n : v));
+      return {
+        input_ids: int64(ref.get(`input_ids/${k}`)!),
+        attention_mask: int64(ref.get(`attention_mask/${k}`)!),
+        labels: new ort.Tensor('int64', labels, [4]),
+        teacher_logits: f32(ref.get(`teacher_logits/${k}`)!),
+      };
+    });
+    const half = (t: ort.Tensor, h: number) => {
+      const row = t.size / t.dims[0]!;
+      const data = (t.data as BigInt64Array | Float32Array).slice(h * 2 * row, (h + 1) * 2 * row);
+      return new ort.Tensor(t.type as 'int64', data as BigInt64Array, [2, ...t.dims.slice(1)]);
+    };
+    const micro = full.flatMap((b) => [0, 1].map((h) => Object.fromEntries(Object.entries(b).map(([k, t]) => [k, half(t, h)]))));
+    const build = (accumulationSteps: number) => {
+      const outDir = fs.mkdtempSync(path.join(tmp, `accum${accumulationSteps}-`));
+      buildTrainingArtifacts({
+        student: path.join(MODELS, 'bert-student', 'model.onnx'), teacher: path.join(MODELS, 'bert-teacher', 'model.onnx'),
+        task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: 0.01 }, accumulationSteps, outDir,
+      });
+      return outDir;
+    };
+    const hyper = { alpha: 0.5, temperature: 2, maxGradNorm: 0.25 };
+    const one = await TrainerSession.open(build(1), { threads: 2 });
+    const m1 = await one.train(full, [2e-3, 2e-3], hyper);
+    const two = await TrainerSession.open(build(2), { threads: 2 });
+    const m2 = await two.train(micro, [2e-3, 2e-3, 2e-3, 2e-3], hyper);
+    assert.equal(two.stepsDone, 2);
+    // grad_norm of a window's last micro-batch is the norm of the accumulated (mean) gradient.
+    assert.ok(close(m2[1]!.gradNorm, m1[0]!.gradNorm, 1e-5, 0), `${m2[1]!.gradNorm} vs ${m1[0]!.gradNorm}`);
+    assert.ok(close(m2[3]!.gradNorm, m1[1]!.gradNorm, 1e-5, 0), `${m2[3]!.gradNorm} vs ${m1[1]!.gradNorm}`);
+    assert.ok(close((m2[0]!.loss + m2[1]!.loss) / 2, m1[0]!.loss, 1e-6, 0), 'mean of the halves\' losses is the batch loss');
+    for (const [name, v] of one.parameterArrays()) {
+      const w = two.parameterArrays().get(name)!;
+      const worst = Math.max(...Array.from(v, (x, i) => Math.abs(x - w[i]!)));
+      assert.ok(worst <= 1e-6, `${name}: max difference ${worst}`);
+    }
+  });
+});

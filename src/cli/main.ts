@@ -32,7 +32,8 @@ async function main(): Promise<void> {
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
-      fail(`${msg} (see distill --help)`, 2);
+      // yargs spreads some messages over lines; the contract is one line.
+      fail(`${msg.replace(/\s*\n\s*/g, ' ')} (see distill --help)`, 2);
     });
   cli = registerInspect(cli);
   cli = registerGrad(cli);

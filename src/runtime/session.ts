@@ -31,6 +31,8 @@ export async function createSession(model: string | Uint8Array, options: Session
     graphOptimizationLevel: 'all',
     enableCpuMemArena: true,
     enableMemPattern: true,
+    // A missing provider library is reported by our own error below; ORT's log line would only repeat it.
+    logSeverityLevel: ep === 'cpu' ? 3 : 4,
   };
   if (ep !== 'cpu') {
     const backend = ort.listSupportedBackends?.().find((b) => b.name === ep);

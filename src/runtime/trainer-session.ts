@@ -86,9 +86,17 @@ export class TrainerSession {
     return s;
   }
 
-  /** Runs one optimizer step per batch (all in one ORT call); `lrs[k]` is the learning rate of step k. */
+  /**
+   * Runs the batches as micro-batches in one ORT call: one optimizer step per `accumulation_steps` of them
+   * (so their count must be a multiple of it). `lrs[k]` is the learning rate in effect for micro-batch k.
+   * Returns the metrics of every micro-batch (grad_norm is that of the update a window's last one applied).
+   */
   async train(batches: readonly Batch[], lrs: readonly number[], hyper: Hyperparameters): Promise<StepMetrics[]> {
     if (lrs.length !== batches.length) throw new InputError(`train: ${batches.length} batches but ${lrs.length} learning rates`);
+    const window = this.manifest.accumulation_steps ?? 1;
+    if (batches.length % window !== 0) {
+      throw new InputError(`train: ${batches.length} micro-batches is not a multiple of the ${window} accumulation steps the model was built with`);
+    }
     const feeds: Record<string, ort.Tensor> = stackBatches(batches, this.manifest.batch.map((b) => b.name), this.sequential);
     const scalar = (v: number) => floatTensor(this.floatType, [v], []);
     feeds.lr = floatTensor(this.floatType, lrs, [lrs.length]);
@@ -102,7 +110,7 @@ export class TrainerSession {
     const out = await this.loop.run(feeds);
     for (const p of this.manifest.parameters) this.params.set(p.name, out[p.output]!);
     for (const st of this.manifest.state) this.state.set(st.name, out[st.output]!);
-    this.stepsDone += batches.length;
+    this.stepsDone += batches.length / window;
     const col = (n: string) => Array.from(out[n]!.data as FloatArray);
     const [loss, ce, kd, gradNorm] = ['loss', 'ce', 'kd', 'grad_norm'].map(col) as [number[], number[], number[], number[]];
     return loss.map((_, k) => ({ loss: loss[k]!, ce: ce[k]!, kd: kd[k]!, gradNorm: gradNorm[k]! }));
