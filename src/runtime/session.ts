@@ -2,7 +2,10 @@
  * ONNX Runtime sessions on a chosen execution provider. Asking for a provider that this install cannot
  * run fails with a message that says how to get it, instead of ORT's own error.
  */
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
 
@@ -36,7 +39,7 @@ export async function createSession(model: string | Uint8Array, options: Session
   };
   if (ep !== 'cpu') {
     const backend = ort.listSupportedBackends?.().find((b) => b.name === ep);
-    if (!backend) throw new InputError(`--ep ${ep}: ${HOW_TO[ep]}`);
+    if (!backend || (ep === 'cuda' && !cudaProviderInstalled())) throw new InputError(`--ep ${ep}: ${HOW_TO[ep]}`);
   }
   try {
     return typeof model === 'string'
@@ -49,4 +52,11 @@ export async function createSession(model: string | Uint8Array, options: Session
     }
     throw e;
   }
+}
+
+/** Whether onnxruntime-node's CUDA provider library was downloaded next to its native binding. */
+function cudaProviderInstalled(): boolean {
+  const pkg = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  return fs.existsSync(path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch, lib));
 }
