@@ -28,7 +28,7 @@ function fixtures(): { dir: string; onnx: string; ref: string; sidecar: string }
     if (!fs.statSync(d).isDirectory()) continue;
     for (const f of fs.readdirSync(d)) {
       const m = /^(.*)\.ref\.safetensors$/.exec(f);
-      if (!m) continue;
+      if (!m || !fs.existsSync(path.join(d, `${m[1]}.onnx`))) continue; // steps/ holds training references
       const sidecar = m[1] === 'model' ? 'distill.json' : `${m[1]}.distill.json`;
       out.push({ dir, onnx: path.join(d, `${m[1]}.onnx`), ref: path.join(d, f), sidecar: path.join(d, sidecar) });
     }
