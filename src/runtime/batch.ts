@@ -8,10 +8,6 @@ import { InputError } from '../errors.js';
 
 export type Batch = Record<string, ort.Tensor>;
 
-/** The value that padding positions of an input get: they are masked or ignored downstream. */
-export function padValueOf(input: string): number {
-  return input === 'labels' ? -100 : 0;
-}
 
 type Numeric = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 
@@ -35,19 +31,23 @@ export function padSequence(t: ort.Tensor, seq: number, value: number): ort.Tens
   return new ort.Tensor(t.type as 'float32', out as Float32Array, [b!, seq, ...rest]);
 }
 
-/**
- * Stacks batches along a new leading axis; all must have the same batch size. Inputs named in `sequential`
- * have a sequence axis 1 and are padded to the longest sequence of the group.
- */
-export function stackBatches(batches: readonly Batch[], names: readonly string[], sequential: ReadonlySet<string>): Batch {
+/** How a batch input is stacked: inputs with a sequence axis are padded to the group's longest. */
+export interface StackSpec {
+  name: string;
+  pad: number;
+  sequence_axis: number | null;
+}
+
+/** Stacks batches along a new leading axis; all must have the same batch size. */
+export function stackBatches(batches: readonly Batch[], specs: readonly StackSpec[]): Batch {
   if (batches.length === 0) throw new InputError('no batches to run');
   const out: Batch = {};
-  const seq = Math.max(0, ...batches.flatMap((b) => names.filter((n) => sequential.has(n) && b[n]).map((n) => b[n]!.dims[1] as number)));
-  for (const name of names) {
+  const seq = Math.max(0, ...batches.flatMap((b) => specs.filter((s) => s.sequence_axis === 1 && b[s.name]).map((s) => b[s.name]!.dims[1] as number)));
+  for (const { name, pad, sequence_axis } of specs) {
     const parts = batches.map((b, k) => {
       const t = b[name];
       if (!t) throw new InputError(`batch ${k} has no input '${name}'`);
-      return sequential.has(name) ? padSequence(t, seq, padValueOf(name)) : t;
+      return sequence_axis === 1 ? padSequence(t, seq, pad) : t;
     });
     const dims = parts[0]!.dims;
     for (const [k, p] of parts.entries()) {

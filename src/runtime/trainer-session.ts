@@ -55,8 +55,6 @@ export class TrainerSession {
   /** Optimizer steps taken so far (PyTorch's `state['step']`). */
   stepsDone = 0;
   private readonly floatType: string;
-  /** Batch inputs with a sequence axis 1 (a symbolic dim there), padded when batches are stacked. */
-  private readonly sequential: ReadonlySet<string>;
 
   private constructor(
     readonly dir: string,
@@ -64,7 +62,6 @@ export class TrainerSession {
     private readonly loop: ort.InferenceSession,
   ) {
     this.floatType = manifest.hyperparameters[0]?.dtype ?? 'float32';
-    this.sequential = new Set(manifest.batch.filter((b) => b.shape.length >= 2 && typeof b.shape[1] !== 'number').map((b) => b.name));
   }
 
   static async open(dir: string, options: SessionOptions = {}): Promise<TrainerSession> {
@@ -97,7 +94,7 @@ export class TrainerSession {
     if (batches.length % window !== 0) {
       throw new InputError(`train: ${batches.length} micro-batches is not a multiple of the ${window} accumulation steps the model was built with`);
     }
-    const feeds: Record<string, ort.Tensor> = stackBatches(batches, this.manifest.batch.map((b) => b.name), this.sequential);
+    const feeds: Record<string, ort.Tensor> = stackBatches(batches, this.manifest.batch);
     const scalar = (v: number) => floatTensor(this.floatType, [v], []);
     feeds.lr = floatTensor(this.floatType, lrs, [lrs.length]);
     feeds.step = scalar(this.stepsDone);
