@@ -113,6 +113,26 @@ export class TrainerSession {
     return loss.map((_, k) => ({ loss: loss[k]!, ce: ce[k]!, kd: kd[k]!, gradNorm: gradNorm[k]! }));
   }
 
+  /** Parameters and optimizer state together (what a checkpoint holds). */
+  snapshot(): Map<string, ort.Tensor> {
+    return new Map([...this.params, ...this.state]);
+  }
+
+  /** Continues from a checkpoint's tensors; every parameter and state tensor must be present and shaped right. */
+  restore(tensors: ReadonlyMap<string, ort.Tensor>, stepsDone: number): void {
+    for (const [map, kind] of [[this.params, 'parameter'], [this.state, 'optimizer state']] as const) {
+      for (const [name, current] of map) {
+        const t = tensors.get(name);
+        if (!t) throw new InputError(`checkpoint has no ${kind} '${name}'; it belongs to another model or optimizer`);
+        if (t.dims.length !== current.dims.length || t.dims.some((d, i) => d !== current.dims[i])) {
+          throw new InputError(`checkpoint ${kind} '${name}' has shape [${t.dims}], the model needs [${current.dims}]`);
+        }
+        map.set(name, t);
+      }
+    }
+    this.stepsDone = stepsDone;
+  }
+
   /** Current parameter values, by ONNX initializer name. */
   parameterArrays(): Map<string, FloatArray> {
     return new Map([...this.params].map(([k, v]) => [k, v.data as FloatArray]));

@@ -1,0 +1,140 @@
+/**
+ * `distill eval --model M.onnx [--model M2.onnx ...] --eval-file F`: the comparison NLP with Transformers
+ * draws between teacher and student: the task metric (accuracy and macro-F1, or perplexity), latency per
+ * batch and model size, one row per model.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Argv } from 'yargs';
+import { labelSet, type Task } from '../data/examples.js';
+import { loadTokenizer } from '../data/tokenize.js';
+import { InputError } from '../errors.js';
+import { dataBatches } from '../eval/batches.js';
+import { type EvalReport, evaluate } from '../eval/evaluator.js';
+import { readSidecar } from '../export/student.js';
+import { TASKS } from '../losses/distill.js';
+import { loadModel } from '../onnx/model-io.js';
+import { toNumber } from '../onnx/proto.js';
+import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../runtime/session.js';
+import { formatBytes, formatCount } from '../util/format.js';
+
+export interface EvalCommandOptions {
+  models: string[];
+  evalFile: string;
+  tokenizer?: string;
+  task?: Task;
+  batchSize: number;
+  maxLength: number;
+  textField: string;
+  labelField?: string;
+  ep: ExecutionProvider;
+}
+
+/** The static last dimension of a model output (the class count when there is no sidecar). */
+function outputWidth(model: string, output: string): number | undefined {
+  const out = loadModel(model, { loadExternalData: false }).model.graph!.output.find((o) => o.name === output);
+  const dims = out?.type?.tensorType?.shape?.dim;
+  const last = dims?.[dims.length - 1];
+  return last?.dimValue !== undefined && last.dimValue !== null && !last.dimParam ? toNumber(last.dimValue) : undefined;
+}
+
+/** Evaluates every model on the data file, each with its own tokenizer and label names. */
+export async function runEval(o: EvalCommandOptions): Promise<EvalReport[]> {
+  if (!fs.existsSync(o.evalFile)) throw new InputError(`${o.evalFile}: no such file`);
+  const reports: EvalReport[] = [];
+  let task: Task | undefined = o.task;
+  for (const model of o.models) {
+    if (!fs.existsSync(model)) throw new InputError(`${model}: ONNX model does not exist`);
+    const side = readSidecar(model);
+    const modelTask = o.task ?? side?.task;
+    if (!modelTask) throw new InputError(`${model}: no sidecar (distill.json) says its task; pass --task`);
+    if (task && modelTask !== task) throw new InputError(`${model}: task ${modelTask}, but the models before it are ${task}; compare models of one task (or pass --task)`);
+    task = modelTask;
+    const tokFile = o.tokenizer ?? path.join(path.dirname(model), 'tokenizer.json');
+    const tokenizer = fs.existsSync(tokFile) ? loadTokenizer(tokFile, side?.vocab_size) : undefined;
+    const logits = side?.logits ?? 'logits';
+    const labels = task === 'causal-lm' ? undefined : labelSet(side ?? { num_labels: outputWidth(model, logits) }, undefined, side ? `${model} sidecar` : model);
+    const maxLength = side?.max_position_embeddings ? Math.min(o.maxLength, side.max_position_embeddings) : o.maxLength;
+    const source = dataBatches({
+      task, tokenizer, labels, batchSize: o.batchSize, maxLength, textField: o.textField, labelField: o.labelField,
+      padId: side?.pad_token_id ?? 0, vocabSize: side?.vocab_size,
+    });
+    reports.push(await evaluate({ model, task, batches: source(o.evalFile), ep: o.ep, logits }));
+  }
+  return reports;
+}
+
+const fixed = (v: number | undefined, digits: number) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits));
+
+/** The comparison table (and, for several models, each one relative to the first). */
+export function renderEvalTable(reports: readonly EvalReport[], o: { evalFile: string; batchSize: number }): string {
+  const lm = reports[0]!.task === 'causal-lm';
+  const header = ['model', ...(lm ? ['perplexity', 'loss'] : ['accuracy', 'macro-F1']), 'latency mean', 'p50', 'p95', 'size', 'parameters'];
+  const rows = reports.map((r) => [
+    r.model,
+    ...(lm ? [fixed(r.metrics.perplexity, 2), fixed(r.metrics.loss, 4)] : [fixed(r.metrics.accuracy, 4), fixed(r.metrics.f1, 4)]),
+    `${fixed(r.latency.meanMs, 2)} ms`,
+    `${fixed(r.latency.p50Ms, 2)} ms`,
+    `${fixed(r.latency.p95Ms, 2)} ms`,
+    formatBytes(r.size.bytes),
+    formatCount(r.size.parameters),
+  ]);
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]) => cells.map((s, c) => (c === 0 ? s.padEnd(widths[c]!) : s.padStart(widths[c]!))).join('  ').trimEnd();
+  const r0 = reports[0]!;
+  const what = lm ? `${formatCount(r0.metrics.counted)} predicted tokens` : `${formatCount(r0.metrics.counted)} labeled ${r0.task === 'seq-cls' ? 'examples' : 'tokens'}`;
+  const lines = [
+    `${o.evalFile}: ${formatCount(r0.examples)} examples (${what}), task ${r0.task}; latency per batch of up to ${o.batchSize} on ${r0.latency.ep} (${r0.latency.batches} batches, after 1 warm-up)`,
+    '',
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+  ];
+  if (reports.length > 1) {
+    lines.push('', `relative to ${r0.model}:`);
+    for (const r of reports.slice(1)) {
+      const signed = (d: number, digits: number) => `${d >= 0 ? '+' : ''}${fixed(d, digits)}`;
+      const delta = lm
+        ? `perplexity ${signed(r.metrics.perplexity! - r0.metrics.perplexity!, 2)}`
+        : `accuracy ${signed(r.metrics.accuracy! - r0.metrics.accuracy!, 4)}, macro-F1 ${signed(r.metrics.f1! - r0.metrics.f1!, 4)}`;
+      lines.push(`  ${r.model}: speed-up ${fixed(r0.latency.meanMs / r.latency.meanMs, 2)}x (mean latency), size ${fixed(r.size.bytes / r0.size.bytes, 2)}x, ${delta}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function register(cli: Argv): Argv {
+  return cli.command(
+    'eval',
+    'Evaluate models on a labeled data file: accuracy / macro-F1 or perplexity, latency per batch, size',
+    (y) =>
+      y
+        .option('model', { type: 'string', array: true, demandOption: true, describe: 'ONNX model; repeat to compare (e.g. teacher, then student)' })
+        .option('eval-file', { type: 'string', demandOption: true, describe: 'JSONL, CSV or TSV file (format from the extension)' })
+        .option('tokenizer', { type: 'string', describe: "tokenizer.json (default: the one next to each model)" })
+        .option('task', { choices: TASKS as unknown as string[], describe: "what the logits mean (default: the model's distill.json)" })
+        .option('batch-size', { type: 'number', default: 32 })
+        .option('max-length', { type: 'number', default: 128, describe: "truncate to this many tokens (and to the model's max_position_embeddings)" })
+        .option('text-field', { type: 'string', default: 'text' })
+        .option('label-field', { type: 'string', describe: "label field (default: label; token-cls: labels)" })
+        .option('ep', { choices: EXECUTION_PROVIDERS as unknown as string[], default: 'cpu', describe: 'ONNX Runtime execution provider' })
+        .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' }),
+    async (args) => {
+      const o: EvalCommandOptions = {
+        models: args.model as string[],
+        evalFile: args['eval-file'] as string,
+        tokenizer: args.tokenizer,
+        task: args.task as Task | undefined,
+        batchSize: args['batch-size'],
+        maxLength: args['max-length'],
+        textField: args['text-field'],
+        labelField: args['label-field'],
+        ep: args.ep as ExecutionProvider,
+      };
+      if (!Number.isInteger(o.maxLength) || o.maxLength < 2) throw new InputError(`--max-length must be an integer >= 2, got ${o.maxLength}`);
+      const reports = await runEval(o);
+      const json = { evalFile: o.evalFile, task: reports[0]!.task, batchSize: o.batchSize, maxLength: o.maxLength, ep: o.ep, results: reports };
+      process.stdout.write(args.json ? `${JSON.stringify(json, null, 2)}\n` : `${renderEvalTable(reports, o)}\n`);
+    },
+  );
+}

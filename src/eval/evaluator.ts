@@ -1,0 +1,136 @@
+/**
+ * Runs a model over evaluation batches in an ONNX Runtime inference session and reports what NLP with
+ * Transformers' PerformanceBenchmark compares between teacher and student: the task metric, latency per
+ * batch, and model size.
+ *
+ * Latency is the wall time of `session.run` (inputs in, logits fetched) for each batch, measured with
+ * performance.now() after one untimed warm-up run of the first batch (ORT allocates and plans on the first
+ * run). Metrics are computed outside the timed region.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type ort from 'onnxruntime-node';
+import type { Task } from '../data/examples.js';
+import { InputError } from '../errors.js';
+import { readSidecar } from '../export/student.js';
+import { isFloatType } from '../onnx/dtype.js';
+import { loadModel } from '../onnx/model-io.js';
+import { elementCount, tensorDims } from '../onnx/tensor.js';
+import { type ExecutionProvider, createSession } from '../runtime/session.js';
+import type { EvalBatch } from './batches.js';
+import { ClassificationStats, LanguageModelStats, type LatencyStats, latencyStats } from './metrics.js';
+
+export interface ModelSize {
+  /** Bytes of the .onnx file and its external data files. */
+  bytes: number;
+  /** The files counted (the model first). */
+  files: string[];
+  /** Values in float initializers (as `distill inspect` counts parameters). */
+  parameters: number;
+}
+
+/** File bytes (external data included) and parameter count of an ONNX model. */
+export function modelSize(file: string): ModelSize {
+  const { model, externalFiles } = loadModel(file, { loadExternalData: false });
+  const files = [file, ...externalFiles.map((f) => path.join(path.dirname(file), f))];
+  const bytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
+  let parameters = 0;
+  for (const t of model.graph!.initializer) if (isFloatType(t.dataType)) parameters += elementCount(tensorDims(t));
+  return { bytes, files, parameters };
+}
+
+export interface EvalMetrics {
+  /** seq-cls: accuracy over rows; token-cls: accuracy over labeled tokens. */
+  accuracy?: number;
+  /** Macro-F1 over rows (seq-cls) or labeled tokens (token-cls). */
+  f1?: number;
+  /** causal-lm: exp(loss). */
+  perplexity?: number;
+  /** causal-lm: mean next-token cross-entropy (nats). */
+  loss?: number;
+  /** Rows (seq-cls) or positions (token-cls, causal-lm) the metrics count. */
+  counted: number;
+}
+
+export interface EvalReport {
+  model: string;
+  task: Task;
+  /** Examples (rows of the data file) evaluated. */
+  examples: number;
+  metrics: EvalMetrics;
+  latency: LatencyStats & { ep: ExecutionProvider };
+  size: ModelSize;
+}
+
+export interface EvaluateOptions {
+  model: string;
+  task: Task;
+  batches: AsyncIterable<EvalBatch>;
+  ep?: ExecutionProvider;
+  threads?: number;
+  /** Logits output (default: the sidecar's `logits`, else 'logits'). */
+  logits?: string;
+  /** Untimed runs of the first batch before timing (default 1). */
+  warmup?: number;
+}
+
+/** The model's feeds from a batch: the inputs it takes, which the batch must provide. */
+function feedsFor(session: ort.InferenceSession, batch: EvalBatch, model: string): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const name of session.inputNames) {
+    const t = batch.feeds[name];
+    if (!t) throw new InputError(`${model}: input '${name}' is not one the evaluation data provides (${Object.keys(batch.feeds).join(', ')})`);
+    feeds[name] = t;
+  }
+  return feeds;
+}
+
+export async function evaluate(options: EvaluateOptions): Promise<EvalReport> {
+  const { model, task } = options;
+  const side = readSidecar(model);
+  const logitsName = options.logits ?? side?.logits ?? 'logits';
+  const ep = options.ep ?? 'cpu';
+  const session = await createSession(model, { ep, threads: options.threads });
+  try {
+    if (!session.outputNames.includes(logitsName)) {
+      throw new InputError(`${model}: no output '${logitsName}' (outputs: ${session.outputNames.join(', ')})`);
+    }
+    let cls: ClassificationStats | null = null;
+    let lm: LanguageModelStats | null = null;
+    const times: number[] = [];
+    let examples = 0;
+    for await (const batch of options.batches) {
+      const feeds = feedsFor(session, batch, model);
+      if (times.length === 0) for (let k = 0; k < (options.warmup ?? 1); k++) await session.run(feeds, [logitsName]);
+      const t0 = performance.now();
+      const out = await session.run(feeds, [logitsName]);
+      times.push(performance.now() - t0);
+      examples += batch.rows;
+
+      const logits = out[logitsName]!;
+      const width = logits.dims[logits.dims.length - 1] as number;
+      const expectRank = task === 'seq-cls' ? 2 : 3;
+      if (logits.dims.length !== expectRank) {
+        throw new InputError(`${model}: '${logitsName}' has shape [${logits.dims.join(', ')}], not what task ${task} gives (rank ${expectRank}); pass the right --task`);
+      }
+      const data = logits.data as Float32Array;
+      if (task === 'causal-lm') (lm ??= new LanguageModelStats(width)).update(data, batch.labels);
+      else {
+        cls ??= new ClassificationStats(width);
+        if (side?.num_labels && side.num_labels !== width) {
+          throw new InputError(`${model}: logits have ${width} classes but its sidecar says num_labels ${side.num_labels}`);
+        }
+        cls.update(data, batch.labels);
+      }
+      logits.dispose?.();
+    }
+    if (times.length === 0) throw new InputError(`${model}: the evaluation data gave no batches`);
+    const metrics: EvalMetrics = lm
+      ? { perplexity: lm.perplexity(), loss: lm.loss(), counted: lm.counted }
+      : { accuracy: cls!.accuracy(), f1: cls!.macroF1(), counted: cls!.counted };
+    if (metrics.counted === 0) throw new InputError(`${model}: no labeled ${task === 'seq-cls' ? 'rows' : 'positions'} to score`);
+    return { model, task, examples, metrics, latency: { ...latencyStats(times), ep }, size: modelSize(model) };
+  } finally {
+    await session.release();
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Exporting a trained student: its OWN inference graph (the file it was trained from: same inputs, outputs,
+ * nodes, opsets and metadata) with the trained values written into its initializers. Nothing but the
+ * initializers' data changes, so the result runs wherever the original did (onnxruntime-node/-web, and
+ * transformers.js when laid out as a HF repo: docs/EXPORT.md).
+ *
+ * Also home of the `distill.json` sidecar reader (docs/FIXTURES.md), which the HF weight export and the
+ * evaluator use.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InputError } from '../errors.js';
+import { DataType, dtypeName, float32ToBfloat16, float32ToFloat16 } from '../onnx/dtype.js';
+import { loadModel, saveModel } from '../onnx/model-io.js';
+import type { ModelProto, TensorProto } from '../onnx/proto.js';
+import { elementCount, tensorDims } from '../onnx/tensor.js';
+
+/** Trained values by ONNX initializer name (TrainerSession.parameterArrays() gives this). */
+export type ParameterValues = ReadonlyMap<string, Float32Array | Float64Array>;
+
+/** The sidecar fields this code reads (format 1, docs/FIXTURES.md). */
+export interface Sidecar {
+  format: number;
+  task?: 'seq-cls' | 'token-cls' | 'causal-lm';
+  architecture?: string;
+  model_type?: string;
+  inputs?: string[];
+  outputs?: string[];
+  logits?: string;
+  num_labels?: number | null;
+  id2label?: Record<string, string> | null;
+  vocab_size?: number;
+  pad_token_id?: number | null;
+  max_position_embeddings?: number;
+  /** ONNX initializer name -> HF state_dict name, and whether the initializer holds it transposed. */
+  parameters: Record<string, { name: string; transpose: boolean }>;
+  /** HF names sharing one tensor; the first is the name the `parameters` map uses. */
+  tied?: string[][];
+}
+
+/** `X.onnx` -> `X.distill.json`, except `model.onnx` -> `distill.json`. */
+export function sidecarPath(onnxFile: string): string {
+  const dir = path.dirname(onnxFile);
+  const base = path.basename(onnxFile).replace(/\.onnx$/, '');
+  return path.join(dir, base === 'model' ? 'distill.json' : `${base}.distill.json`);
+}
+
+/** The sidecar next to an ONNX file, or null when there is none. */
+export function readSidecar(onnxFile: string): Sidecar | null {
+  const file = sidecarPath(onnxFile);
+  if (!fs.existsSync(file)) return null;
+  let side: Sidecar;
+  try {
+    side = JSON.parse(fs.readFileSync(file, 'utf8')) as Sidecar;
+  } catch (e) {
+    throw new InputError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (side === null || typeof side !== 'object' || typeof side.parameters !== 'object' || side.parameters === null) {
+    throw new InputError(`${file}: not a distill.json sidecar (no 'parameters' map)`);
+  }
+  return side;
+}
+
+export interface ExportStudentOptions {
+  /** The student's inference ONNX file (external data is read from its folder). */
+  student: string;
+  /** Trained values by initializer name; initializers not named keep their values. */
+  parameters: ParameterValues;
+  /** Output .onnx file (its folder is created). */
+  out: string;
+  /**
+   * Write the weights to `<out>_data` next to the model (what torch, HF and transformers.js call
+   * `model.onnx_data`). Default: as the student was stored.
+   */
+  externalData?: boolean;
+}
+
+export interface ExportedStudent {
+  model: string;
+  /** The external data file written, or null. */
+  externalData: string | null;
+  /** Initializers whose values were replaced. */
+  replaced: string[];
+  /** Files copied from the student's folder (tokenizer, sidecar, HF config). */
+  copied: string[];
+}
+
+/** Files of the student's folder that travel with it (when present). */
+export const COMPANIONS = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'config.json', 'generation_config.json'];
+
+/** Copies the COMPANIONS present in `fromDir` to `toDir`; returns the files written. */
+export function copyCompanions(fromDir: string, toDir: string): string[] {
+  const copied: string[] = [];
+  if (path.resolve(fromDir) === path.resolve(toDir)) return copied;
+  fs.mkdirSync(toDir, { recursive: true });
+  for (const f of COMPANIONS) {
+    const src = path.join(fromDir, f);
+    if (!fs.existsSync(src)) continue;
+    fs.copyFileSync(src, path.join(toDir, f));
+    copied.push(path.join(toDir, f));
+  }
+  return copied;
+}
+
+/**
+ * Checks `values` against the initializers of `model` and writes them in (raw_data, the initializer's own
+ * element type). Unknown names, non-float initializers, wrong sizes and non-finite values are InputErrors
+ * naming the parameter. Returns the names replaced.
+ */
+export function setInitializers(model: ModelProto, values: ParameterValues, source: string): string[] {
+  const inits = new Map<string, TensorProto>();
+  for (const t of model.graph!.initializer) if (t.name) inits.set(t.name, t);
+  const replaced: string[] = [];
+  for (const [name, data] of values) {
+    const t = inits.get(name);
+    if (!t) throw new InputError(`parameter '${name}' is not an initializer of ${source}`);
+    const dims = tensorDims(t);
+    const n = elementCount(dims);
+    if (data.length !== n) {
+      throw new InputError(`parameter '${name}': ${data.length} values, but ${source} has it as [${dims.join(', ')}] (${n} values)`);
+    }
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i]!)) throw new InputError(`parameter '${name}' has a non-finite value (${data[i]}) at index ${i}; the training diverged`);
+    }
+    t.rawData = encodeFloats(t, data, source);
+    t.floatData = [];
+    t.doubleData = [];
+    t.int32Data = [];
+    t.externalData = [];
+    t.dataLocation = 0;
+    replaced.push(name);
+  }
+  return replaced;
+}
+
+function encodeFloats(t: TensorProto, data: Float32Array | Float64Array, source: string): Uint8Array {
+  const bytes = (a: Float32Array | Float64Array | Uint16Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  switch (t.dataType as DataType) {
+    case DataType.FLOAT: return bytes(data instanceof Float32Array ? data.slice() : Float32Array.from(data));
+    case DataType.DOUBLE: return bytes(Float64Array.from(data));
+    case DataType.FLOAT16: return bytes(Uint16Array.from(data, float32ToFloat16));
+    case DataType.BFLOAT16: return bytes(Uint16Array.from(data, float32ToBfloat16));
+    default:
+      throw new InputError(`parameter '${t.name}' is a ${dtypeName(t.dataType)} initializer of ${source}, not a float tensor`);
+  }
+}
+
+/**
+ * Writes the student's inference graph with the trained parameters, and copies `tokenizer.json`, the
+ * sidecar (renamed for the output file) and the HF config files next to it.
+ */
+export function exportStudent(options: ExportStudentOptions): ExportedStudent {
+  const { student, out } = options;
+  if (path.resolve(student) === path.resolve(out)) throw new InputError(`${out}: would overwrite the student it is exported from; choose another path`);
+  const loaded = loadModel(student);
+  const replaced = setInitializers(loaded.model, options.parameters, student);
+  const external = options.externalData ?? loaded.externalFiles.length > 0;
+  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+  const location = `${path.basename(out)}_data`;
+  saveModel(loaded.model, out, external ? { externalData: { location, threshold: 1024 } } : {});
+
+  const copied: string[] = [];
+  if (fs.existsSync(sidecarPath(student)) && path.resolve(sidecarPath(student)) !== path.resolve(sidecarPath(out))) {
+    fs.copyFileSync(sidecarPath(student), sidecarPath(out));
+    copied.push(sidecarPath(out));
+  }
+  copied.push(...copyCompanions(path.dirname(student), path.dirname(out)));
+  return { model: out, externalData: external ? path.join(path.dirname(out), location) : null, replaced, copied };
+}

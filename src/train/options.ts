@@ -1,0 +1,83 @@
+/** Options of a training run. Names and defaults follow Hugging Face `TrainingArguments` where HF has one. */
+import type { Task } from '../losses/distill.js';
+import type { OptimizerName } from '../optim/index.js';
+import type { ExecutionProvider } from '../runtime/session.js';
+import type { ScheduleName } from './schedule.js';
+
+export interface TrainOptions {
+  /** Teacher ONNX; without it, plain fine-tuning (cross-entropy only). */
+  teacher?: string;
+  student: string;
+  trainFile: string;
+  evalFile?: string;
+  /** tokenizer.json (default: next to the student). */
+  tokenizer?: string;
+  /** Default: the student sidecar's task. */
+  task?: Task;
+  textField?: string;
+  textPairField?: string;
+  labelField?: string;
+  /** Label names in id order (default: the student sidecar's id2label). */
+  labels?: string[];
+  temperature: number;
+  alpha: number;
+  optimizer: OptimizerName;
+  learningRate: number;
+  momentum: number;
+  weightDecay: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  adamEpsilon: number;
+  maxGradNorm: number;
+  lrScheduler: ScheduleName;
+  warmupSteps: number;
+  batchSize: number;
+  gradientAccumulationSteps: number;
+  epochs: number;
+  /** > 0 overrides epochs. */
+  maxSteps: number;
+  maxLength: number;
+  seed: number;
+  shuffle: boolean;
+  /** Evaluate every N optimizer steps (and at each epoch end when an eval file is given). */
+  evalSteps?: number;
+  /** Save a checkpoint every N optimizer steps (and at the end). */
+  saveSteps?: number;
+  /** Log every N optimizer steps (HF's logging_steps; default 10). */
+  loggingSteps: number;
+  teacherCache?: string;
+  freeze: string[];
+  ep: ExecutionProvider;
+  threads?: number;
+  resumeFromCheckpoint?: string;
+  earlyStoppingPatience?: number;
+  outputDir: string;
+  /** Optimizer steps run per ONNX Runtime call (parameters stay inside ORT between them). */
+  stepsPerCall: number;
+}
+
+export const TRAIN_DEFAULTS: Omit<TrainOptions, 'student' | 'trainFile' | 'outputDir'> = {
+  temperature: 2,
+  alpha: 0.5,
+  optimizer: 'adamw',
+  learningRate: 5e-5,
+  momentum: 0,
+  weightDecay: 0,
+  adamBeta1: 0.9,
+  adamBeta2: 0.999,
+  adamEpsilon: 1e-8,
+  maxGradNorm: 1,
+  lrScheduler: 'linear',
+  warmupSteps: 0,
+  batchSize: 32,
+  gradientAccumulationSteps: 1,
+  epochs: 3,
+  maxSteps: -1,
+  maxLength: 128,
+  seed: 42,
+  shuffle: true,
+  loggingSteps: 10,
+  freeze: [],
+  ep: 'cpu',
+  stepsPerCall: 8,
+};

@@ -1,0 +1,175 @@
+/**
+ * Teacher logits for training batches: the teacher's own ONNX session on the student's execution provider,
+ * optionally cached on disk (`--teacher-cache DIR`) after the first full epoch so later epochs, and later
+ * runs on the same teacher, data and tokenization, skip the teacher entirely.
+ *
+ * The cache lives in `DIR/<key>/` where the key hashes the teacher's bytes, the data file's bytes, the
+ * tokenizer's bytes and every setting that changes the tokens. A changed input gives a new key, so a
+ * stale cache is never read; an entry whose shape disagrees with the batch is an error, not a silent use.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import ort from 'onnxruntime-node';
+import { InputError } from '../errors.js';
+import type { Batch } from '../runtime/batch.js';
+import { createSession, type SessionOptions } from '../runtime/session.js';
+import { writeFileAtomic } from '../util/fs.js';
+
+const CACHE_FORMAT = 1;
+
+export interface CacheKeyParts {
+  teacher: string;
+  dataFile: string;
+  tokenizer?: string;
+  settings: Record<string, unknown>;
+}
+
+function hashFiles(files: string[], settings: Record<string, unknown>): string {
+  const h = createHash('sha256');
+  h.update(`onnx-distill teacher cache ${CACHE_FORMAT}\n`);
+  for (const f of files) {
+    h.update(`${path.basename(f)}\n`);
+    h.update(fs.readFileSync(f));
+  }
+  h.update(JSON.stringify(settings));
+  return h.digest('hex').slice(0, 24);
+}
+
+/** The teacher files (model and its external data) whose bytes the cache key covers. */
+function teacherFiles(teacher: string): string[] {
+  const dir = path.dirname(teacher);
+  const base = path.basename(teacher);
+  const data = fs.readdirSync(dir).filter((f) => f.startsWith(`${base}_data`) || f === `${base}.data`);
+  return [teacher, ...data.map((f) => path.join(dir, f))];
+}
+
+export function cacheKey(parts: CacheKeyParts): string {
+  const files = [...teacherFiles(parts.teacher), parts.dataFile, ...(parts.tokenizer ? [parts.tokenizer] : [])];
+  return hashFiles(files, parts.settings);
+}
+
+interface CacheIndex {
+  format: number;
+  key: string;
+  classes: number;
+  /** line -> [offset in floats, rows] */
+  entries: Record<string, [number, number]>;
+}
+
+/** Per-example logits: rows x classes (rows = 1 for sequence classification). */
+type ExampleLogits = Float32Array;
+
+export class TeacherLogits {
+  private memory = new Map<number, ExampleLogits>();
+  private classes = 0;
+  /** True when logits were loaded from the cache. */
+  cacheHit = false;
+
+  private session: ort.InferenceSession | null = null;
+  /** Examples added since the cache was loaded (or all of them without one). */
+  private added = 0;
+
+  private constructor(
+    private readonly teacher: string,
+    private readonly options: SessionOptions,
+    private readonly perToken: boolean,
+    private readonly cacheDir: string | undefined,
+  ) {}
+
+  /** The teacher session is opened lazily: a complete cache never needs it. */
+  static open(teacher: string, perToken: boolean, options: SessionOptions, cache?: { dir: string; key: string }): TeacherLogits {
+    const t = new TeacherLogits(teacher, options, perToken, cache ? path.join(cache.dir, cache.key) : undefined);
+    t.cacheHit = t.cacheDir !== undefined && t.load();
+    return t;
+  }
+
+  /** Teacher logits for a collated batch whose rows came from `lines` of the data file. */
+  async forBatch(batch: Batch, lines: readonly number[]): Promise<ort.Tensor> {
+    const ids = batch.input_ids!;
+    const [B, S] = ids.dims as [number, number];
+    const cached = lines.every((l) => this.memory.has(l));
+    if (!cached) {
+      this.session ??= await createSession(this.teacher, this.options);
+      this.added += lines.length;
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const name of this.session.inputNames) {
+        if (!batch[name]) throw new InputError(`the teacher needs input '${name}', which the data does not provide`);
+        feeds[name] = batch[name]!;
+      }
+      const out = (await this.session.run(feeds))[this.session.outputNames[0]!] as ort.Tensor;
+      const data = out.data as Float32Array;
+      const C = out.dims[out.dims.length - 1] as number;
+      this.classes = C;
+      const mask = batch.attention_mask?.data as BigInt64Array | undefined;
+      lines.forEach((line, r) => {
+        if (!this.perToken) this.memory.set(line, data.slice(r * C, (r + 1) * C));
+        else {
+          let len = S;
+          if (mask) while (len > 0 && mask[r * S + len - 1] === 0n) len--;
+          this.memory.set(line, data.slice(r * S * C, (r * S + len) * C));
+        }
+      });
+      return out;
+    }
+    const C = this.classes;
+    if (!this.perToken) {
+      const out = new Float32Array(B * C);
+      lines.forEach((l, r) => out.set(this.expect(l, C), r * C));
+      return new ort.Tensor('float32', out, [B, C]);
+    }
+    const out = new Float32Array(B * S * C);
+    lines.forEach((l, r) => {
+      const row = this.memory.get(l)!;
+      if (row.length > S * C || row.length % C !== 0) throw new InputError(`teacher cache ${this.cacheDir}: entry for line ${l} does not fit the batch; delete the cache`);
+      out.set(row, r * S * C);
+    });
+    return new ort.Tensor('float32', out, [B, S, C]);
+  }
+
+  private expect(line: number, C: number): Float32Array {
+    const row = this.memory.get(line)!;
+    if (row.length !== C) throw new InputError(`teacher cache ${this.cacheDir}: entry for line ${line} has ${row.length} values, expected ${C}; delete the cache`);
+    return row;
+  }
+
+  /** Writes the cache once every example has been seen (after the first full epoch). */
+  save(): void {
+    if (!this.cacheDir || this.added === 0) return;
+    const lines = [...this.memory.keys()].sort((a, b) => a - b);
+    const total = lines.reduce((n, l) => n + this.memory.get(l)!.length, 0);
+    const blob = new Float32Array(total);
+    const entries: CacheIndex['entries'] = {};
+    let off = 0;
+    for (const l of lines) {
+      const row = this.memory.get(l)!;
+      blob.set(row, off);
+      entries[l] = [off, row.length / this.classes];
+      off += row.length;
+    }
+    fs.mkdirSync(this.cacheDir, { recursive: true });
+    writeFileAtomic(path.join(this.cacheDir, 'logits.bin'), new Uint8Array(blob.buffer));
+    const index: CacheIndex = { format: CACHE_FORMAT, key: path.basename(this.cacheDir), classes: this.classes, entries };
+    writeFileAtomic(path.join(this.cacheDir, 'index.json'), JSON.stringify(index));
+    this.added = 0;
+  }
+
+  private load(): boolean {
+    const indexFile = path.join(this.cacheDir!, 'index.json');
+    if (!fs.existsSync(indexFile)) return false;
+    const index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as CacheIndex;
+    if (index.format !== CACHE_FORMAT || index.key !== path.basename(this.cacheDir!)) return false;
+    const bytes = fs.readFileSync(path.join(this.cacheDir!, 'logits.bin'));
+    const blob = new Float32Array(new Uint8Array(bytes).buffer);
+    this.classes = index.classes;
+    for (const [line, [off, rows]] of Object.entries(index.entries)) {
+      if (off + rows * index.classes > blob.length) throw new InputError(`teacher cache ${this.cacheDir} is truncated; delete it to rebuild`);
+      this.memory.set(Number(line), blob.subarray(off, off + rows * index.classes));
+    }
+    return true;
+  }
+
+  async release(): Promise<void> {
+    await this.session?.release();
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The training loop: data -> (teacher logits) -> K-step ORT calls -> logs, evaluation, checkpoints -> the
+ * trained student. It never prints: progress goes to callbacks (the CLI draws a bar or log lines).
+ *
+ * Resuming: a checkpoint holds parameters, optimizer state, the step count and the data position (epoch,
+ * batch); batch order is a pure function of (seed, epoch), and K-step calls give bit-identical weights to
+ * one-step calls, so a resumed run reaches exactly the weights of an uninterrupted one.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type ort from 'onnxruntime-node';
+import { buildTrainingArtifacts } from '../build/artifacts.js';
+import { type DataPosition, type PositionedBatch, arrayBatches, batchesPerEpoch } from '../data/batches.js';
+import { type Example, labelSet, toExample } from '../data/examples.js';
+import { readRows } from '../data/reader.js';
+import { loadTokenizer, type TextTokenizer } from '../data/tokenize.js';
+import { DistillError, InputError } from '../errors.js';
+import { ClassificationStats, LanguageModelStats, causalTargets } from '../eval/metrics.js';
+import { exportStudent, readSidecar, type Sidecar } from '../export/student.js';
+import type { Task } from '../losses/distill.js';
+import type { Batch } from '../runtime/batch.js';
+import { EvalSession } from '../runtime/eval-session.js';
+import { TrainerSession, type StepMetrics } from '../runtime/trainer-session.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { type LogEntry, type TrainerState, latestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { TRAIN_DEFAULTS, type TrainOptions } from './options.js';
+import { checkSchedule, learningRate, type Schedule } from './schedule.js';
+import { TeacherLogits, cacheKey } from './teacher.js';
+
+export interface Progress {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  learningRate: number;
+  samplesPerSecond: number;
+}
+
+export interface TrainCallbacks {
+  onLog?(entry: LogEntry): void;
+  onProgress?(p: Progress): void;
+  onSave?(checkpoint: string): void;
+  onInfo?(message: string): void;
+  /** Polled between ORT calls: true stops the run after saving a checkpoint (Ctrl-C). */
+  shouldStop?(): boolean;
+}
+
+export interface TrainResult {
+  outputDir: string;
+  globalStep: number;
+  interrupted: boolean;
+  trainRuntime: number;
+  trainSamplesPerSecond: number;
+  trainStepsPerSecond: number;
+  trainLoss: number;
+  evalMetrics: Record<string, number> | null;
+}
+
+type Loaded = { examples: Example[]; file: string };
+
+function readExamples(file: string, task: Task, tokenizer: TextTokenizer | undefined, sidecar: Sidecar | null, opts: TrainOptions, allowUnlabeled: boolean) {
+  return (async (): Promise<Loaded> => {
+    const labels = task === 'causal-lm' ? undefined : labelSet(sidecar ?? {}, opts.labels, sidecar ? 'distill.json' : '--labels');
+    const examples: Example[] = [];
+    for await (const { row, line } of readRows(file)) {
+      examples.push(toExample(row, line, {
+        task, file, tokenizer, maxLength: opts.maxLength, textField: opts.textField, textPairField: opts.textPairField,
+        labelField: opts.labelField, labels, allowUnlabeled, vocabSize: sidecar?.vocab_size,
+      }));
+    }
+    if (examples.length === 0) throw new InputError(`${file}: no rows`);
+    return { examples, file };
+  })();
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 'student' | 'trainFile' | 'outputDir'>, cb: TrainCallbacks = {}): Promise<TrainResult> {
+  const opts: TrainOptions = { ...TRAIN_DEFAULTS, ...partial };
+  const sidecar = readSidecar(opts.student);
+  const task = opts.task ?? sidecar?.task;
+  if (!task) throw new InputError(`${opts.student}: no task given and no distill.json sidecar names one; pass --task`);
+  const schedule: Schedule = { name: opts.lrScheduler, baseLr: opts.learningRate, warmupSteps: opts.warmupSteps, totalSteps: 0 };
+  checkSchedule(schedule);
+  if (!(opts.batchSize >= 1)) throw new InputError(`--batch-size must be >= 1, got ${opts.batchSize}`);
+  const accum = opts.gradientAccumulationSteps;
+
+  // Data and tokenizer.
+  const tokenizerFile = opts.tokenizer ?? path.join(path.dirname(opts.student), 'tokenizer.json');
+  const tokenizer = fs.existsSync(tokenizerFile) ? loadTokenizer(tokenizerFile, sidecar?.vocab_size) : undefined;
+  if (opts.tokenizer && !tokenizer) throw new InputError(`${opts.tokenizer}: tokenizer file does not exist`);
+  const trainSet = await readExamples(opts.trainFile, task, tokenizer, sidecar, opts, opts.teacher !== undefined);
+  const evalSet = opts.evalFile ? await readExamples(opts.evalFile, task, tokenizer, sidecar, opts, false) : undefined;
+
+  // Training artifacts (built once per output dir; rebuilt when the inputs change is cheap enough to always do).
+  fs.mkdirSync(opts.outputDir, { recursive: true });
+  const buildDir = path.join(opts.outputDir, 'build');
+  const optimizerSettings: Record<string, number | boolean> = opts.optimizer === 'sgd'
+    ? { momentum: opts.momentum, weightDecay: opts.weightDecay }
+    : { beta1: opts.adamBeta1, beta2: opts.adamBeta2, eps: opts.adamEpsilon, weightDecay: opts.weightDecay };
+  const manifest = buildTrainingArtifacts({
+    student: opts.student, teacher: opts.teacher, task, optimizer: opts.optimizer, optimizerSettings,
+    freeze: opts.freeze, accumulationSteps: accum, outDir: buildDir,
+  });
+  const sessionOptions = { ep: opts.ep, threads: opts.threads };
+  const session = await TrainerSession.open(buildDir, sessionOptions);
+  const evaluator = evalSet ? await EvalSession.open(buildDir, manifest, sessionOptions) : undefined;
+  const teacher = opts.teacher
+    ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', sessionOptions, opts.teacherCache
+      ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, dataFile: opts.trainFile, tokenizer: tokenizer ? tokenizerFile : undefined, settings: { task, maxLength: opts.maxLength, textField: opts.textField, textPairField: opts.textPairField, labelField: opts.labelField } }) }
+      : undefined)
+    : undefined;
+  if (teacher?.cacheHit) cb.onInfo?.(`teacher logits: using the cache in ${opts.teacherCache}`);
+
+  // Plan: with accumulation, batches are stacked in windows, so a short last batch is dropped.
+  const plan = { batchSize: opts.batchSize, shuffle: opts.shuffle, seed: opts.seed, dropLast: accum > 1 };
+  const perEpoch = batchesPerEpoch(trainSet.examples.length, plan);
+  const updatesPerEpoch = Math.floor(perEpoch / accum);
+  if (updatesPerEpoch === 0) throw new InputError(`${opts.trainFile}: ${trainSet.examples.length} rows make no full optimizer step of ${accum} x ${opts.batchSize}`);
+  const totalSteps = opts.maxSteps > 0 ? opts.maxSteps : updatesPerEpoch * opts.epochs;
+  const epochs = opts.maxSteps > 0 ? Math.ceil(opts.maxSteps / updatesPerEpoch) : opts.epochs;
+  schedule.totalSteps = totalSteps;
+
+  let state: TrainerState = {
+    global_step: 0, epoch: 0, max_steps: totalSteps, num_train_epochs: epochs, log_history: [], best_metric: null,
+    best_model_checkpoint: null, data_position: { epoch: 0, batch: 0 }, patience_used: 0, seed: opts.seed,
+  };
+  if (opts.resumeFromCheckpoint) {
+    const dir = opts.resumeFromCheckpoint === 'latest' ? latestCheckpoint(opts.outputDir) : opts.resumeFromCheckpoint;
+    if (!dir) throw new InputError(`${opts.outputDir}: no checkpoint to resume from`);
+    const ckpt = readCheckpoint(dir);
+    session.restore(ckpt.tensors, ckpt.state.global_step);
+    state = ckpt.state;
+    if (state.seed !== opts.seed) throw new InputError(`${dir}: checkpoint was trained with --seed ${state.seed}, not ${opts.seed}; resume with the same seed`);
+    cb.onInfo?.(`resuming from ${dir} at step ${state.global_step}`);
+  }
+
+  const metricName = task === 'causal-lm' ? 'eval_perplexity' : task === 'token-cls' ? 'eval_token_accuracy' : 'eval_accuracy';
+  const higherIsBetter = task !== 'causal-lm';
+  const hyper = { alpha: opts.teacher ? opts.alpha : 1, temperature: opts.temperature, maxGradNorm: opts.maxGradNorm };
+  const collateOpts = { task, padId: sidecar?.pad_token_id ?? 0, inputs: manifest.batch.map((b) => b.name).filter((n) => n !== 'labels' && n !== 'teacher_logits') };
+
+  const started = performance.now();
+  let samples = 0;
+  let interrupted = false;
+  let stopped = false;
+  const window: { losses: number[]; gradNorms: number[] } = { losses: [], gradNorms: [] };
+  const allLosses: number[] = [];
+  let pending: { pb: PositionedBatch; batch: Batch }[] = [];
+
+  const epochAt = (pos: DataPosition) => pos.epoch + pos.batch / perEpoch;
+  const save = () => {
+    const dir = writeCheckpoint(opts.outputDir, session.snapshot(), state);
+    cb.onSave?.(dir);
+    return dir;
+  };
+  const evaluate = async (): Promise<Record<string, number> | null> => {
+    if (!evaluator || !evalSet) return null;
+    let cls: ClassificationStats | undefined;
+    let lm: LanguageModelStats | undefined;
+    let ceSum = 0;
+    let counted = 0;
+    const evalPlan = { batchSize: opts.batchSize, shuffle: false, seed: 0 };
+    for (const pb of arrayBatches(evalSet.examples, evalPlan, { ...collateOpts, withLabels: true }, undefined, 1)) {
+      const { logits, ce } = await evaluator.run(pb.batch, session.params);
+      const C = logits.dims[logits.dims.length - 1] as number;
+      const data = logits.data as Float32Array;
+      if (task === 'causal-lm') {
+        const [B, S] = pb.batch.input_ids!.dims as [number, number];
+        lm ??= new LanguageModelStats(C);
+        lm.update(data, causalTargets(pb.batch.input_ids!.data as BigInt64Array, (pb.batch.attention_mask?.data as BigInt64Array) ?? null, B, S));
+      } else {
+        cls ??= new ClassificationStats(C);
+        const labels = pb.batch.labels!.data as BigInt64Array;
+        cls.update(data, labels);
+        const n = labels.reduce((k, v) => k + (v === -100n ? 0 : 1), 0);
+        ceSum += ce * n;
+        counted += n;
+      }
+    }
+    if (lm) return { eval_loss: lm.loss(), eval_perplexity: lm.perplexity() };
+    const out: Record<string, number> = { eval_loss: ceSum / Math.max(1, counted) };
+    if (task === 'seq-cls') Object.assign(out, { eval_accuracy: cls!.accuracy(), eval_f1: cls!.macroF1() });
+    else out.eval_token_accuracy = cls!.accuracy();
+    return out;
+  };
+  const afterEval = (metrics: Record<string, number>) => {
+    const entry: LogEntry = { step: state.global_step, epoch: state.epoch, ...metrics };
+    state.log_history.push(entry);
+    cb.onLog?.(entry);
+    const m = metrics[metricName]!;
+    const better = state.best_metric === null || (higherIsBetter ? m > state.best_metric : m < state.best_metric);
+    if (better) {
+      state.best_metric = m;
+      state.patience_used = 0;
+      return true;
+    }
+    state.patience_used++;
+    if (opts.earlyStoppingPatience !== undefined && state.patience_used >= opts.earlyStoppingPatience) {
+      cb.onInfo?.(`early stopping: ${metricName} did not improve for ${state.patience_used} evaluations`);
+      stopped = true;
+    }
+    return false;
+  };
+
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const lrs = pending.map((_, i) => learningRate(schedule, state.global_step + Math.floor(i / accum)));
+    const metrics: StepMetrics[] = await session.train(pending.map((p) => p.batch), lrs, hyper);
+    if (metrics.some((m) => !Number.isFinite(m.loss))) {
+      const last = latestCheckpoint(opts.outputDir);
+      throw new DistillError(`loss is NaN or infinite at step ${state.global_step + 1} (lower --learning-rate or check the data); the last good checkpoint is ${last ?? 'none (none was saved yet)'}`);
+    }
+    for (const [i, m] of metrics.entries()) {
+      window.losses.push(m.loss);
+      allLosses.push(m.loss);
+      if ((i + 1) % accum === 0) window.gradNorms.push(m.gradNorm);
+    }
+    samples += pending.reduce((n, p) => n + (p.batch.input_ids!.dims[0] as number), 0);
+    state.global_step += pending.length / accum;
+    state.data_position = pending[pending.length - 1]!.pb.next;
+    state.epoch = epochAt(state.data_position);
+    const lr = lrs[lrs.length - 1]!;
+    const elapsed = (performance.now() - started) / 1000;
+    cb.onProgress?.({ step: state.global_step, totalSteps, epoch: state.epoch, loss: mean(window.losses.slice(-accum * 4)), learningRate: lr, samplesPerSecond: samples / elapsed });
+    pending = [];
+    if (state.global_step % opts.loggingSteps === 0) {
+      const entry: LogEntry = { step: state.global_step, epoch: state.epoch, loss: mean(window.losses), grad_norm: mean(window.gradNorms), learning_rate: lr };
+      state.log_history.push(entry);
+      cb.onLog?.(entry);
+      window.losses = [];
+      window.gradNorms = [];
+    }
+    if (opts.evalSteps && state.global_step % opts.evalSteps === 0) {
+      const metrics2 = await evaluate();
+      if (metrics2) afterEval(metrics2) && (state.best_model_checkpoint = save());
+    }
+    if (opts.saveSteps && state.global_step % opts.saveSteps === 0) save();
+  };
+
+  const boundary = (stepAfter: number) =>
+    stepAfter % opts.loggingSteps === 0 || (opts.evalSteps && stepAfter % opts.evalSteps === 0) || (opts.saveSteps && stepAfter % opts.saveSteps === 0) || stepAfter >= totalSteps;
+
+  try {
+    let epochOfLast = state.data_position.epoch;
+    for (const pb of arrayBatches(trainSet.examples, plan, collateOpts, state.data_position, epochs)) {
+      if (pb.position.epoch !== epochOfLast) {
+        // Epoch end: flush (a partial accumulation window is dropped, as its micro-batches cannot make a
+        // full step), cache the teacher's logits, evaluate.
+        pending.splice(pending.length - (pending.length % accum));
+        await flush();
+        teacher?.save();
+        epochOfLast = pb.position.epoch;
+        const metrics = await evaluate();
+        if (metrics) afterEval(metrics);
+        if (stopped) break;
+      }
+      if (pending.length > 0 && pending[0]!.batch.input_ids!.dims[0] !== pb.batch.input_ids!.dims[0]) await flush();
+      const batch: Batch = { ...pb.batch };
+      if (teacher) batch.teacher_logits = await teacher.forBatch(pb.batch, pb.lines) as ort.Tensor;
+      pending.push({ pb, batch });
+      const stepAfter = state.global_step + Math.floor(pending.length / accum);
+      if (pending.length % accum === 0 && (pending.length >= opts.stepsPerCall * accum || boundary(stepAfter))) await flush();
+      if (state.global_step >= totalSteps || stopped) break;
+      if (pending.length === 0 && cb.shouldStop?.()) {
+        interrupted = true;
+        break;
+      }
+    }
+    if (pending.length % accum === 0) await flush();
+    // The logits of every example seen so far (a full epoch, or more) are worth keeping.
+    teacher?.save();
+  } finally {
+    await teacher?.release();
+  }
+
+  save();
+  const elapsed = (performance.now() - started) / 1000;
+  let evalMetrics: Record<string, number> | null = null;
+  if (!interrupted) {
+    evalMetrics = await evaluate();
+    if (evalMetrics) afterEval(evalMetrics);
+    exportStudent({ student: opts.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx') });
+  }
+  const results = {
+    train_runtime: elapsed,
+    train_samples_per_second: samples / elapsed,
+    train_steps_per_second: state.global_step / elapsed,
+    train_loss: mean(allLosses),
+    epoch: state.epoch,
+  };
+  writeFileAtomic(path.join(opts.outputDir, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
+  writeFileAtomic(path.join(opts.outputDir, 'train_results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  if (evalMetrics) writeFileAtomic(path.join(opts.outputDir, 'eval_results.json'), `${JSON.stringify({ ...evalMetrics, epoch: state.epoch }, null, 2)}\n`);
+  await session.release();
+  await evaluator?.release();
+  return {
+    outputDir: opts.outputDir, globalStep: state.global_step, interrupted, trainRuntime: elapsed,
+    trainSamplesPerSecond: results.train_samples_per_second, trainStepsPerSecond: results.train_steps_per_second,
+    trainLoss: results.train_loss, evalMetrics,
+  };
+}
