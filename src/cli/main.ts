@@ -10,6 +10,7 @@ import { register as registerBuild } from './build.js';
 import { register as registerEval } from './eval.js';
 import { register as registerGrad } from './grad.js';
 import { register as registerInspect } from './inspect.js';
+import { register as registerTrain } from './train.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`distill: ${message}\n`);
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
   cli = registerInspect(cli);
   cli = registerGrad(cli);
   cli = registerBuild(cli);
+  cli = registerTrain(cli);
   cli = registerEval(cli);
   await cli.help().alias('h', 'help').version().parseAsync();
 }

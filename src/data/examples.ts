@@ -16,9 +16,10 @@
  */
 import { InputError } from '../errors.js';
 import type { RowAt } from './reader.js';
+import type { Task } from '../losses/distill.js';
 import type { TextTokenizer } from './tokenize.js';
 
-export type Task = 'seq-cls' | 'token-cls' | 'causal-lm';
+export type { Task };
 
 /** The label id of positions / rows that do not count (PyTorch's ignore_index). */
 export const IGNORE = -100;
@@ -169,7 +170,7 @@ export function toExample(row: Record<string, unknown>, line: number, opts: Exam
   const unlabeled = () => {
     if (!opts.allowUnlabeled) {
       const f = opts.labelField ?? (task === 'token-cls' ? 'labels' : 'label');
-      fail(`no label; field '${f}' is missing or empty (fields: ${fields()}); unlabeled rows are only allowed in a distillation transfer set`);
+      fail(`no label; field '${f}' is missing, empty or -100 (fields: ${fields()}); unlabeled rows are only allowed in a distillation transfer set`);
     }
   };
   const labels = (): LabelSet => opts.labels ?? fail(`the model has no label set (num_labels / id2label) for task ${task}`);

@@ -122,12 +122,12 @@ export function setInitializers(model: ModelProto, values: ParameterValues, sour
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i]!)) throw new InputError(`parameter '${name}' has a non-finite value (${data[i]}) at index ${i}; the training diverged`);
     }
+    // Only the data fields change (loadModel already resolved external data; setting data_location to its
+    // default here would add a field to the encoding).
     t.rawData = encodeFloats(t, data, source);
-    t.floatData = [];
-    t.doubleData = [];
-    t.int32Data = [];
-    t.externalData = [];
-    t.dataLocation = 0;
+    if (t.floatData.length) t.floatData = [];
+    if (t.doubleData.length) t.doubleData = [];
+    if (t.int32Data.length) t.int32Data = [];
     replaced.push(name);
   }
   return replaced;

@@ -1,0 +1,139 @@
+/**
+ * `distill train` end to end on a small slice of the SpamAssassin split (labels given as names): outputs,
+ * kill -9 and resume to bit-identical weights, the teacher-logit cache, NaN handling and bad input.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import ort from 'onnxruntime-node';
+import { loadModel } from '../src/onnx/model-io.js';
+import { MODELS, ROOT, tokenBatch } from './helpers/fixtures.js';
+
+const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+const DATA = path.join(ROOT, 'test', 'data-train');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-train-'));
+const model = (n: string) => path.join(MODELS, n, 'model.onnx');
+
+function distill(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [CLI, 'train', ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+const base = (out: string) => [
+  '--teacher', model('bert-teacher'), '--student', model('bert-student'),
+  '--train-file', path.join(DATA, 'train.jsonl'), '--eval-file', path.join(DATA, 'eval.jsonl'),
+  '--batch-size', '8', '--epochs', '2', '--learning-rate', '1e-3', '--save-steps', '5', '--logging-steps', '4',
+  '--threads', '1', '--steps-per-call', '3', '--output-dir', out,
+];
+
+function initializerBytes(file: string): Map<string, Buffer> {
+  const m = loadModel(file).model;
+  return new Map(m.graph!.initializer.map((t) => [t.name!, Buffer.from(t.rawData!)]));
+}
+
+describe('distill train', () => {
+  const full = path.join(tmp, 'full');
+  it('trains, evaluates and writes the HF-style outputs', async () => {
+    const r = distill(base(full));
+    assert.equal(r.status, 0, r.stderr);
+    for (const f of ['model.onnx', 'tokenizer.json', 'distill.json', 'trainer_state.json', 'train_results.json', 'eval_results.json', 'checkpoint-5', 'checkpoint-24']) {
+      assert.ok(fs.existsSync(path.join(full, f)), f);
+    }
+    const state = JSON.parse(fs.readFileSync(path.join(full, 'trainer_state.json'), 'utf8'));
+    assert.equal(state.global_step, 24); // 96 rows / 8 = 12 steps per epoch, 2 epochs
+    assert.ok(state.log_history.some((e: { loss?: number }) => typeof e.loss === 'number'));
+    assert.ok(state.log_history.some((e: { eval_accuracy?: number }) => typeof e.eval_accuracy === 'number'));
+    const results = JSON.parse(fs.readFileSync(path.join(full, 'train_results.json'), 'utf8'));
+    for (const k of ['train_runtime', 'train_samples_per_second', 'train_steps_per_second', 'train_loss']) assert.ok(results[k] > 0, k);
+    // The trained student is the student's own graph with new weights: same inputs and outputs, and it runs.
+    const s = await ort.InferenceSession.create(path.join(full, 'model.onnx'));
+    assert.deepEqual(s.inputNames, ['input_ids', 'attention_mask']);
+    const out = await s.run(tokenBatch(s.inputNames));
+    assert.deepEqual(out.logits!.dims, [2, 2]);
+    const before = initializerBytes(model('bert-student'));
+    const after = initializerBytes(path.join(full, 'model.onnx'));
+    assert.ok([...after].some(([k, v]) => !v.equals(before.get(k)!)), 'weights changed');
+  });
+
+  it('kill -9 after a checkpoint, then resume: the same final weights, bit for bit', () => {
+    const out = path.join(tmp, 'killed');
+    const killed = distill(base(out), { DISTILL_TEST_SIGKILL_AFTER_CHECKPOINT: '10' });
+    assert.equal(killed.signal, 'SIGKILL');
+    assert.ok(fs.existsSync(path.join(out, 'checkpoint-10')) && !fs.existsSync(path.join(out, 'model.onnx')));
+    fs.mkdirSync(path.join(out, 'checkpoint-99.tmp-1')); // what a kill during a checkpoint write leaves: ignored
+    const resumed = distill([...base(out), '--resume-from-checkpoint', 'latest']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, /resuming from .*checkpoint-10 at step 10/);
+    const a = initializerBytes(path.join(full, 'model.onnx'));
+    const b = initializerBytes(path.join(out, 'model.onnx'));
+    for (const [name, bytes] of a) assert.ok(bytes.equals(b.get(name)!), `${name} differs after resume`);
+  });
+
+  it('caches teacher logits and reuses them only for the same teacher, data and tokenization', () => {
+    const cache = path.join(tmp, 'cache');
+    const args = (out: string, train = path.join(DATA, 'train.jsonl')) => [
+      '--teacher', model('bert-teacher'), '--student', model('bert-student'), '--train-file', train,
+      '--batch-size', '16', '--epochs', '1', '--teacher-cache', cache, '--threads', '1', '--output-dir', out,
+    ];
+    assert.equal(distill(args(path.join(tmp, 'c1'))).status, 0);
+    const second = distill(args(path.join(tmp, 'c2')));
+    assert.match(second.stderr, /teacher logits: using the cache/);
+    const changed = path.join(tmp, 'changed.jsonl');
+    fs.writeFileSync(changed, fs.readFileSync(path.join(DATA, 'train.jsonl'), 'utf8').replace('Cobalt', 'Cobalt!'));
+    const third = distill(args(path.join(tmp, 'c3'), changed));
+    assert.equal(third.status, 0, third.stderr);
+    assert.doesNotMatch(third.stderr, /using the cache/, 'changed data: the old cache is not used');
+    assert.equal(fs.readdirSync(cache).length, 2, 'one cache entry per distinct input');
+  });
+
+  it('a NaN loss stops training with a one-line error naming the last good checkpoint', () => {
+    const out = path.join(tmp, 'nan');
+    const r = distill([
+      '--teacher', model('bert-teacher'), '--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'),
+      '--batch-size', '8', '--optimizer', 'sgd', '--learning-rate', '1e30', '--save-steps', '1', '--steps-per-call', '1',
+      '--threads', '1', '--output-dir', out,
+    ]);
+    assert.equal(r.status, 1, r.stderr);
+    const last = r.stderr.trim().split('\n').pop()!;
+    assert.match(last, /^distill: loss is NaN or infinite at step \d+ .*the last good checkpoint is .*checkpoint-\d+$/);
+    const ckpt = /checkpoint-(\d+)$/.exec(last)![0];
+    assert.ok(fs.existsSync(path.join(out, ckpt, 'state.safetensors')));
+  });
+});
+
+describe('distill train: bad input', () => {
+  const write = (name: string, text: string) => {
+    const p = path.join(tmp, name);
+    fs.writeFileSync(p, text);
+    return p;
+  };
+  const run = (train: string, extra: string[] = []) =>
+    distill(['--student', model('bert-student'), '--train-file', train, '--output-dir', path.join(tmp, `bad-${path.basename(train)}`), ...extra]);
+  const cases: [string, () => string, RegExp, string[]?][] = [
+    ['a malformed JSONL line', () => write('bad.jsonl', '{"text": "a", "label": 0}\n{"text": "b", "label": \n'), /bad\.jsonl:2: invalid JSON/],
+    ['a label outside the model range', () => write('range.jsonl', '{"text": "a", "label": 0}\n{"text": "b", "label": 7}\n'), /range\.jsonl:2: label 7 is outside the model's 2 labels/],
+    ['an unknown label name', () => write('name.jsonl', '{"text": "a", "label": "ham"}\n{"text": "b", "label": "eggs"}\n'), /name\.jsonl:2: unknown label 'eggs' \(known: ham, spam\)/],
+    ['an empty dataset', () => write('empty.jsonl', ''), /empty\.jsonl: no rows/],
+    ['a missing field', () => write('field.jsonl', '{"body": "a", "label": 0}\n'), /field\.jsonl:1: no field 'text'/],
+    ['a row without a label and no teacher', () => write('unl.jsonl', '{"text": "a"}\n'), /unl\.jsonl:1: no label/],
+  ];
+  for (const [name, make, pattern, extra] of cases) {
+    it(`${name}: one line naming the file (and line), exit code 2`, () => {
+      const r = run(make(), extra);
+      assert.equal(r.status, 2, r.stderr);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, pattern);
+    });
+  }
+  it('a tokenizer whose vocabulary is larger than the student embedding', () => {
+    const tok = JSON.parse(fs.readFileSync(path.join(MODELS, 'tokenizer.json'), 'utf8'));
+    for (let i = 0; i < 100; i++) tok.model.vocab[`zzextra${i}`] = 2000 + i;
+    const file = write('big-tokenizer.json', JSON.stringify(tok));
+    const r = run(path.join(DATA, 'train.jsonl'), ['--tokenizer', file]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /big-tokenizer\.json.* 2100 tokens .* 2000 rows/);
+  });
+});
