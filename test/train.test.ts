@@ -137,3 +137,63 @@ describe('distill train: bad input', () => {
     assert.match(r.stderr, /big-tokenizer\.json.* 2100 tokens .* 2000 rows/);
   });
 });
+
+describe('distill train: modes', () => {
+  it('--streaming reads the file each epoch: with --no-shuffle it reaches the in-memory weights exactly', () => {
+    const args = (out: string, more: string[]) => ['--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'),
+      '--batch-size', '16', '--epochs', '2', '--no-shuffle', '--threads', '1', '--learning-rate', '1e-3', '--output-dir', out, ...more];
+    const a = distill(args(path.join(tmp, 'mem'), []));
+    const b = distill(args(path.join(tmp, 'stream'), ['--streaming']));
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(b.status, 0, b.stderr);
+    const x = initializerBytes(path.join(tmp, 'mem', 'model.onnx'));
+    const y = initializerBytes(path.join(tmp, 'stream', 'model.onnx'));
+    for (const [k, v] of x) assert.ok(v.equals(y.get(k)!), k);
+  });
+
+  it('Ctrl-C saves a checkpoint, exits 130 and says how to resume', async () => {
+    const { spawn } = await import('node:child_process');
+    const out = path.join(tmp, 'sigint');
+    const child = spawn(process.execPath, [CLI, 'train', '--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'),
+      '--batch-size', '8', '--epochs', '500', '--logging-steps', '1', '--steps-per-call', '1', '--threads', '1', '--output-dir', out]);
+    let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (/step 3\b/.test(stderr) && !child.killed) child.kill('SIGINT');
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    assert.equal(code, 130, stderr);
+    assert.match(stdout, /^interrupted: \d+ steps/m);
+    assert.match(stdout, /resume with --resume-from-checkpoint latest/);
+    assert.ok(fs.readdirSync(out).some((f) => /^checkpoint-\d+$/.test(f)), 'a checkpoint was saved');
+  });
+
+  it('early stopping ends training when the eval metric stops improving', () => {
+    const out = path.join(tmp, 'early');
+    const r = distill(['--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'), '--eval-file', path.join(DATA, 'eval.jsonl'),
+      '--batch-size', '16', '--epochs', '40', '--learning-rate', '1e-9', '--eval-steps', '2', '--early-stopping-patience', '2', '--threads', '1', '--output-dir', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /early stopping: eval_accuracy did not improve for 2 evaluations/);
+    const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+    assert.ok(state.global_step < 40 * 6, `stopped early at step ${state.global_step}`);
+  });
+
+  it('token classification from pre-tokenized rows, and a causal LM distilled from its teacher', () => {
+    const tok = path.join(tmp, 'tok.jsonl');
+    fs.writeFileSync(tok, Array.from({ length: 24 }, (_, i) => JSON.stringify({
+      input_ids: [2, 10 + i, 20 + i, 30 + (i % 7), 3], labels: [-100, 1, 2, i % 3, -100],
+    })).join('\n'));
+    const a = distill(['--student', model('bert-tokcls'), '--train-file', tok, '--eval-file', tok, '--batch-size', '8', '--epochs', '2', '--threads', '1', '--output-dir', path.join(tmp, 'tokcls')]);
+    assert.equal(a.status, 0, a.stderr);
+    assert.match(a.stdout, /eval_token_accuracy/);
+    const b = distill(['--teacher', model('gpt2-teacher'), '--student', model('gpt2-student'), '--train-file', path.join(DATA, 'eval.jsonl'),
+      '--eval-file', path.join(DATA, 'eval.jsonl'), '--task', 'causal-lm', '--max-length', '32', '--batch-size', '8', '--epochs', '1', '--threads', '1',
+      '--learning-rate', '1e-3', '--output-dir', path.join(tmp, 'lm')]);
+    assert.equal(b.status, 0, b.stderr);
+    assert.match(b.stdout, /eval_perplexity \d/);
+  });
+});

@@ -57,7 +57,7 @@ export function register(cli: Argv): Argv {
         .option('task', { choices: TASKS as unknown as string[], describe: "default: the student's distill.json" })
         .option('text-field', { type: 'string', default: 'text' })
         .option('text-pair-field', { type: 'string' })
-        .option('label-field', { type: 'string', default: 'label' })
+        .option('label-field', { type: 'string', describe: "default 'label' (token-cls: 'labels')" })
         .option('labels', { type: 'string', array: true, describe: 'label names in id order (default: the sidecar id2label)' })
         .option('temperature', { type: 'number', default: D.temperature })
         .option('alpha', { type: 'number', default: D.alpha, describe: 'weight of the cross-entropy term' })
@@ -79,6 +79,7 @@ export function register(cli: Argv): Argv {
         .option('save-steps', { type: 'number', describe: 'checkpoint every N steps (also at the end)' })
         .option('logging-steps', { type: 'number', default: D.loggingSteps })
         .option('teacher-cache', { type: 'string', describe: "cache the teacher's logits in DIR" })
+        .option('streaming', { type: 'boolean', describe: 'read the training file anew each epoch instead of holding it in memory (default: files over 512 MB)' })
         .option('freeze', { type: 'string', array: true, default: [], describe: 'parameter name globs to keep frozen' })
         .option('ep', { choices: EXECUTION_PROVIDERS as unknown as string[], default: D.ep })
         .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
@@ -95,7 +96,7 @@ export function register(cli: Argv): Argv {
         weightDecay: a['weight-decay'], maxGradNorm: a['max-grad-norm'], lrScheduler: a['lr-scheduler'] as TrainOptions['lrScheduler'],
         warmupSteps: a['warmup-steps'], batchSize: a['batch-size'], gradientAccumulationSteps: a['gradient-accumulation-steps'],
         epochs: a.epochs, maxSteps: a['max-steps'], maxLength: a['max-length'], seed: a.seed, shuffle: a.shuffle,
-        evalSteps: a['eval-steps'], saveSteps: a['save-steps'], loggingSteps: a['logging-steps'], teacherCache: a['teacher-cache'],
+        evalSteps: a['eval-steps'], saveSteps: a['save-steps'], loggingSteps: a['logging-steps'], teacherCache: a['teacher-cache'], streaming: a.streaming,
         freeze: a.freeze as string[], ep: a.ep as TrainOptions['ep'], threads: a.threads, stepsPerCall: a['steps-per-call'],
         earlyStoppingPatience: a['early-stopping-patience'], resumeFromCheckpoint: a['resume-from-checkpoint'], outputDir: a['output-dir'],
       };

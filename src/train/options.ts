@@ -46,6 +46,8 @@ export interface TrainOptions {
   /** Log every N optimizer steps (HF's logging_steps; default 10). */
   loggingSteps: number;
   teacherCache?: string;
+  /** Stream the training file every epoch instead of holding it in memory (default: files over 512 MB). */
+  streaming?: boolean;
   freeze: string[];
   ep: ExecutionProvider;
   threads?: number;

@@ -10,10 +10,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type ort from 'onnxruntime-node';
 import { buildTrainingArtifacts } from '../build/artifacts.js';
-import { type DataPosition, type PositionedBatch, arrayBatches, batchesPerEpoch } from '../data/batches.js';
-import { type Example, labelSet, toExample } from '../data/examples.js';
+import { type BatchPlan, type CollateOptions, type DataPosition, type PositionedBatch, arrayBatches, batchesPerEpoch, streamBatches } from '../data/batches.js';
+import { type Example, type ExampleOptions, labelSet, toExample, toExamples } from '../data/examples.js';
 import { readRows } from '../data/reader.js';
-import { loadTokenizer, type TextTokenizer } from '../data/tokenize.js';
+import { loadTokenizer } from '../data/tokenize.js';
 import { DistillError, InputError } from '../errors.js';
 import { ClassificationStats, LanguageModelStats, causalTargets } from '../eval/metrics.js';
 import { exportStudent, readSidecar, type Sidecar } from '../export/student.js';
@@ -56,21 +56,35 @@ export interface TrainResult {
   evalMetrics: Record<string, number> | null;
 }
 
-type Loaded = { examples: Example[]; file: string };
+/**
+ * Training examples, held in memory (shuffled per epoch by a seeded permutation) or streamed from the file
+ * every epoch (`--streaming`, or automatically for files over STREAM_ABOVE_BYTES: shuffled through a
+ * seeded buffer), so a dataset larger than memory trains.
+ */
+interface TrainingData {
+  file: string;
+  count: number;
+  batches(plan: BatchPlan, collate: CollateOptions, start: DataPosition, epochs: number): AsyncIterable<PositionedBatch>;
+}
 
-function readExamples(file: string, task: Task, tokenizer: TextTokenizer | undefined, sidecar: Sidecar | null, opts: TrainOptions, allowUnlabeled: boolean) {
-  return (async (): Promise<Loaded> => {
-    const labels = task === 'causal-lm' ? undefined : labelSet(sidecar ?? {}, opts.labels, sidecar ? 'distill.json' : '--labels');
-    const examples: Example[] = [];
-    for await (const { row, line } of readRows(file)) {
-      examples.push(toExample(row, line, {
-        task, file, tokenizer, maxLength: opts.maxLength, textField: opts.textField, textPairField: opts.textPairField,
-        labelField: opts.labelField, labels, allowUnlabeled, vocabSize: sidecar?.vocab_size,
-      }));
-    }
-    if (examples.length === 0) throw new InputError(`${file}: no rows`);
-    return { examples, file };
-  })();
+const STREAM_ABOVE_BYTES = 512 * 1024 * 1024;
+
+async function readExamples(file: string, opts: ExampleOptions, streaming: boolean): Promise<TrainingData> {
+  const examples: Example[] = [];
+  let count = 0;
+  for await (const { row, line } of readRows(file)) {
+    const e = toExample(row, line, opts); // validates every row up front, also when streaming
+    count++;
+    if (!streaming) examples.push(e);
+  }
+  if (count === 0) throw new InputError(`${file}: no rows`);
+  return streaming
+    ? { file, count, batches: (plan, collate, start, epochs) => streamBatches(() => toExamples(readRows(file), opts), plan, collate, start, epochs) }
+    : { file, count, batches: (plan, collate, start, epochs) => toAsync(arrayBatches(examples, plan, collate, start, epochs)) };
+}
+
+async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {
+  yield* it;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -89,8 +103,14 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const tokenizerFile = opts.tokenizer ?? path.join(path.dirname(opts.student), 'tokenizer.json');
   const tokenizer = fs.existsSync(tokenizerFile) ? loadTokenizer(tokenizerFile, sidecar?.vocab_size) : undefined;
   if (opts.tokenizer && !tokenizer) throw new InputError(`${opts.tokenizer}: tokenizer file does not exist`);
-  const trainSet = await readExamples(opts.trainFile, task, tokenizer, sidecar, opts, opts.teacher !== undefined);
-  const evalSet = opts.evalFile ? await readExamples(opts.evalFile, task, tokenizer, sidecar, opts, false) : undefined;
+  const labels = task === 'causal-lm' ? undefined : labelSet(sidecar ?? {}, opts.labels, sidecar ? 'distill.json' : '--labels');
+  const exampleOptions = (file: string, allowUnlabeled: boolean): ExampleOptions => ({
+    task, file, tokenizer, maxLength: opts.maxLength, textField: opts.textField, textPairField: opts.textPairField,
+    labelField: opts.labelField, labels, allowUnlabeled, vocabSize: sidecar?.vocab_size,
+  });
+  const streaming = opts.streaming ?? fs.statSync(opts.trainFile, { throwIfNoEntry: false })?.size! > STREAM_ABOVE_BYTES;
+  const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
+  const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
 
   // Training artifacts (built once per output dir; rebuilt when the inputs change is cheap enough to always do).
   fs.mkdirSync(opts.outputDir, { recursive: true });
@@ -114,9 +134,9 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
 
   // Plan: with accumulation, batches are stacked in windows, so a short last batch is dropped.
   const plan = { batchSize: opts.batchSize, shuffle: opts.shuffle, seed: opts.seed, dropLast: accum > 1 };
-  const perEpoch = batchesPerEpoch(trainSet.examples.length, plan);
+  const perEpoch = batchesPerEpoch(trainSet.count, plan);
   const updatesPerEpoch = Math.floor(perEpoch / accum);
-  if (updatesPerEpoch === 0) throw new InputError(`${opts.trainFile}: ${trainSet.examples.length} rows make no full optimizer step of ${accum} x ${opts.batchSize}`);
+  if (updatesPerEpoch === 0) throw new InputError(`${opts.trainFile}: ${trainSet.count} rows make no full optimizer step of ${accum} x ${opts.batchSize}`);
   const totalSteps = opts.maxSteps > 0 ? opts.maxSteps : updatesPerEpoch * opts.epochs;
   const epochs = opts.maxSteps > 0 ? Math.ceil(opts.maxSteps / updatesPerEpoch) : opts.epochs;
   schedule.totalSteps = totalSteps;
@@ -161,7 +181,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     let ceSum = 0;
     let counted = 0;
     const evalPlan = { batchSize: opts.batchSize, shuffle: false, seed: 0 };
-    for (const pb of arrayBatches(evalSet.examples, evalPlan, { ...collateOpts, withLabels: true }, undefined, 1)) {
+    for await (const pb of evalSet.batches(evalPlan, { ...collateOpts, withLabels: true }, { epoch: 0, batch: 0 }, 1)) {
       const { logits, ce } = await evaluator.run(pb.batch, session.params);
       const C = logits.dims[logits.dims.length - 1] as number;
       const data = logits.data as Float32Array;
@@ -243,7 +263,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
 
   try {
     let epochOfLast = state.data_position.epoch;
-    for (const pb of arrayBatches(trainSet.examples, plan, collateOpts, state.data_position, epochs)) {
+    for await (const pb of trainSet.batches(plan, collateOpts, state.data_position, epochs)) {
       if (pb.position.epoch !== epochOfLast) {
         // Epoch end: flush (a partial accumulation window is dropped, as its micro-batches cannot make a
         // full step), cache the teacher's logits, evaluate.
