@@ -10,8 +10,9 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { TextTokenizer } from '../src/data/tokenize.js';
-import { collate } from '../src/eval/batches.js';
-import { evaluate } from '../src/eval/evaluator.js';
+import { collate } from '../src/data/batches.js';
+import { EVAL_INPUTS, toEvalBatch } from '../src/eval/batches.js';
+import { evaluate, modelSize } from '../src/eval/evaluator.js';
 import {
   ClassificationStats, accuracy, argmaxRows, causalTargets, latencyStats, macroF1, perplexity, quantile, tokenAccuracy,
 } from '../src/eval/metrics.js';
@@ -204,12 +205,20 @@ describe('distill eval', () => {
       return { input_ids: enc.ids, token_type_ids: enc.typeIds, label: labelId(row.label), line: i + 1 };
     });
     async function* batches(size: number) {
-      for (let i = 0; i < examples.length; i += size) yield collate(examples.slice(i, i + size), 'seq-cls');
+      for (let i = 0; i < examples.length; i += size) yield toEvalBatch(collate(examples.slice(i, i + size), { task: 'seq-cls', padId: 0, inputs: EVAL_INPUTS }), 'seq-cls');
     }
     const [a, b] = [await evaluate({ model: bert, task: 'seq-cls', batches: batches(2) }), await evaluate({ model: bert, task: 'seq-cls', batches: batches(7) })];
     assert.deepEqual(a.metrics, b.metrics);
     assert.equal(a.latency.batches, 4);
     assert.equal(b.latency.batches, 1);
+  });
+
+  it('model size counts external data files', () => {
+    const dir = path.join(MODELS, 'external');
+    const s = modelSize(path.join(dir, 'model.onnx'));
+    assert.deepEqual(s.files, [path.join(dir, 'model.onnx'), path.join(dir, 'model.onnx_data')]);
+    assert.equal(s.bytes, fs.statSync(s.files[0]!).size + fs.statSync(s.files[1]!).size);
+    assert.equal(s.parameters, modelSize(bert).parameters);
   });
 
   const bad: [string, () => string[], RegExp][] = [

@@ -1,12 +1,11 @@
 /**
  * Exporting a trained student: its own inference graph with new initializer values (exportStudent), and
  * the HF checkpoint with the original parameter names (exportHfWeights). PyTorch loading the checkpoint is
- * the real proof (scripts/check_hf_weights.py; run here when DISTILL_HF_CHECK names a Python with the
- * fixture requirements); these tests check names, shapes and values against the sidecar map and PyTorch's
- * reference gradients, whose names and shapes are the parameters'.
+ * the real proof: `python3 scripts/check_hf_weights.py` (docs/EXPORT.md; Python is not part of the test
+ * suite). These tests check names, shapes and values against the sidecar map and PyTorch's reference
+ * gradients, whose names and shapes are the parameters'.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,7 +18,7 @@ import { exportStudent, readSidecar, type Sidecar } from '../src/export/student.
 import { isFloatType } from '../src/onnx/dtype.js';
 import { encodeModel, loadModel } from '../src/onnx/model-io.js';
 import { tensorDims, tensorToFloat32 } from '../src/onnx/tensor.js';
-import { MODELS, ROOT, tokenBatch } from './helpers/fixtures.js';
+import { MODELS, tokenBatch } from './helpers/fixtures.js';
 import { rng } from './helpers/rng.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-export-'));
@@ -207,19 +206,4 @@ describe('exportHfWeights', () => {
     assert.match(r.note!, /no sidecar \(distill\.json\).*named by ONNX initializer/);
     assert.deepEqual([...readSafetensors(r.file).keys()], [...initializers(fixture('bert-student')).keys()].sort());
   });
-
-  // The real proof: PyTorch from_pretrained on the exported checkpoint (needs Python + scripts/requirements.txt).
-  const python = process.env.DISTILL_HF_CHECK;
-  for (const name of ['bert-student', 'gpt2-student']) {
-    it(`${name}: transformers from_pretrained loads it strictly and matches ORT on the exported ONNX (scripts/check_hf_weights.py)`, { skip: python ? false : 'set DISTILL_HF_CHECK=python3 to run' }, () => {
-      const student = fixture(name);
-      const repo = path.join(tmp, `repo-${name}`);
-      const parameters = noisy(student, 23);
-      const s = exportStudent({ student, parameters, out: path.join(repo, 'onnx', 'model.onnx') });
-      exportHfWeights({ model: s.model, outDir: repo });
-      const r = spawnSync(python!, [path.join(ROOT, 'scripts', 'check_hf_weights.py'), repo, path.join(MODELS, name)], { encoding: 'utf8' });
-      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-      console.log(r.stdout.trim());
-    });
-  }
 });

@@ -38,7 +38,7 @@ describe('distill train', () => {
   it('trains, evaluates and writes the HF-style outputs', async () => {
     const r = distill(base(full));
     assert.equal(r.status, 0, r.stderr);
-    for (const f of ['model.onnx', 'tokenizer.json', 'distill.json', 'trainer_state.json', 'train_results.json', 'eval_results.json', 'checkpoint-5', 'checkpoint-24']) {
+    for (const f of ['model.onnx', 'model.safetensors', 'tokenizer.json', 'distill.json', 'trainer_state.json', 'train_results.json', 'eval_results.json', 'checkpoint-5', 'checkpoint-24']) {
       assert.ok(fs.existsSync(path.join(full, f)), f);
     }
     const state = JSON.parse(fs.readFileSync(path.join(full, 'trainer_state.json'), 'utf8'));

@@ -1,17 +1,14 @@
 /**
  * Evaluation batches: the interface the evaluator consumes, and a source built on `src/data/` (row readers,
- * tokenizer, row -> example conversion).
- *
- * TO BE REPLACED: the batching below (examples -> padded int64 ORT tensors) is a stop-gap written while
- * `src/data/` has no batching module yet. When src/data grows one (batches as ORT tensors), `dataBatches`
- * should call it and keep only the label layout the metrics need (`EvalBatch.labels`).
+ * tokenizer, row -> example conversion, collation into padded int64 tensors), read once in file order.
  */
-import ort from 'onnxruntime-node';
-import { type Example, type LabelSet, type Task, toExamples } from '../data/examples.js';
+import { streamBatches } from '../data/batches.js';
+import { type LabelSet, type Task, toExamples } from '../data/examples.js';
 import { readRows } from '../data/reader.js';
 import type { TextTokenizer } from '../data/tokenize.js';
-import { InputError } from '../errors.js';
-import { IGNORE, causalTargets } from './metrics.js';
+import type { Batch } from '../runtime/batch.js';
+import type ort from 'onnxruntime-node';
+import { causalTargets } from './metrics.js';
 
 /** One batch: every input the data can give, and the labels laid out as the metrics read them. */
 export interface EvalBatch {
@@ -43,35 +40,29 @@ export interface DataBatchOptions {
   vocabSize?: number;
 }
 
-const int64 = (data: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(data, (x) => BigInt(x)), dims);
+/** Every input the data can build; the evaluator feeds those the model takes. */
+export const EVAL_INPUTS = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
 
-/** Pads examples to the longest and lays them out as an EvalBatch. */
-export function collate(examples: readonly Example[], task: Task, padId = 0): EvalBatch {
-  const B = examples.length;
-  const S = Math.max(1, ...examples.map((e) => e.input_ids.length));
-  const ids = new Array<number>(B * S).fill(padId);
-  const mask = new Array<number>(B * S).fill(0);
-  const types = new Array<number>(B * S).fill(0);
-  const labels = new Int32Array(task === 'seq-cls' ? B : B * S).fill(IGNORE);
-  examples.forEach((e, b) => {
-    e.input_ids.forEach((id, t) => {
-      ids[b * S + t] = id;
-      mask[b * S + t] = e.attention_mask?.[t] ?? 1;
-      types[b * S + t] = e.token_type_ids?.[t] ?? 0;
-    });
-    if (task === 'seq-cls') labels[b] = e.label ?? IGNORE;
-    else if (task === 'token-cls') e.labels?.forEach((l, t) => (labels[b * S + t] = l));
-  });
-  const feeds = { input_ids: int64(ids, [B, S]), attention_mask: int64(mask, [B, S]), token_type_ids: int64(types, [B, S]) };
-  return { feeds, labels: task === 'causal-lm' ? causalTargets(ids, mask, B, S) : labels, rows: B };
+/**
+ * A collated batch (src/data `collate`, with labels) as the metrics read it: causal-lm labels become the
+ * next-token targets (causalTargets), classifier labels a flat Int32Array.
+ */
+export function toEvalBatch(batch: Batch, task: Task): EvalBatch {
+  const { labels, ...feeds } = batch;
+  const ids = feeds.input_ids!;
+  const [B, S] = ids.dims as [number, number];
+  const targets = task === 'causal-lm'
+    ? causalTargets(ids.data as BigInt64Array, (feeds.attention_mask?.data as BigInt64Array | undefined) ?? null, B, S)
+    : Int32Array.from(labels!.data as BigInt64Array, Number);
+  return { feeds, labels: targets, rows: B };
 }
 
 /** A BatchSource over JSONL / CSV / TSV files through src/data (format from the file extension). */
 export function dataBatches(options: DataBatchOptions): BatchSource {
-  if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new InputError(`--batch-size must be a positive integer, got ${options.batchSize}`);
+  const { task, batchSize } = options;
   return async function* batches(file: string): AsyncGenerator<EvalBatch> {
-    const examples = toExamples(readRows(file), {
-      task: options.task,
+    const examples = () => toExamples(readRows(file), {
+      task,
       file,
       tokenizer: options.tokenizer,
       maxLength: options.maxLength,
@@ -81,14 +72,9 @@ export function dataBatches(options: DataBatchOptions): BatchSource {
       labels: options.labels,
       vocabSize: options.vocabSize,
     });
-    let group: Example[] = [];
-    for await (const ex of examples) {
-      group.push(ex);
-      if (group.length === options.batchSize) {
-        yield collate(group, options.task, options.padId);
-        group = [];
-      }
+    const plan = { batchSize, shuffle: false, seed: 0 };
+    for await (const p of streamBatches(examples, plan, { task, padId: options.padId ?? 0, inputs: EVAL_INPUTS }, undefined, 1)) {
+      yield toEvalBatch(p.batch, task);
     }
-    if (group.length > 0) yield collate(group, options.task, options.padId);
   };
 }

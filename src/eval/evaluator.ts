@@ -116,11 +116,10 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalReport> {
       const data = logits.data as Float32Array;
       if (task === 'causal-lm') (lm ??= new LanguageModelStats(width)).update(data, batch.labels);
       else {
-        cls ??= new ClassificationStats(width);
-        if (side?.num_labels && side.num_labels !== width) {
+        if (!cls && side?.num_labels && side.num_labels !== width) {
           throw new InputError(`${model}: logits have ${width} classes but its sidecar says num_labels ${side.num_labels}`);
         }
-        cls.update(data, batch.labels);
+        (cls ??= new ClassificationStats(width)).update(data, batch.labels);
       }
       logits.dispose?.();
     }

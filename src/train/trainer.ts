@@ -16,7 +16,8 @@ import { readRows } from '../data/reader.js';
 import { loadTokenizer } from '../data/tokenize.js';
 import { DistillError, InputError } from '../errors.js';
 import { ClassificationStats, LanguageModelStats, causalTargets } from '../eval/metrics.js';
-import { exportStudent, readSidecar, type Sidecar } from '../export/student.js';
+import { exportHfWeights } from '../export/hf-weights.js';
+import { exportStudent, readSidecar } from '../export/student.js';
 import type { Task } from '../losses/distill.js';
 import type { Batch } from '../runtime/batch.js';
 import { EvalSession } from '../runtime/eval-session.js';
@@ -300,7 +301,9 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   if (!interrupted) {
     evalMetrics = await evaluate();
     if (evalMetrics) afterEval(evalMetrics);
-    exportStudent({ student: opts.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx') });
+    const exported = exportStudent({ student: opts.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx') });
+    const hf = exportHfWeights({ model: exported.model, outDir: opts.outputDir });
+    if (hf.note) cb.onInfo?.(`model.safetensors: ${hf.note}`);
   }
   const results = {
     train_runtime: elapsed,
