@@ -3,9 +3,9 @@
  * optionally cached on disk (`--teacher-cache DIR`) after the first full epoch so later epochs, and later
  * runs on the same teacher, data and tokenization, skip the teacher entirely.
  *
- * The cache lives in `DIR/<key>/` where the key hashes the teacher's bytes, the data file's bytes, the
- * tokenizer's bytes and every setting that changes the tokens. A changed input gives a new key, so a
- * stale cache is never read; an entry whose shape disagrees with the batch is an error, not a silent use.
+ * The cache lives in `DIR/<key>/` where the key hashes the teacher's bytes and the token ids of every
+ * example. A changed teacher, data or tokenization gives a new key, so a stale cache is never read; an
+ * entry whose shape disagrees with the batch is an error, not a silent use.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -20,20 +20,8 @@ const CACHE_FORMAT = 1;
 
 export interface CacheKeyParts {
   teacher: string;
-  dataFile: string;
-  tokenizer?: string;
-  settings: Record<string, unknown>;
-}
-
-function hashFiles(files: string[], settings: Record<string, unknown>): string {
-  const h = createHash('sha256');
-  h.update(`onnx-distill teacher cache ${CACHE_FORMAT}\n`);
-  for (const f of files) {
-    h.update(`${path.basename(f)}\n`);
-    h.update(fs.readFileSync(f));
-  }
-  h.update(JSON.stringify(settings));
-  return h.digest('hex').slice(0, 24);
+  /** sha256 over every example's line number and token ids (what the teacher sees; labels excluded). */
+  inputsDigest: string;
 }
 
 /** The teacher files (model and its external data) whose bytes the cache key covers. */
@@ -44,9 +32,31 @@ function teacherFiles(teacher: string): string[] {
   return [teacher, ...data.map((f) => path.join(dir, f))];
 }
 
+/**
+ * The cache key: the teacher's bytes and the token ids it is fed. Data and tokenization (tokenizer file,
+ * max length, fields) matter only through the ids, so a run that changes only labels (e.g. hiding most of
+ * them for a transfer set) shares the cache, and any change to what the teacher sees gets a new key.
+ */
 export function cacheKey(parts: CacheKeyParts): string {
-  const files = [...teacherFiles(parts.teacher), parts.dataFile, ...(parts.tokenizer ? [parts.tokenizer] : [])];
-  return hashFiles(files, parts.settings);
+  const h = createHash('sha256');
+  h.update(`onnx-distill teacher cache ${CACHE_FORMAT}\n`);
+  for (const f of teacherFiles(parts.teacher)) {
+    h.update(`${path.basename(f)}\n`);
+    h.update(fs.readFileSync(f));
+  }
+  h.update(parts.inputsDigest);
+  return h.digest('hex').slice(0, 24);
+}
+
+/** Accumulates the digest of the examples' token ids, in file order. */
+export class InputsDigest {
+  private readonly h = createHash('sha256');
+  add(line: number, ids: readonly number[], typeIds?: readonly number[]): void {
+    this.h.update(`${line}:${ids.join(',')}${typeIds ? `|${typeIds.join(',')}` : ''}\n`);
+  }
+  digest(): string {
+    return this.h.digest('hex');
+  }
 }
 
 interface CacheIndex {

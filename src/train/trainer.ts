@@ -26,7 +26,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { type LogEntry, type TrainerState, latestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { TRAIN_DEFAULTS, type TrainOptions } from './options.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
-import { TeacherLogits, cacheKey } from './teacher.js';
+import { InputsDigest, TeacherLogits, cacheKey } from './teacher.js';
 
 export interface Progress {
   step: number;
@@ -65,6 +65,8 @@ export interface TrainResult {
 interface TrainingData {
   file: string;
   count: number;
+  /** Digest of every example's token ids (the teacher-cache key's view of the data). */
+  inputsDigest: string;
   batches(plan: BatchPlan, collate: CollateOptions, start: DataPosition, epochs: number): AsyncIterable<PositionedBatch>;
 }
 
@@ -72,16 +74,19 @@ const STREAM_ABOVE_BYTES = 512 * 1024 * 1024;
 
 async function readExamples(file: string, opts: ExampleOptions, streaming: boolean): Promise<TrainingData> {
   const examples: Example[] = [];
+  const digest = new InputsDigest();
   let count = 0;
   for await (const { row, line } of readRows(file)) {
     const e = toExample(row, line, opts); // validates every row up front, also when streaming
+    digest.add(e.line, e.input_ids, e.token_type_ids);
     count++;
     if (!streaming) examples.push(e);
   }
   if (count === 0) throw new InputError(`${file}: no rows`);
+  const inputsDigest = digest.digest();
   return streaming
-    ? { file, count, batches: (plan, collate, start, epochs) => streamBatches(() => toExamples(readRows(file), opts), plan, collate, start, epochs) }
-    : { file, count, batches: (plan, collate, start, epochs) => toAsync(arrayBatches(examples, plan, collate, start, epochs)) };
+    ? { file, count, inputsDigest, batches: (plan, collate, start, epochs) => streamBatches(() => toExamples(readRows(file), opts), plan, collate, start, epochs) }
+    : { file, count, inputsDigest, batches: (plan, collate, start, epochs) => toAsync(arrayBatches(examples, plan, collate, start, epochs)) };
 }
 
 async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {
@@ -128,7 +133,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const evaluator = evalSet ? await EvalSession.open(buildDir, manifest, sessionOptions) : undefined;
   const teacher = opts.teacher
     ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', sessionOptions, opts.teacherCache
-      ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, dataFile: opts.trainFile, tokenizer: tokenizer ? tokenizerFile : undefined, settings: { task, maxLength: opts.maxLength, textField: opts.textField, textPairField: opts.textPairField, labelField: opts.labelField } }) }
+      ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, inputsDigest: trainSet.inputsDigest }) }
       : undefined)
     : undefined;
   if (teacher?.cacheHit) cb.onInfo?.(`teacher logits: using the cache in ${opts.teacherCache}`);
