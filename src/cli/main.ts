@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DistillError } from '../errors.js';
 import { register as registerBuild } from './build.js';
+import { register as registerDemo } from './demo.js';
 import { register as registerEval } from './eval.js';
 import { register as registerGrad } from './grad.js';
 import { register as registerInspect } from './inspect.js';
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
   cli = registerGrad(cli);
   cli = registerBuild(cli);
   cli = registerTrain(cli);
+  cli = registerDemo(cli);
   cli = registerEval(cli);
   await cli.help().alias('h', 'help').version().parseAsync();
 }

@@ -164,9 +164,29 @@ export function splitStratified<T extends { label: number }>(items: readonly T[]
   return { train, eval: evalSet };
 }
 
+/**
+ * A split fixed in a file (`{"train": [paths], "eval": [paths]}`, paths as in the package's file_list.json),
+ * such as models/demo/split.json, on which the demo teacher was fine-tuned.
+ */
+export function spamSplitFromFile(splitFile: string, dataDir = spamDataDir()): SpamSplit {
+  let parts: { train: string[]; eval: string[] };
+  try {
+    parts = JSON.parse(fs.readFileSync(splitFile, 'utf8')) as { train: string[]; eval: string[] };
+  } catch (e) {
+    throw new InputError(`${splitFile}: cannot read the split (${(e as Error).message})`);
+  }
+  const byId = new Map(loadSpamEmails(dataDir).map((e) => [`${e.id}.txt`, e]));
+  const pick = (rel: string) => {
+    const e = byId.get(rel);
+    if (!e) throw new InputError(`${splitFile}: '${rel}' is not in the corpus`);
+    return e;
+  };
+  return { train: parts.train.map(pick), eval: parts.eval.map(pick) };
+}
+
 /** Writes `train.jsonl` and `eval.jsonl` (one `{"text": ..., "label": 0|1}` per line) into `dir`. */
-export function writeSpamSplit(dir: string, opts: SplitOptions = {}): { train: string; eval: string; counts: { train: number; eval: number } } {
-  const split = spamSplit(opts);
+export function writeSpamSplit(dir: string, opts: SplitOptions & { splitFile?: string } = {}): { train: string; eval: string; counts: { train: number; eval: number } } {
+  const split = opts.splitFile ? spamSplitFromFile(opts.splitFile, opts.dataDir) : spamSplit(opts);
   const files = { train: path.join(dir, 'train.jsonl'), eval: path.join(dir, 'eval.jsonl') };
   for (const part of ['train', 'eval'] as const) {
     const lines = split[part].map((e) => `${JSON.stringify({ text: e.text, label: e.label })}\n`);
