@@ -1,0 +1,187 @@
+/**
+ * `distill build`: from a student (and optionally a teacher) ONNX file, write the training artifacts:
+ *   train_step.onnx   one optimizer step (portable: drive it from any ONNX Runtime)
+ *   train_loop.onnx   the same step inside an ONNX Loop over K stacked batches (what our runner uses)
+ *   eval.onnx         student forward + loss terms
+ *   initial_state.safetensors   the parameters to start from (optimizer state starts at the manifest's init)
+ *   manifest.json     every input, output, parameter and state tensor, and the settings used
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InputError } from '../errors.js';
+import { type SafeDtype, type SafeTensor, writeSafetensors } from '../export/safetensors.js';
+import { type Model, modelFromProto, modelToProto } from '../ir/convert.js';
+import { inferTypes } from '../ir/infer.js';
+import type { Task } from '../losses/distill.js';
+import { DataType } from '../onnx/dtype.js';
+import { loadModel, saveModel } from '../onnx/model-io.js';
+import { tensorBytes } from '../onnx/tensor.js';
+import { createOptimizer, type OptimizerName } from '../optim/index.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { buildEvalGraph } from './eval-graph.js';
+import { buildLoopGraph, METRICS } from './loop.js';
+import { STEP_IO, buildStepGraph, type StepGraph } from './step-graph.js';
+
+export const MANIFEST_FORMAT = 1;
+
+export interface BuildOptions {
+  student: string;
+  teacher?: string;
+  task: Task;
+  optimizer: OptimizerName;
+  optimizerSettings?: Record<string, number | boolean>;
+  logits?: string;
+  freeze?: string[];
+  /** Micro-batches per optimizer step (default 1). */
+  accumulationSteps?: number;
+  outDir: string;
+}
+
+/** A batch input: its padding value and whether axis 1 is a sequence axis padded when batches are stacked. */
+export interface BatchInput {
+  name: string;
+  dtype: string;
+  shape: (number | string)[];
+  /** Value of padded positions (masked or ignored downstream). */
+  pad: number;
+  /** Axis padded to a common length when batches of different lengths are stacked; null if none. */
+  sequence_axis: number | null;
+}
+
+export interface Hyperparameter {
+  name: string;
+  dtype: string;
+  shape: (number | string)[];
+  meaning: string;
+}
+
+const MEANING: Record<string, string> = {
+  [STEP_IO.alpha]: 'weight of the cross-entropy term; (1 - alpha) weighs the KD term',
+  [STEP_IO.temperature]: 'softmax temperature T of the KD term (which is scaled by T^2)',
+  [STEP_IO.lr]: 'learning rate of this step (train_loop.onnx: one per stacked step, [steps])',
+  [STEP_IO.step]:
+    'train_step.onnx: 1-based index of this optimizer step (PyTorch state["step"] after increment; 0 gives NaN with AdamW). train_loop.onnx: optimizer steps completed before the call (0 at the start)',
+  [STEP_IO.maxGradNorm]: 'clip the global L2 norm of the gradients to this (torch clip_grad_norm_); <= 0 disables clipping. grad_norm reports the norm before clipping',
+  [STEP_IO.applyUpdate]: 'train_step.onnx with accumulation: true on the micro-batch that closes a window (the update is applied and the accumulators reset); train_loop.onnx computes it',
+};
+
+export interface Manifest {
+  format: number;
+  task: Task;
+  student: string;
+  teacher: string | null;
+  opset: number;
+  models: { train_step: string; train_loop: string; eval: string };
+  initial_state: string;
+  batch: BatchInput[];
+  hyperparameters: Hyperparameter[];
+  metrics: string[];
+  parameters: { name: string; dtype: string; shape: number[]; output: string }[];
+  state: { name: string; param: string; dtype: string; shape: number[]; init: number; output: string }[];
+  frozen: string[];
+  /** Micro-batches per optimizer step; with more than 1, train_step.onnx takes `apply_update`. */
+  accumulation_steps: number;
+  optimizer: { name: string; settings: Record<string, number | boolean> };
+  loop: { stacked_axis: string; inputs: string[]; outputs: string[]; note: string };
+}
+
+const SAFE: Partial<Record<number, SafeDtype>> = { [DataType.FLOAT]: 'F32', [DataType.DOUBLE]: 'F64', [DataType.FLOAT16]: 'F16', [DataType.BFLOAT16]: 'BF16' };
+
+function loadStudent(file: string): Model {
+  const m = modelFromProto(loadModel(file).model);
+  const opset = m.opset('');
+  if (opset === undefined || opset < 13) {
+    throw new InputError(`${file}: ai.onnx opset ${opset ?? 'none'}; training needs opset >= 13 (re-export with opset_version=17)`);
+  }
+  return m;
+}
+
+/** The last (class / vocabulary) dimension of a model's logits output, when it is static. */
+function classCount(m: Model, logits: string): number | undefined {
+  inferTypes(m.graph, m.opset('')!);
+  const out = m.graph.outputs.find((o) => o.name === logits);
+  const d = out?.type.shape?.[out.type.shape.length - 1];
+  return typeof d === 'number' ? d : undefined;
+}
+
+/** Teacher and student must agree on the label set / vocabulary, or the KD term compares different things. */
+export function checkTeacherMatches(teacherFile: string, studentFile: string, logits: string, task: Task): void {
+  const teacher = modelFromProto(loadModel(teacherFile).model);
+  if (!teacher.graph.outputs.some((o) => o.name === logits)) {
+    throw new InputError(`${teacherFile}: the teacher has no output '${logits}' (its outputs: ${teacher.graph.outputs.map((o) => o.name).join(', ')})`);
+  }
+  const student = loadStudent(studentFile);
+  const [t, s] = [classCount(teacher, logits), classCount(student, logits)];
+  const what = task === 'causal-lm' ? 'vocabulary size' : 'label count';
+  if (t !== undefined && s !== undefined && t !== s) {
+    throw new InputError(`teacher and student differ in ${what}: ${teacherFile} has ${t}, ${studentFile} has ${s}`);
+  }
+}
+
+export function buildTrainingArtifacts(options: BuildOptions): Manifest {
+  const logits = options.logits ?? 'logits';
+  const teacher = options.teacher !== undefined;
+  if (options.teacher) checkTeacherMatches(options.teacher, options.student, logits, options.task);
+  const optimizer = createOptimizer(options.optimizer, options.optimizerSettings ?? {});
+  fs.mkdirSync(options.outDir, { recursive: true });
+
+  const stepModel = loadStudent(options.student);
+  const opset = stepModel.opset('')!;
+  const step = buildStepGraph(stepModel, {
+    task: options.task, optimizer, logits, teacher, freeze: options.freeze, accumulationSteps: options.accumulationSteps,
+  });
+  saveModel(modelToProto(stepModel), path.join(options.outDir, 'train_step.onnx'), { externalData: { threshold: 1 << 20 } });
+
+  // The loop body is the same step graph: a structural copy (tensors shared), not a second build.
+  const loopSource = modelFromProto(modelToProto(stepModel));
+  loopSource.graph = buildLoopGraph(loopSource.graph, step, opset);
+  saveModel(modelToProto(loopSource), path.join(options.outDir, 'train_loop.onnx'), { externalData: { threshold: 1 << 20 } });
+
+  const evalModel = loadStudent(options.student);
+  // Evaluation needs no teacher: eval_loss is the cross-entropy, as Hugging Face reports it.
+  buildEvalGraph(evalModel, { task: options.task, logits, teacher: false, parameters: step.parameters.map((p) => p.name) });
+  saveModel(modelToProto(evalModel), path.join(options.outDir, 'eval.onnx'), { externalData: { threshold: 1 << 20 } });
+
+  const tensors = new Map<string, SafeTensor>();
+  for (const p of step.parameters) {
+    const dtype = SAFE[p.initial.dataType];
+    if (!dtype) throw new InputError(`parameter '${p.name}' has a dtype safetensors cannot hold`);
+    tensors.set(p.name, { dtype, shape: p.shape, bytes: tensorBytes(p.initial) });
+  }
+  writeSafetensors(path.join(options.outDir, 'initial_state.safetensors'), tensors, { format: 'onnx-distill initial parameters' });
+
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    task: options.task,
+    student: path.resolve(options.student),
+    teacher: options.teacher ? path.resolve(options.teacher) : null,
+    opset,
+    models: { train_step: 'train_step.onnx', train_loop: 'train_loop.onnx', eval: 'eval.onnx' },
+    initial_state: 'initial_state.safetensors',
+    batch: step.batch.map((b) => ({
+      ...b,
+      pad: b.name === STEP_IO.labels ? -100 : 0,
+      sequence_axis: b.shape.length >= 2 && typeof b.shape[1] !== 'number' ? 1 : null,
+    })),
+    hyperparameters: step.hyper.map((h) => ({ ...h, meaning: MEANING[h.name] ?? '' })),
+    metrics: [...METRICS],
+    parameters: step.parameters.map(({ initial: _initial, ...rest }) => rest),
+    state: step.state,
+    frozen: step.frozen,
+    accumulation_steps: step.accumulationSteps,
+    optimizer: { name: optimizer.name, settings: optimizer.settings },
+    loop: {
+      stacked_axis: 'steps',
+      inputs: [
+        ...step.batch.map((b) => `${b.name} [steps, ${b.shape.join(', ')}]`),
+        `${STEP_IO.lr} [steps]`, `${STEP_IO.step} [] (optimizer steps completed before the call)`,
+        ...step.hyper.filter((h) => h.name !== STEP_IO.lr && h.name !== STEP_IO.step && h.name !== STEP_IO.applyUpdate).map((h) => `${h.name} []`),
+        'parameters and state, as in train_step.onnx',
+      ],
+      outputs: [...METRICS.map((m) => `${m} [steps]`), 'new/<parameter> and new/<state> after the last step'],
+      note: 'one micro-batch per slice of the steps axis; with accumulation_steps N an optimizer step closes every N slices, so pass a multiple of N',
+    },
+  };
+  writeFileAtomic(path.join(options.outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}

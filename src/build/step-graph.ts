@@ -1,0 +1,218 @@
+/**
+ * The training step as one pure ONNX graph:
+ *   (batch, teacher logits, hyperparameters, parameters, optimizer state)
+ *     -> (loss, ce, kd, grad_norm, new parameters, new optimizer state)
+ * built on the student's own graph: distillation loss, reverse-mode gradients, global-norm clipping and the
+ * optimizer update, all in standard ai.onnx ops. Hyperparameters that change during training are inputs, so
+ * one graph serves the whole run.
+ */
+import { GraphError, InputError } from '../errors.js';
+import { differentiate } from '../autodiff/differentiate.js';
+import { selectParameters } from '../autodiff/gradient-model.js';
+import { Builder } from '../ir/builder.js';
+import type { Model } from '../ir/convert.js';
+import type { Graph, TensorType, Value } from '../ir/graph.js';
+import { distillationLoss, type Task } from '../losses/distill.js';
+import { DataType, dtypeName } from '../onnx/dtype.js';
+import type { TensorProto } from '../onnx/proto.js';
+import { clipGradNorm } from '../optim/clip.js';
+import type { Optimizer } from '../optim/optimizer.js';
+
+/** Names of the inputs and outputs every step graph has (the manifest repeats them). */
+export const STEP_IO = {
+  labels: 'labels',
+  teacherLogits: 'teacher_logits',
+  alpha: 'alpha',
+  temperature: 'temperature',
+  lr: 'lr',
+  step: 'step',
+  maxGradNorm: 'max_grad_norm',
+  applyUpdate: 'apply_update',
+  loss: 'loss',
+  ce: 'ce',
+  kd: 'kd',
+  gradNorm: 'grad_norm',
+} as const;
+
+export const newName = (name: string) => `new/${name}`;
+export const stateName = (param: string, suffix: string) => `${param}.${suffix}`;
+
+export interface StepGraphOptions {
+  task: Task;
+  optimizer: Optimizer;
+  /** Name of the student's logits output (default 'logits'). */
+  logits?: string;
+  /** With a teacher: a teacher_logits input and the KD term; without: plain fine-tuning. */
+  teacher: boolean;
+  /** Parameter name globs to keep frozen. */
+  freeze?: string[];
+  /** Micro-batches whose gradients are averaged into one optimizer step (default 1). */
+  accumulationSteps?: number;
+}
+
+export interface ParameterInfo {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** Output holding the updated value. */
+  output: string;
+  /** The parameter's value in the student model (the initial value for training). */
+  initial: TensorProto;
+}
+
+export interface StateInfo {
+  name: string;
+  param: string;
+  dtype: string;
+  shape: number[];
+  init: number;
+  output: string;
+}
+
+export interface IoInfo {
+  name: string;
+  dtype: string;
+  shape: (number | string)[];
+}
+
+export interface StepGraph {
+  /** Batch inputs (the student's own inputs, labels, teacher logits). */
+  batch: IoInfo[];
+  /** Scalar hyperparameter inputs. */
+  hyper: IoInfo[];
+  /** Micro-batches per optimizer step (1: no accumulation). */
+  accumulationSteps: number;
+  parameters: ParameterInfo[];
+  state: StateInfo[];
+  frozen: string[];
+  /** The student's inputs as named in its graph (input_ids, attention_mask, ...). */
+  studentInputs: string[];
+}
+
+const dimsOf = (t: TensorProto) => t.dims.map(Number);
+
+function ioInfo(v: Value): IoInfo {
+  return {
+    name: v.name,
+    dtype: dtypeName(v.type.elemType ?? 0),
+    shape: (v.type.shape ?? []).map((d) => d ?? '?'),
+  };
+}
+
+function rename(g: Graph, v: Value, name: string): Value {
+  if (g.get(name)) throw new InputError(`the student model already has a value named '${name}'; rename it before building`);
+  return g.rename(v, name);
+}
+
+/** Adds an interface input, with a message that tells the user what to rename when the name is taken. */
+function addInput(g: Graph, name: string, type: TensorType): Value {
+  if (g.get(name)) throw new InputError(`the student model already has a value named '${name}'; rename it before building`);
+  return g.addInput(name, type);
+}
+
+/** Rewrites `model` in place into the training-step graph and describes its interface. */
+export function buildStepGraph(model: Model, options: StepGraphOptions): StepGraph {
+  const g = model.graph;
+  const opset = model.opset('');
+  if (opset === undefined) throw new InputError('the student model imports no ai.onnx opset');
+  const logitsName = options.logits ?? 'logits';
+  const student = g.outputs.find((o) => o.name === logitsName);
+  if (!student) {
+    throw new InputError(`the student has no output '${logitsName}' (its outputs: ${g.outputs.map((o) => o.name).join(', ')}); pass the logits output name`);
+  }
+  const studentInputs = g.inputs.filter((v) => !v.initializer).map((v) => v.name);
+  const floatType = student.type.elemType ?? DataType.FLOAT;
+  const scalar: TensorType = { elemType: floatType, shape: [] };
+  const b = new Builder(g, { opset, prefix: 'step/' });
+
+  const labelShape = options.task === 'seq-cls' ? ['batch'] : ['batch', 'sequence'];
+  const labels = addInput(g, STEP_IO.labels, { elemType: DataType.INT64, shape: labelShape });
+  const teacher = options.teacher
+    ? addInput(g, STEP_IO.teacherLogits, { elemType: floatType, shape: student.type.shape?.map((d, i) => d ?? `logits_d${i}`) })
+    : undefined;
+  const alpha = addInput(g, STEP_IO.alpha, scalar);
+  const temperature = addInput(g, STEP_IO.temperature, scalar);
+  const lr = addInput(g, STEP_IO.lr, scalar);
+  const step = addInput(g, STEP_IO.step, scalar);
+  const maxGradNorm = addInput(g, STEP_IO.maxGradNorm, scalar);
+  const attentionMask = g.get('attention_mask');
+  if (options.task === 'causal-lm' && !g.inputs.includes(attentionMask!)) {
+    throw new InputError("causal-lm training needs the student's 'attention_mask' input to ignore padded targets");
+  }
+
+  const { loss, ce, kd } = distillationLoss(b, options.task, {
+    student,
+    teacher,
+    labels,
+    attentionMask,
+    alpha,
+    temperature,
+  });
+
+  const candidates = selectParameters(model, undefined, options.freeze ?? []);
+  if (candidates.length === 0) throw new InputError('no trainable parameters: every float initializer is frozen');
+  const grads = differentiate(g, { loss, wrt: candidates, opset });
+  const trained = candidates.filter((p) => grads.gradients.has(p.name));
+  if (trained.length === 0) throw new GraphError('the loss does not depend on any trainable parameter');
+  const frozen = g.initializers.filter((v) => !trained.includes(v)).map((v) => v.name);
+
+  // Gradient accumulation: gradients add up in `<param>.grad_accum` state; on the micro-batch that closes a
+  // window (apply_update true) the mean of the window is clipped and applied and the accumulators reset.
+  // The update is computed on every micro-batch and selected with Where: elementwise work that is small next
+  // to a forward/backward pass, and it keeps the graph free of control flow.
+  const accumulation = options.accumulationSteps ?? 1;
+  if (!Number.isInteger(accumulation) || accumulation < 1) throw new InputError(`gradient accumulation steps must be a positive integer, got ${accumulation}`);
+  const apply = accumulation > 1 ? addInput(g, STEP_IO.applyUpdate, { elemType: DataType.BOOL, shape: [] }) : undefined;
+  const parameters: ParameterInfo[] = [];
+  const state: StateInfo[] = [];
+  const accumulated: Value[] = [];
+  const accumulators: { input: Value; param: Value }[] = [];
+  for (const p of trained) {
+    const grad = grads.gradients.get(p.name)!;
+    if (!apply) {
+      accumulated.push(grad);
+      continue;
+    }
+    const input = addInput(g, stateName(p.name, 'grad_accum'), { elemType: p.initializer!.dataType, shape: dimsOf(p.initializer!) });
+    accumulators.push({ input, param: p });
+    accumulated.push(b.add(input, grad));
+  }
+  const effective = apply ? accumulated.map((s) => b.mul(s, b.scalarLike(1 / accumulation, s))) : accumulated;
+  const clipped = clipGradNorm(b, effective, maxGradNorm);
+  const outputs: Value[] = [rename(g, b.op('Identity', [loss]), STEP_IO.loss), rename(g, b.op('Identity', [ce]), STEP_IO.ce),
+    rename(g, b.op('Identity', [kd]), STEP_IO.kd), rename(g, b.op('Identity', [clipped.norm]), STEP_IO.gradNorm)];
+  const keepUnlessApplied = (updated: Value, old: Value) => (apply ? b.op('Where', [apply, updated, old]) : updated);
+  const specs = options.optimizer.stateSpecs();
+  trained.forEach((p, k) => {
+    const initial = g.promoteToInput(p);
+    const shape = dimsOf(initial);
+    const dtype = dtypeName(initial.dataType);
+    const stateIn = specs.map((s) => addInput(g, stateName(p.name, s.suffix), { elemType: initial.dataType, shape }));
+    const upd = options.optimizer.update(b, { lr, step }, { param: p, grad: clipped.grads[k]!, state: stateIn });
+    outputs.push(rename(g, b.op('Identity', [keepUnlessApplied(upd.param, p)]), newName(p.name)));
+    parameters.push({ name: p.name, dtype, shape, output: newName(p.name), initial });
+    upd.state.forEach((s, i) => {
+      const name = stateIn[i]!.name;
+      outputs.push(rename(g, b.op('Identity', [keepUnlessApplied(s, stateIn[i]!)]), newName(name)));
+      state.push({ name, param: p.name, dtype, shape, init: specs[i]!.init, output: newName(name) });
+    });
+  });
+  accumulators.forEach(({ input, param }) => {
+    const reset = b.op('Where', [apply!, b.scalarLike(0, input), accumulated[trained.indexOf(param)]!]);
+    outputs.push(rename(g, b.op('Identity', [reset]), newName(input.name)));
+    state.push({ name: input.name, param: param.name, dtype: dtypeName(input.type.elemType!), shape: input.type.shape as number[], init: 0, output: newName(input.name) });
+  });
+  g.outputs = outputs;
+  g.eliminateDeadCode();
+
+  const batchNames = [...studentInputs, labels.name, ...(teacher ? [teacher.name] : [])];
+  return {
+    batch: batchNames.map((n) => ioInfo(g.get(n)!)),
+    hyper: [alpha, temperature, lr, step, maxGradNorm, ...(apply ? [apply] : [])].map(ioInfo),
+    accumulationSteps: accumulation,
+    parameters,
+    state,
+    frozen,
+    studentInputs,
+  };
+}
