@@ -45,6 +45,11 @@ describe('distill train', () => {
     assert.equal(state.global_step, 24); // 96 rows / 8 = 12 steps per epoch, 2 epochs
     assert.ok(state.log_history.some((e: { loss?: number }) => typeof e.loss === 'number'));
     assert.ok(state.log_history.some((e: { eval_accuracy?: number }) => typeof e.eval_accuracy === 'number'));
+    // The best checkpoint is the one saved after the best evaluation.
+    const evals = state.log_history.filter((e: { eval_accuracy?: number }) => typeof e.eval_accuracy === 'number');
+    const best = evals.reduce((a: { eval_accuracy: number }, b: { eval_accuracy: number }) => (b.eval_accuracy > a.eval_accuracy ? b : a));
+    assert.equal(state.best_metric, best.eval_accuracy);
+    assert.ok(state.best_model_checkpoint.endsWith(`checkpoint-${best.step}`) && fs.existsSync(state.best_model_checkpoint), state.best_model_checkpoint);
     const results = JSON.parse(fs.readFileSync(path.join(full, 'train_results.json'), 'utf8'));
     for (const k of ['train_runtime', 'train_samples_per_second', 'train_steps_per_second', 'train_loss']) assert.ok(results[k] > 0, k);
     // The trained student is the student's own graph with new weights: same inputs and outputs, and it runs.

@@ -259,7 +259,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     }
     if (opts.evalSteps && state.global_step % opts.evalSteps === 0) {
       const metrics2 = await evaluate();
-      if (metrics2) afterEval(metrics2) && (state.best_model_checkpoint = save());
+      if (metrics2 && afterEval(metrics2)) state.best_model_checkpoint = save();
     }
     if (opts.saveSteps && state.global_step % opts.saveSteps === 0) save();
   };
@@ -278,7 +278,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
         teacher?.save();
         epochOfLast = pb.position.epoch;
         const metrics = await evaluate();
-        if (metrics) afterEval(metrics);
+        if (metrics && afterEval(metrics)) state.best_model_checkpoint = save();
         if (stopped) break;
       }
       if (pending.length > 0 && pending[0]!.batch.input_ids!.dims[0] !== pb.batch.input_ids!.dims[0]) await flush();
@@ -300,12 +300,12 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     await teacher?.release();
   }
 
-  save();
+  const finalCheckpoint = save();
   const elapsed = (performance.now() - started) / 1000;
   let evalMetrics: Record<string, number> | null = null;
   if (!interrupted) {
     evalMetrics = await evaluate();
-    if (evalMetrics) afterEval(evalMetrics);
+    if (evalMetrics && afterEval(evalMetrics)) state.best_model_checkpoint = finalCheckpoint;
     const exported = exportStudent({ student: opts.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx') });
     const hf = exportHfWeights({ model: exported.model, outDir: opts.outputDir });
     if (hf.note) cb.onInfo?.(`model.safetensors: ${hf.note}`);
