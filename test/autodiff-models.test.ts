@@ -18,6 +18,7 @@ import { crossEntropy } from '../src/losses/cross-entropy.js';
 import { encodeModel, loadModel } from '../src/onnx/model-io.js';
 import { DataType } from '../src/onnx/dtype.js';
 import { MODELS } from './helpers/fixtures.js';
+import { recomputedNodes } from './helpers/graph.js';
 
 interface Sidecar { task: string; parameters: Record<string, { name: string }> }
 
@@ -37,10 +38,6 @@ function fixtures(): { dir: string; onnx: string; ref: string; sidecar: string }
 }
 
 const int64 = (t: SafeTensor) => new ort.Tensor('int64', new BigInt64Array(new Uint8Array(t.bytes).buffer), t.shape);
-
-/** Structural key of a node: same op, inputs and attributes means the same computation. */
-const nodeKey = (n: Node) =>
-  `${n.opType}|${n.inputs.map((v) => v?.name ?? '').join(',')}|${JSON.stringify(n.attributes, (_, v) => (v instanceof Uint8Array ? Array.from(v) : v))}`;
 
 describe('whole-model gradients match PyTorch autograd', () => {
   const cases = fixtures();
@@ -64,7 +61,6 @@ describe('whole-model gradients match PyTorch autograd', () => {
       if (sidecar.task === 'causal-lm') logits = b.op('Slice', [logits, b.int64([0]), b.int64([-1]), b.int64([1])]);
       const { loss } = crossEntropy(b, logits, labels);
       const forwardNodes = g.nodes.length;
-      const forwardKeys = new Set(g.nodes.map(nodeKey));
       const params = Object.keys(sidecar.parameters).map((n) => g.get(n)!);
       const r = differentiate(g, { loss, wrt: params, opset });
       assert.deepEqual(r.unreached.map((v) => v.name), []);
@@ -103,8 +99,7 @@ describe('whole-model gradients match PyTorch autograd', () => {
 
       // Budget: the backward pass adds at most ~3x the forward's nodes and recomputes none of them.
       assert.ok(backward.length <= 3 * forwardNodes, `backward ${backward.length} nodes vs forward ${forwardNodes}`);
-      const recomputed = backward.filter((n) => n.opType !== 'Constant' && forwardKeys.has(nodeKey(n)));
-      assert.deepEqual(recomputed.map((n) => n.describe()), [], 'backward recomputes forward nodes');
+      assert.deepEqual(recomputedNodes(g.nodes, forwardNodes), [], 'backward recomputes forward nodes');
 
     });
   }

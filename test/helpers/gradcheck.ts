@@ -2,7 +2,8 @@
  * Finite-difference checks of gradient rules. A case builds a tiny graph around the op under test; the
  * harness differentiates it with explicit random output seeds R (a vector-Jacobian product, so the loss
  * itself needs no other rule), runs it in ONNX Runtime, and compares each parameter's gradient with central
- * differences of f(p) = sum_k <R_k, out_k(p)> computed from forward runs of the same graph.
+ * differences of f(p) = sum_k <R_k, out_k(p)> computed from forward runs of the same graph. It also checks
+ * that each gradient has exactly its parameter's dims and that no backward node repeats a forward node.
  */
 import assert from 'node:assert/strict';
 import type ort from 'onnxruntime-node';
@@ -12,6 +13,7 @@ import { newModel } from '../../src/ir/convert.js';
 import { Graph, type Value } from '../../src/ir/graph.js';
 import { DataType } from '../../src/onnx/dtype.js';
 import { makeTensor, typedFromNumbers } from '../../src/onnx/tensor.js';
+import { recomputedNodes } from './graph.js';
 import { rng, uniform } from './rng.js';
 import { session, tensor, toNumbers, type Feed } from './ort.js';
 
@@ -133,6 +135,7 @@ export async function gradcheck(c: GradCase): Promise<GradcheckReport> {
   });
   const nodesBefore = bwd.g.nodes.length;
   const result = differentiate(bwd.g, { seeds: seedMap, wrt: wrtNames.map((n) => bwd.vals[n]!), opset });
+  assert.deepEqual(recomputedNodes(bwd.g.nodes, nodesBefore), [], 'the backward pass recomputes forward nodes');
   assert.deepEqual(result.unreached.map((v) => v.name), [], 'every checked parameter must receive a gradient');
   const gradNames = wrtNames.map((n) => result.gradients.get(n)!);
   bwd.g.outputs = [...gradNames];
