@@ -21,6 +21,7 @@ import { InputError } from '../errors.js';
 import type { Builder } from '../ir/builder.js';
 import type { Value } from '../ir/graph.js';
 import { DataType } from '../onnx/dtype.js';
+import { sharedPerDtype } from './shared.js';
 import type { Optimizer, ParamUpdate, StateSpec, StepInputs } from './optimizer.js';
 
 export interface AdamWSettings {
@@ -64,14 +65,7 @@ export function createAdamW(settings: AdamWSettings = {}): Optimizer {
   const eps = checkNumber('eps', settings.eps ?? 1e-8, (x) => x >= 0, '>= 0');
   const weightDecay = checkNumber('weightDecay', settings.weightDecay ?? 0.01, (x) => x >= 0, '>= 0');
 
-  const shared = new WeakMap<Builder, Map<string, AdamScalars>>();
-  const scalars = (b: Builder, step: StepInputs, like: Value): AdamScalars => {
-    const t = like.type.elemType;
-    const key = t === undefined ? undefined : `${step.lr.name}\u0000${step.step.name}\u0000${t}`;
-    let map = shared.get(b);
-    if (!map) shared.set(b, (map = new Map()));
-    const hit = key === undefined ? undefined : map.get(key);
-    if (hit) return hit;
+  const scalars = sharedPerDtype((b: Builder, step: StepInputs, like: Value): AdamScalars => {
     const f64 = (x: Value) => (x.type.elemType === DataType.DOUBLE ? x : b.op('Cast', [x], { to: DataType.DOUBLE }));
     const d = (x: number) => b.scalar(x, DataType.DOUBLE);
     const lr = f64(step.lr);
@@ -83,9 +77,8 @@ export function createAdamW(settings: AdamWSettings = {}): Optimizer {
       negStepSize: b.castLike(b.neg(b.div(lr, bc1)), like),
       bc2Sqrt: b.castLike(b.op('Sqrt', [bc2]), like),
     };
-    if (key !== undefined) map.set(key, made);
     return made;
-  };
+  });
 
   return {
     name: 'adamw',

@@ -18,6 +18,7 @@
 import { InputError } from '../errors.js';
 import type { Builder } from '../ir/builder.js';
 import type { Value } from '../ir/graph.js';
+import { sharedPerDtype } from './shared.js';
 import type { Optimizer, ParamUpdate, StateSpec, StepInputs } from './optimizer.js';
 
 export interface SgdSettings {
@@ -60,14 +61,7 @@ export function createSgd(settings: SgdSettings = {}): Optimizer {
   }
 
   // Nodes shared by all parameters of one dtype (cast lr, the first-step flag), per builder.
-  const shared = new WeakMap<Builder, Map<string, { lr: Value; first: Value | null }>>();
-  const scalars = (b: Builder, step: StepInputs, like: Value) => {
-    const t = like.type.elemType;
-    const key = t === undefined ? undefined : `${step.lr.name}\u0000${step.step.name}\u0000${t}`;
-    let map = shared.get(b);
-    if (!map) shared.set(b, (map = new Map()));
-    const hit = key === undefined ? undefined : map.get(key);
-    if (hit) return hit;
+  const scalars = sharedPerDtype((b: Builder, step: StepInputs, like: Value) => {
     const lr = b.castLike(step.lr, like);
     let first: Value | null = null;
     if (momentum !== 0) {
@@ -75,9 +69,8 @@ export function createSgd(settings: SgdSettings = {}): Optimizer {
       first = b.op('Less', [s, b.scalarLike(1.5, like)], {}, 'sgd_first_step');
     }
     const made = { lr, first };
-    if (key !== undefined) map.set(key, made);
     return made;
-  };
+  });
 
   return {
     name: 'sgd',
