@@ -61,7 +61,7 @@ THREADS = 2
 
 TEACHER = dict(layers=2, hidden=96, heads=4, inter=192, seed=5001)
 STUDENT = dict(layers=1, hidden=64, heads=2, inter=128, seed=5002)
-TEACHER_TRAIN = dict(epochs=3, batch=32, lr=5e-4, weight_decay=0.01, warmup=0.1, max_grad_norm=1.0,
+TEACHER_TRAIN = dict(epochs=5, batch=32, lr=1e-3, weight_decay=0.01, warmup=0.1, max_grad_norm=1.0,
                      seed=5101)
 STUDENT_TRAIN = dict(epochs=2, batch=32, lr=1e-3, weight_decay=0.01, warmup=0.0, max_grad_norm=1.0,
                      seed=5201)
