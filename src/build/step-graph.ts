@@ -104,6 +104,16 @@ function rename(g: Graph, v: Value, name: string): Value {
   return g.rename(v, name);
 }
 
+/**
+ * Exposes a freshly computed tensor (an updated parameter or state) as output `name` by renaming it, not
+ * through an Identity: ORT copies Identity outputs, which for base-size models was 800 MB per step. Values
+ * that are graph inputs or already outputs keep an Identity.
+ */
+function output(g: Graph, b: Builder, v: Value, name: string): Value {
+  const fresh = v.producer !== null && !g.inputs.includes(v) && !g.outputs.includes(v) && v.name.startsWith(b.prefix);
+  return rename(g, fresh ? v : b.op('Identity', [v]), name);
+}
+
 /** Adds an interface input, with a message that tells the user what to rename when the name is taken. */
 function addInput(g: Graph, name: string, type: TensorType): Value {
   if (g.get(name)) throw new InputError(`the student model already has a value named '${name}'; rename it before building`);
@@ -189,17 +199,17 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     const dtype = dtypeName(initial.dataType);
     const stateIn = specs.map((s) => addInput(g, stateName(p.name, s.suffix), { elemType: initial.dataType, shape }));
     const upd = options.optimizer.update(b, { lr, step }, { param: p, grad: clipped.grads[k]!, state: stateIn });
-    outputs.push(rename(g, b.op('Identity', [keepUnlessApplied(upd.param, p)]), newName(p.name)));
+    outputs.push(output(g, b, keepUnlessApplied(upd.param, p), newName(p.name)));
     parameters.push({ name: p.name, dtype, shape, output: newName(p.name), initial });
     upd.state.forEach((s, i) => {
       const name = stateIn[i]!.name;
-      outputs.push(rename(g, b.op('Identity', [keepUnlessApplied(s, stateIn[i]!)]), newName(name)));
+      outputs.push(output(g, b, keepUnlessApplied(s, stateIn[i]!), newName(name)));
       state.push({ name, param: p.name, dtype, shape, init: specs[i]!.init, output: newName(name) });
     });
   });
   accumulators.forEach(({ input, param }) => {
     const reset = b.op('Where', [apply!, b.scalarLike(0, input), accumulated[trained.indexOf(param)]!]);
-    outputs.push(rename(g, b.op('Identity', [reset]), newName(input.name)));
+    outputs.push(output(g, b, reset, newName(input.name)));
     state.push({ name: input.name, param: param.name, dtype: dtypeName(input.type.elemType!), shape: input.type.shape as number[], init: 0, output: newName(input.name) });
   });
   g.outputs = outputs;

@@ -77,8 +77,10 @@ export class TrainerSession {
       s.params.set(p.name, new ort.Tensor(p.dtype === 'float64' ? 'float64' : 'float32', data, p.shape));
     }
     for (const st of manifest.state) {
+      // Typed arrays filled in place: a plain JS array first would cost 8 bytes per element (1 GB for base).
       const n = st.shape.reduce((a, b) => a * b, 1);
-      s.state.set(st.name, floatTensor(st.dtype, new Array<number>(n).fill(st.init), st.shape));
+      const data = st.dtype === 'float64' ? new Float64Array(n).fill(st.init) : new Float32Array(n).fill(st.init);
+      s.state.set(st.name, new ort.Tensor(st.dtype === 'float64' ? 'float64' : 'float32', data, st.shape));
     }
     return s;
   }
