@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
+import type { Task } from '../losses/distill.js';
 import { DataType, dtypeName, float32ToBfloat16, float32ToFloat16 } from '../onnx/dtype.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
 import type { ModelProto, TensorProto } from '../onnx/proto.js';
@@ -21,7 +22,7 @@ export type ParameterValues = ReadonlyMap<string, Float32Array | Float64Array>;
 /** The sidecar fields this code reads (format 1, docs/FIXTURES.md). */
 export interface Sidecar {
   format: number;
-  task?: 'seq-cls' | 'token-cls' | 'causal-lm';
+  task?: Task;
   architecture?: string;
   model_type?: string;
   inputs?: string[];
