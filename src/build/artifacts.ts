@@ -105,12 +105,11 @@ function classCount(m: Model, logits: string): number | undefined {
 }
 
 /** Teacher and student must agree on the label set / vocabulary, or the KD term compares different things. */
-export function checkTeacherMatches(teacherFile: string, studentFile: string, logits: string, task: Task): void {
+export function checkTeacherMatches(teacherFile: string, student: Model, studentFile: string, logits: string, task: Task): void {
   const teacher = modelFromProto(loadModel(teacherFile).model);
   if (!teacher.graph.outputs.some((o) => o.name === logits)) {
     throw new InputError(`${teacherFile}: the teacher has no output '${logits}' (its outputs: ${teacher.graph.outputs.map((o) => o.name).join(', ')})`);
   }
-  const student = loadStudent(studentFile);
   const [t, s] = [classCount(teacher, logits), classCount(student, logits)];
   const what = task === 'causal-lm' ? 'vocabulary size' : 'label count';
   if (t !== undefined && s !== undefined && t !== s) {
@@ -121,11 +120,11 @@ export function checkTeacherMatches(teacherFile: string, studentFile: string, lo
 export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   const logits = options.logits ?? 'logits';
   const teacher = options.teacher !== undefined;
-  if (options.teacher) checkTeacherMatches(options.teacher, options.student, logits, options.task);
-  const optimizer = createOptimizer(options.optimizer, options.optimizerSettings ?? {});
-  fs.mkdirSync(options.outDir, { recursive: true });
 
+  const optimizer = createOptimizer(options.optimizer, options.optimizerSettings ?? {});
   const stepModel = loadStudent(options.student);
+  if (options.teacher) checkTeacherMatches(options.teacher, stepModel, options.student, logits, options.task);
+  fs.mkdirSync(options.outDir, { recursive: true });
   const opset = stepModel.opset('')!;
   const step = buildStepGraph(stepModel, {
     task: options.task, optimizer, logits, teacher, freeze: options.freeze, accumulationSteps: options.accumulationSteps,

@@ -118,7 +118,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
   const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
 
-  // Training artifacts (built once per output dir; rebuilt when the inputs change is cheap enough to always do).
+  // Training artifacts, rebuilt on every run (under 3 s even for a base-size student: docs/PERFORMANCE.md).
   fs.mkdirSync(opts.outputDir, { recursive: true });
   const buildDir = path.join(opts.outputDir, 'build');
   const optimizerSettings: Record<string, number | boolean> = opts.optimizer === 'sgd'
