@@ -6,7 +6,9 @@ import { Builder } from '../src/ir/builder.js';
 import { Graph, type Node, type Value } from '../src/ir/graph.js';
 import { DataType } from '../src/onnx/dtype.js';
 import { makeTensor } from '../src/onnx/tensor.js';
-import { newModel } from '../src/ir/convert.js';
+import { modelToProto, newModel } from '../src/ir/convert.js';
+import { encodeModel } from '../src/onnx/model-io.js';
+import { createSession } from '../src/runtime/session.js';
 import { typedFromNumbers } from '../src/onnx/tensor.js';
 import { gradcheck } from './helpers/gradcheck.js';
 import { session, tensor } from './helpers/ort.js';
@@ -384,6 +386,39 @@ describe('gradient rules: Gather, GatherElements', () => {
       });
     });
   }
+  it('Gather of an embedding table at BERT-base width sums every repeated row exactly with 2 threads (ORT ScatterND add races there)', async () => {
+    // token_type_embeddings-like: 1,024 lookups of a [2, 768] table, nearly all of row 0. Integer seeds make
+    // every exact sum a float32 integer, so any lost update shows. ONNX Runtime's ScatterND with
+    // reduction="add" got 760 of row 0's 768 sums wrong here (differently per run); the rule must not use it.
+    const [V, D, N] = [2, 768, 1024];
+    const g = new Graph('embedding_grad');
+    const b = new Builder(g, { opset: 17 });
+    const table = g.value('table');
+    table.type = { elemType: DataType.FLOAT, shape: [V, D] };
+    g.inputs.push(table);
+    const ids = g.value('ids');
+    ids.type = { elemType: DataType.INT64, shape: [N] };
+    g.inputs.push(ids);
+    const seed = g.value('seed');
+    seed.type = { elemType: DataType.FLOAT, shape: [N, D] };
+    g.inputs.push(seed);
+    const rows = b.op('Gather', [table, ids], { axis: 0 });
+    const grad = differentiate(g, { seeds: new Map([[rows, seed]]), wrt: [table], opset: 17 }).gradients.get('table')!;
+    g.outputs = [grad];
+    g.eliminateDeadCode();
+    const idx = Array.from({ length: N }, (_, n) => (n % 97 === 0 ? 1 : 0));
+    const seeds = Array.from({ length: N * D }, (_, i) => ((i * 7919) % 7) - 3);
+    const want = new Float64Array(V * D);
+    idx.forEach((row, n) => { for (let d = 0; d < D; d++) want[row * D + d] += seeds[n * D + d]!; });
+    const s = await createSession(encodeModel(modelToProto(newModel(g, 17))), { threads: 2 });
+    for (let run = 0; run < 3; run++) {
+      const out = await s.run({ table: tensor('float32', [V, D], new Float32Array(V * D)), ids: tensor('int64', [N], idx), seed: tensor('float32', [N, D], seeds) });
+      const got = out[grad.name]!.data as Float32Array;
+      const wrong = Array.from(got).filter((x, i) => x !== want[i]).length;
+      assert.equal(wrong, 0, `run ${run}: ${wrong} of ${V * D} gradient elements differ from the exact sums`);
+    }
+  });
+
   it('Gather at opset 13: a scalar index and constant distinct indices scatter without reduction', async () => {
     await gradcheck({
       opset: 13,
