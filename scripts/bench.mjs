@@ -15,8 +15,8 @@
 //   train    per step: the teacher's ONNX session on each batch + one TrainerSession.train call per K
 //            batches (2 warm-up calls, then the median over calls of call time / K); the same with
 //            K = 1; then end to end: 3 epochs of E batches through TeacherLogits (the trainer's teacher
-//            cache: the teacher runs in epoch 1 only) and TrainerSession, K steps per call, flushed at
-//            each epoch end
+//            cache: the teacher runs in epoch 1 only) and TrainerSession, as train() runs them without
+//            an evaluation set: the trainer's default steps per call, across epoch ends
 //   profile  (--profile) ORT profiling of one train_loop call and one teacher call, by op and by
 //            forward / backward / loss+optimizer; the cost of fetching parameters and state
 //   torch    scripts/bench_torch.py, eager (+ torch.mm GFLOP/s) and --compile, when python3 has torch
@@ -201,6 +201,7 @@ async function phaseTrain(a) {
   const { TrainerSession } = await import(lib('runtime/trainer-session.js'));
   const { createSession } = await import(lib('runtime/session.js'));
   const { TeacherLogits } = await import(lib('train/teacher.js'));
+  const { TRAIN_DEFAULTS } = await import(lib('train/options.js'));
   const opts = { ep: 'cpu', threads: THREADS };
   const vocab = bertShape(path.dirname(a.student)).vocab;
   const batches = await makeBatches(a.batchesPerEpoch, a.batch, a.seq, vocab);
@@ -277,22 +278,24 @@ async function phaseTrain(a) {
   const cache = TeacherLogits.open(a.teacher, false, opts);
   let samples = 0;
   const epochMs = [];
+  // As train() runs without an evaluation set: calls of the trainer's default K steps that carry on across
+  // epoch ends, the teacher cache saved at each epoch end, one last flush.
+  let pending = [];
+  const flush = async () => {
+    if (pending.length === 0) return;
+    await session.train(pending, new Array(pending.length).fill(LR), HYPER);
+    pending = [];
+  };
   for (let e = 0; e < EPOCHS; e++) {
     const te = performance.now();
-    let pending = [];
-    const flush = async () => {
-      if (pending.length === 0) return;
-      await session.train(pending, new Array(pending.length).fill(LR), HYPER);
-      pending = [];
-    };
     for (let i = 0; i < batches.length; i++) {
       const b = batches[i];
       const lines = Array.from({ length: a.batch }, (_, r) => i * a.batch + r);
       pending.push({ ...b, teacher_logits: await cache.forBatch(b, lines) });
       samples += a.batch;
-      if (pending.length === a.k) await flush();
+      if (pending.length === TRAIN_DEFAULTS.stepsPerCall) await flush();
     }
-    await flush();
+    if (e === EPOCHS - 1) await flush();
     cache.save();
     epochMs.push(performance.now() - te);
   }

@@ -92,11 +92,12 @@ function input(g: Graph, name: string, elemType: number, shape: number[]): Value
 }
 
 /** The update graph: inputs lr, step, <p>, <p>.grad, <p>.<state>; outputs new params then new states. */
-function stepModel(opt: Optimizer, dt: Dt, opset = 17) {
+function stepModel(opt: Optimizer, dt: Dt, opset = 17, withGradScale = false) {
   const g = new Graph(`${opt.name}_step`);
   const elem = ELEM[dt];
   const lr = input(g, 'lr', elem, []);
   const step = input(g, 'step', elem, []);
+  const gradScale = withGradScale ? input(g, 'grad_scale', elem, []) : undefined;
   const b = new Builder(g, { opset, prefix: 'optim/' });
   const outputs: { feeds: string; value: Value }[] = [];
   for (const p of PARAMS) {
@@ -104,7 +105,7 @@ function stepModel(opt: Optimizer, dt: Dt, opset = 17) {
     const param = input(g, p, elem, shape);
     const grad = input(g, `${p}.grad`, elem, shape);
     const state = opt.stateSpecs().map((s) => input(g, `${p}.${s.suffix}`, elem, shape));
-    const r = opt.update(b, { lr, step }, { param, grad, state });
+    const r = opt.update(b, { lr, step }, { param, grad, gradScale, state });
     outputs.push({ feeds: p, value: r.param });
     opt.stateSpecs().forEach((s, i) => outputs.push({ feeds: `${p}.${s.suffix}`, value: r.state[i]! }));
   }
@@ -116,11 +117,15 @@ function scalarFeed(dt: Dt, x: number): ort.Tensor {
   return tensor(ORT_TYPE[dt], [], [x]);
 }
 
-/** Runs the reference case for 6 steps, comparing every parameter and state tensor after every step. */
-async function runCase(c: RefCase, dt: Dt): Promise<{ param: Err; state: Err }> {
+/**
+ * Runs the reference case for 6 steps, comparing every parameter and state tensor after every step. With
+ * `gradScale` c, the graph gets the gradient divided by c and c as its gradScale input, which must give
+ * PyTorch's update for the reference gradient (c is chosen so that g / c is exact).
+ */
+async function runCase(c: RefCase, dt: Dt, gradScale?: number): Promise<{ param: Err; state: Err }> {
   const opt = createOptimizer(c.optimizer, c.settings);
   assert.deepEqual(opt.stateSpecs().map((s) => s.suffix), c.states, 'state names as in PyTorch');
-  const { model, outputs } = stepModel(opt, dt);
+  const { model, outputs } = stepModel(opt, dt, 17, gradScale !== undefined);
   const sess = await session(model);
   const cur: Record<string, ort.Tensor> = {};
   for (const p of PARAMS) {
@@ -131,7 +136,11 @@ async function runCase(c: RefCase, dt: Dt): Promise<{ param: Err; state: Err }> 
   const err = { param: newErr(), state: newErr() };
   for (let k = 0; k < META.steps; k++) {
     const feed: Record<string, ort.Tensor> = { ...cur, lr: scalarFeed(dt, c.lr[k]!), step: scalarFeed(dt, k + 1) };
-    for (const p of PARAMS) feed[`${p}.grad`] = tensor(ORT_TYPE[dt], META.params[p]!, refStep(`${dt}.grad.${p}`, k, META.params[p]!));
+    for (const p of PARAMS) {
+      const grad = refStep(`${dt}.grad.${p}`, k, META.params[p]!);
+      feed[`${p}.grad`] = tensor(ORT_TYPE[dt], META.params[p]!, gradScale === undefined ? grad : grad.map((x) => x / gradScale));
+    }
+    if (gradScale !== undefined) feed.grad_scale = scalarFeed(dt, gradScale);
     const res = await sess.run(feed);
     for (const o of outputs) {
       const got = res[o.value.name]!;
@@ -156,6 +165,40 @@ describe('optimizers vs PyTorch (6 steps, outputs fed back as inputs)', () => {
       });
     }
   }
+});
+
+describe('a gradient scale (clipping coefficient, accumulation mean) folded into the optimizer', () => {
+  // 0.25 and 4 keep g / c exact in both float types, so the reference holds to the same tolerance; 0.3 checks a
+  // scale that is not a power of two in float64.
+  for (const c of META.cases) {
+    for (const [dt, scale] of [['f32', 0.25], ['f64', 4], ['f64', 0.3]] as const) {
+      it(`${c.name} (${dt}, scale ${scale}): update(g / scale, gradScale = scale) matches torch.optim on g`, async (t) => {
+        const err = await runCase(c, dt, scale);
+        t.diagnostic(`${c.name} ${dt} x${scale} params: ${fmt(err.param)}${c.states.length ? `; state: ${fmt(err.state)}` : ''}`);
+      });
+    }
+  }
+
+  it('AdamW spends 13 elementwise passes per parameter, and none on the scale', () => {
+    // A second parameter of the same dtype reuses the shared per-step scalars and the scale's coefficients,
+    // so every node it adds is a full pass over a parameter-sized tensor.
+    const opt = createAdamW();
+    const graph = new Graph('adamw_passes');
+    const lr = input(graph, 'lr', DataType.FLOAT, []);
+    const step = input(graph, 'step', DataType.FLOAT, []);
+    const gradScale = input(graph, 'c', DataType.FLOAT, []);
+    const b = new Builder(graph, { opset: 17 });
+    const added: number[] = [];
+    for (const name of ['w1', 'w2']) {
+      const before = graph.nodes.length;
+      const param = input(graph, name, DataType.FLOAT, [64, 32]);
+      const grad = input(graph, `${name}.grad`, DataType.FLOAT, [64, 32]);
+      const state = ['m', 'v'].map((s) => input(graph, `${name}.${s}`, DataType.FLOAT, [64, 32]));
+      opt.update(b, { lr, step }, { param, grad, gradScale, state });
+      added.push(graph.nodes.length - before);
+    }
+    assert.equal(added[1], 13, `nodes added for the second parameter: ${added[1]}`);
+  });
 });
 
 describe('SGD momentum: the first step is decided in the graph from `step`', () => {

@@ -182,6 +182,21 @@ describe('distill train: modes', () => {
     assert.ok(fs.readdirSync(out).some((f) => /^checkpoint-\d+$/.test(f)), 'a checkpoint was saved');
   });
 
+  it('ORT calls end only where the weights are needed: across epoch ends without evaluation, at them with it', async () => {
+    const { train } = await import('../src/train/trainer.js');
+    // 96 rows / 16 = 6 steps per epoch, 2 epochs, 4 steps per call; one progress report per train call.
+    const callEnds = async (out: string, evalFile?: string) => {
+      const steps: number[] = [];
+      await train({
+        student: model('bert-student'), trainFile: path.join(DATA, 'train.jsonl'), outputDir: path.join(tmp, out), evalFile,
+        batchSize: 16, epochs: 2, stepsPerCall: 4, loggingSteps: 1000, threads: 1,
+      }, { onProgress: (p) => steps.push(p.step) });
+      return steps;
+    };
+    assert.deepEqual(await callEnds('calls-no-eval'), [4, 8, 12]);
+    assert.deepEqual(await callEnds('calls-eval', path.join(DATA, 'eval.jsonl')), [4, 6, 10, 12]);
+  });
+
   it('early stopping ends training when the eval metric stops improving', () => {
     const out = path.join(tmp, 'early');
     const r = distill(['--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'), '--eval-file', path.join(DATA, 'eval.jsonl'),

@@ -15,7 +15,7 @@ import type { Graph, TensorType, Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';
-import { clipGradNorm } from '../optim/clip.js';
+import { clipCoefficient } from '../optim/clip.js';
 import type { Optimizer } from '../optim/optimizer.js';
 
 /** Names of the inputs and outputs every step graph has (the manifest repeats them). */
@@ -187,8 +187,9 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     accumulators.push({ input, param: p });
     accumulated.push(b.add(input, grad));
   }
-  const effective = apply ? accumulated.map((s) => b.mul(s, b.scalarLike(1 / accumulation, s))) : accumulated;
-  const clipped = clipGradNorm(b, effective, maxGradNorm);
+  // The window's mean gradient is sum / n: 1/n joins the clipping coefficient as one scalar that the optimizer
+  // folds into its own coefficients, so neither the mean nor the clipping costs a pass over the gradients.
+  const clipped = clipCoefficient(b, accumulated, maxGradNorm, apply ? 1 / accumulation : 1);
   const outputs: Value[] = [rename(g, b.op('Identity', [loss]), STEP_IO.loss), rename(g, b.op('Identity', [ce]), STEP_IO.ce),
     rename(g, b.op('Identity', [kd]), STEP_IO.kd), rename(g, b.op('Identity', [clipped.norm]), STEP_IO.gradNorm)];
   const keepUnlessApplied = (updated: Value, old: Value) => (apply ? b.op('Where', [apply, updated, old]) : updated);
@@ -198,7 +199,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     const shape = dimsOf(initial);
     const dtype = dtypeName(initial.dataType);
     const stateIn = specs.map((s) => addInput(g, stateName(p.name, s.suffix), { elemType: initial.dataType, shape }));
-    const upd = options.optimizer.update(b, { lr, step }, { param: p, grad: clipped.grads[k]!, state: stateIn });
+    const upd = options.optimizer.update(b, { lr, step }, { param: p, grad: accumulated[k]!, gradScale: clipped.scale, state: stateIn });
     outputs.push(output(g, b, keepUnlessApplied(upd.param, p), newName(p.name)));
     parameters.push({ name: p.name, dtype, shape, output: newName(p.name), initial });
     upd.state.forEach((s, i) => {

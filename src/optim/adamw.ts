@@ -1,21 +1,30 @@
 /**
- * torch.optim.AdamW (amsgrad=False, maximize=False) as graph nodes, in the order of PyTorch's
- * single-tensor implementation (`_single_tensor_adam` with decoupled weight decay):
+ * torch.optim.AdamW (amsgrad=False, maximize=False) as graph nodes. PyTorch's single-tensor implementation
+ * (`_single_tensor_adam` with decoupled weight decay), for a gradient g that clipping scaled by c:
  *
  *   p   = p * (1 - lr * weight_decay)
- *   m   = m.lerp(g, 1 - beta1)                          = m + (1 - beta1) * (g - m)
- *   v   = v * beta2 + ((1 - beta2) * g) * g             (exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2))
+ *   m   = m.lerp(c g, 1 - beta1)                        = beta1 * m + (1 - beta1) * c g
+ *   v   = v * beta2 + ((1 - beta2) * c g) * c g
  *   bias_correction1 = 1 - beta1 ** step,  bias_correction2 = 1 - beta2 ** step
- *   step_size = lr / bias_correction1
- *   denom = sqrt(v) / sqrt(bias_correction2) + eps
- *   p   = p + (-step_size * m) / denom                  (param.addcdiv_(m, denom, value=-step_size))
+ *   p   = p - (lr / bias_correction1) * m / (sqrt(v) / sqrt(bias_correction2) + eps)
  *
- * PyTorch computes the per-step scalars (1 - lr * wd, the bias corrections, step_size, sqrt of the second
- * correction) with Python floats, i.e. in float64, and rounds them once to the parameter's type. The graph
- * does the same: these few scalar nodes run in float64 (Cast, Pow, Sub, Div, Sqrt on scalars) and are cast
- * to the parameter's type, once per dtype and shared by all parameters. Done in float32 instead,
- * 1 - 0.999 ** step would lose about 5 digits to cancellation (0.999 is not a float32 number) and the
- * updates would be off by up to ~1e-5 relative.
+ * The graph computes the same quantities with the scalars folded together, because on CPU the update is
+ * memory-bound: every elementwise node is one full pass over a parameter-sized tensor, and passes are what
+ * it costs (docs/PERFORMANCE.md). With k1 = (1 - beta1) c, k2 = (1 - beta2) c^2, s = sqrt(bias_correction2):
+ *
+ *   m'  = m * beta1 + g * k1                            3 passes (the clipped gradient c g is never formed)
+ *   v'  = v * beta2 + (g * g) * k2                      4 passes
+ *   p'  = p * (1 - lr wd) + (-lr s / bias_correction1) * m' / (sqrt(v') + eps s)      6 passes
+ *
+ * 13 passes where the literal transcription takes 15 (plus the clipping multiply). The last line is PyTorch's
+ * denominator multiplied through by s, so the results are those of PyTorch up to float rounding: float64
+ * agrees to round-off, float32 to an ulp or two per step (PyTorch's own kernels fuse multiply-adds).
+ *
+ * PyTorch computes the per-step scalars (1 - lr * weight_decay, the bias corrections, the step size) with
+ * Python floats, i.e. in float64, and rounds them once to the parameter's type. The graph does the same:
+ * these few scalar nodes run in float64 (Cast, Pow, Sub, Div, Sqrt on scalars), are cast to the parameter's
+ * type once per dtype and shared by all parameters. In float32 instead, 1 - 0.999 ** step would lose about
+ * 5 digits to cancellation (0.999 is not a float32 number) and the updates would be off by up to ~1e-5.
  */
 import { InputError } from '../errors.js';
 import type { Builder } from '../ir/builder.js';
@@ -48,10 +57,25 @@ function checkNumber(key: string, v: unknown, ok: (x: number) => boolean, range:
 interface AdamScalars {
   /** 1 - lr * weight_decay (null when weight_decay is 0). */
   decay: Value | null;
-  /** -lr / bias_correction1. */
+  /** -lr * sqrt(bias_correction2) / bias_correction1. */
   negStepSize: Value;
-  /** sqrt(bias_correction2). */
-  bc2Sqrt: Value;
+  /** eps * sqrt(bias_correction2). */
+  epsScaled: Value;
+}
+
+/** k1 = (1 - beta1) c and k2 = (1 - beta2) c^2 for the gradient scale c, built once per (builder, c, dtype). */
+const coefficientCache = new WeakMap<Builder, Map<string, { k1: Value; k2: Value }>>();
+function coefficients(b: Builder, gradScale: Value, like: Value, beta1: number, beta2: number): { k1: Value; k2: Value } {
+  let map = coefficientCache.get(b);
+  if (!map) coefficientCache.set(b, (map = new Map()));
+  const key = `${gradScale.name}\u0000${like.type.elemType}\u0000${beta1}\u0000${beta2}`;
+  let hit = map.get(key);
+  if (!hit) {
+    const c = b.castLike(gradScale, like);
+    hit = { k1: b.mul(c, b.scalarLike(1 - beta1, like)), k2: b.mul(b.mul(c, c), b.scalarLike(1 - beta2, like)) };
+    map.set(key, hit);
+  }
+  return hit;
 }
 
 export function createAdamW(settings: AdamWSettings = {}): Optimizer {
@@ -72,10 +96,11 @@ export function createAdamW(settings: AdamWSettings = {}): Optimizer {
     const s = f64(step.step);
     const bc1 = b.sub(d(1), b.op('Pow', [d(beta1), s]));
     const bc2 = b.sub(d(1), b.op('Pow', [d(beta2), s]));
+    const bc2Sqrt = b.op('Sqrt', [bc2]);
     const made: AdamScalars = {
       decay: weightDecay !== 0 ? b.castLike(b.sub(d(1), b.mul(lr, d(weightDecay))), like) : null,
-      negStepSize: b.castLike(b.neg(b.div(lr, bc1)), like),
-      bc2Sqrt: b.castLike(b.op('Sqrt', [bc2]), like),
+      negStepSize: b.castLike(b.neg(b.div(b.mul(lr, bc2Sqrt), bc1)), like),
+      epsScaled: b.castLike(b.mul(d(eps), bc2Sqrt), like),
     };
     return made;
   });
@@ -93,22 +118,16 @@ export function createAdamW(settings: AdamWSettings = {}): Optimizer {
       const [m, v] = u.state as [Value, Value];
       const g = u.grad;
       const c = (x: number) => b.scalarLike(x, u.param);
-      const { decay, negStepSize, bc2Sqrt } = scalars(b, step, u.param);
-      // param.mul_(1 - lr * weight_decay)
+      const { decay, negStepSize, epsScaled } = scalars(b, step, u.param);
+      // The gradient's scale (clipping, accumulation mean) enters through the two coefficients only.
+      const { k1, k2 } = u.gradScale
+        ? coefficients(b, u.gradScale, u.param, beta1, beta2)
+        : { k1: c(1 - beta1), k2: c(1 - beta2) };
+      const newM = b.op('Add', [b.mul(m, c(beta1)), b.mul(g, k1)], {}, 'adamw_exp_avg');
+      const newV = b.op('Add', [b.mul(v, c(beta2)), b.mul(b.mul(g, g), k2)], {}, 'adamw_exp_avg_sq');
+      const denom = b.add(b.op('Sqrt', [newV]), epsScaled);
       const p = decay ? b.mul(u.param, decay) : u.param;
-      // exp_avg.lerp_(grad, w), w = 1 - beta1: PyTorch's lerp is start + w * (end - start) for |w| < 0.5 and
-      // end - (end - start) * (1 - w) otherwise (1 - w computed in the tensor's type).
-      const w = 1 - beta1;
-      const diff = b.sub(g, m);
-      const newM = w < 0.5
-        ? b.op('Add', [m, b.mul(c(w), diff)], {}, 'adamw_exp_avg')
-        : b.op('Sub', [g, b.mul(diff, b.sub(c(1), c(w)))], {}, 'adamw_exp_avg');
-      // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2): self + value * t1 * t2
-      const newV = b.op('Add', [b.mul(v, c(beta2)), b.mul(b.mul(c(1 - beta2), g), g)], {}, 'adamw_exp_avg_sq');
-      // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-      const denom = b.add(b.div(b.op('Sqrt', [newV]), bc2Sqrt), c(eps));
-      // param.addcdiv_(exp_avg, denom, value=-step_size): self + value * t1 / t2
-      const newP = b.op('Add', [p, b.div(b.mul(negStepSize, newM), denom)], {}, 'adamw_param');
+      const newP = b.op('Add', [p, b.mul(b.div(newM, denom), negStepSize)], {}, 'adamw_param');
       return { param: newP, state: [newM, newV] };
     },
   };

@@ -25,8 +25,14 @@ export interface StepInputs {
 
 export interface ParamUpdate {
   param: Value;
-  /** Gradient of the loss (already accumulated over micro-batches and clipped). */
+  /** Gradient of the loss (accumulated over micro-batches; see gradScale). */
   grad: Value;
+  /**
+   * A float scalar the gradient is to be multiplied by before the update (the clipping coefficient times the
+   * 1/n of an accumulation mean), or undefined for 1. Optimizers fold it into their per-step scalars where
+   * they can instead of spending a pass over the gradient on it.
+   */
+  gradScale?: Value;
   /** Current state tensors, in the order of `stateSpecs()`. */
   state: Value[];
 }

@@ -271,15 +271,19 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     let epochOfLast = state.data_position.epoch;
     for await (const pb of trainSet.batches(plan, collateOpts, state.data_position, epochs)) {
       if (pb.position.epoch !== epochOfLast) {
-        // Epoch end: flush (a partial accumulation window is dropped, as its micro-batches cannot make a
-        // full step), cache the teacher's logits, evaluate.
+        // Epoch end: a partial accumulation window is dropped (its micro-batches cannot make a full step) and
+        // the teacher's logits are cached. Only an evaluation needs the weights now; without one the pending
+        // steps carry on into the next epoch's call, since every call ends with a copy of all parameters and
+        // optimizer state out of ORT (docs/PERFORMANCE.md).
         pending.splice(pending.length - (pending.length % accum));
-        await flush();
         teacher?.save();
         epochOfLast = pb.position.epoch;
-        const metrics = await evaluate();
-        if (metrics && afterEval(metrics)) state.best_model_checkpoint = save();
-        if (stopped) break;
+        if (evaluator && evalSet) {
+          await flush();
+          const metrics = await evaluate();
+          if (metrics && afterEval(metrics)) state.best_model_checkpoint = save();
+          if (stopped) break;
+        }
       }
       if (pending.length > 0 && pending[0]!.batch.input_ids!.dims[0] !== pb.batch.input_ids!.dims[0]) await flush();
       const batch: Batch = { ...pb.batch };
