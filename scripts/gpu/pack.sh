@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Packs what scripts/gpu/device-run.sh needs on a GPU machine that has no Node.js into .device/pack.tar.xz:
+# this machine's node binary, the compiled build (src and the test helpers webgpu-check.mjs imports),
+# package.json and the runtime node_modules: no compiler, no type declarations, no SpamAssassin corpus
+# (the demo's), and onnxruntime-node's binaries for linux/x64 only. The device tool carries at most 64 MiB;
+# this comes to about 37 MB.
+#
+#   npm run build && bash scripts/gpu/pack.sh          # then: run with carry [".device", ".gl"]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+cp "$(command -v node)" "$stage/node"
+cp package.json "$stage/"
+mkdir -p "$stage/build/test"
+cp -r build/src "$stage/build/"
+cp -r build/test/helpers "$stage/build/test/"
+# Runtime dependencies only: no compiler, no type declarations, no other platforms' ORT binaries.
+tar -C . -cf - --exclude='node_modules/typescript' --exclude='node_modules/@types' --exclude='node_modules/@stdlib' \
+  --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
+  --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' node_modules | tar -C "$stage" -xf -
+git rev-parse --short HEAD > "$stage/build/BUILD_INFO"
+git diff --quiet HEAD -- src test || echo "with uncommitted changes" >> "$stage/build/BUILD_INFO"
+mkdir -p .device
+tar -C "$stage" -cf - . | xz -T0 -6 > .device/pack.tar.xz
+ls -l .device/pack.tar.xz
