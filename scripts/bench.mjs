@@ -6,7 +6,7 @@
 //   python3 scripts/make_bench_models.py small|base          # once: .bench/<config>/{teacher,student}
 //   npm run bench -- [--config small|base] [--steps N] [--k K] [--batch B] [--seq S]
 //                    [--batches-per-epoch E] [--torch-steps N] [--skip-torch] [--no-compile] [--profile]
-//                    [--wait-idle SECONDS] [--retries N]
+//                    [--no-low-memory] [--wait-idle SECONDS] [--retries N]
 //
 // Every phase runs in its own child process, so each peak RSS is that phase's alone, after waiting for
 // idle CPUs; a phase during which other processes took >= 10% of the CPUs is measured again:
@@ -17,6 +17,8 @@
 //            K = 1; then end to end: 3 epochs of E batches through TeacherLogits (the trainer's teacher
 //            cache: the teacher runs in epoch 1 only) and TrainerSession, as train() runs them without
 //            an evaluation set: the trainer's default steps per call, across epoch ends
+//   train-low-memory  the same with TrainerSession's low-memory mode (in-place updates, one call per
+//            step), for its peak RSS and speed (skipped with --no-low-memory)
 //   profile  (--profile) ORT profiling of one train_loop call and one teacher call, by op and by
 //            forward / backward / loss+optimizer; the cost of fetching parameters and state
 //   torch    scripts/bench_torch.py, eager (+ torch.mm GFLOP/s) and --compile, when python3 has torch
@@ -42,7 +44,7 @@ const DEFAULTS = {
 // arguments
 
 function parseArgs(argv) {
-  const a = { config: 'small', skipTorch: false, compile: true, profile: false, waitIdle: 120, retries: 1 };
+  const a = { config: 'small', skipTorch: false, compile: true, profile: false, lowMemoryPhase: true, waitIdle: 120, retries: 1 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const next = () => {
@@ -60,6 +62,7 @@ function parseArgs(argv) {
     else if (k === '--skip-torch') a.skipTorch = true;
     else if (k === '--no-compile') a.compile = false;
     else if (k === '--profile') a.profile = true;
+    else if (k === '--no-low-memory') a.lowMemoryPhase = false;
     else if (k === '--phase') a.phase = next();
     else if (k === '--wait-idle') a.waitIdle = Number(next());
     else if (k === '--retries') a.retries = Number(next());
@@ -212,7 +215,7 @@ async function phaseTrain(a) {
   mark('start');
 
   let t0 = performance.now();
-  const session = await TrainerSession.open(a.artifacts, opts);
+  const session = await TrainerSession.open(a.artifacts, { ...opts, lowMemory: a.lowMemory });
   const openMs = performance.now() - t0;
   mark('trainer_session_open');
   t0 = performance.now();
@@ -261,14 +264,17 @@ async function phaseTrain(a) {
   out.samples_per_s_step = a.batch / (out.step_ms / 1e3);
   mark('after_per_step');
 
-  // per step, one step per call (every call copies all parameters and AdamW state out of ORT)
-  await call(1);
-  const ones = [];
-  for (let c = 0; c < Math.min(4, a.steps); c++) ones.push(await call(1));
-  out.k1 = { steps: ones.length, step_ms: median(ones.map((r) => r.ms)), train_ms: median(ones.map((r) => r.trainMs)) };
-  out.k1.samples_per_s_step = a.batch / (out.k1.step_ms / 1e3);
-  log(`K=1: ${out.k1.step_ms.toFixed(1)} ms/step (train call ${out.k1.train_ms.toFixed(1)})`);
-  mark('after_k1');
+  // per step, one step per call (every call copies all parameters and AdamW state out of ORT); in
+  // low-memory mode every step is its own call already
+  if (!a.lowMemory) {
+    await call(1);
+    const ones = [];
+    for (let c = 0; c < Math.min(4, a.steps); c++) ones.push(await call(1));
+    out.k1 = { steps: ones.length, step_ms: median(ones.map((r) => r.ms)), train_ms: median(ones.map((r) => r.trainMs)) };
+    out.k1.samples_per_s_step = a.batch / (out.k1.step_ms / 1e3);
+    log(`K=1: ${out.k1.step_ms.toFixed(1)} ms/step (train call ${out.k1.train_ms.toFixed(1)})`);
+    mark('after_k1');
+  }
   await teacher.release();
   mark('after_teacher_release');
 
@@ -553,6 +559,7 @@ function table(a, r) {
   const o = r.onnx;
   const e = r.torch_eager;
   const c = r.torch_compile;
+  const lm = r.onnx_low_memory;
   const fl = r.flops;
   const ratio = (x, y) => (x && y ? `${(x / y).toFixed(2)}x` : '-');
   // ratio column: ours against eager / against compile; a rate is ours / theirs, a time theirs / ours
@@ -567,10 +574,15 @@ function table(a, r) {
     [`  ms per step (median; onnx-distill: K = ${o.k} steps per train call)`, fmt(o.step_ms), fmt(e?.step_ms_median), fmt(c?.step_ms_median), time(o.step_ms, e?.step_ms_median, c?.step_ms_median)],
     ['  of which teacher forward, ms', fmt(o.teacher_ms), fmt(e?.teacher_ms_median), fmt(c?.teacher_ms_median), time(o.teacher_ms, e?.teacher_ms_median, c?.teacher_ms_median)],
     ['  of which student fwd/bwd/clip/AdamW, ms', fmt(o.train_ms), fmt(studentMs(e)), fmt(studentMs(c)), time(o.train_ms, studentMs(e), studentMs(c))],
-    ['samples/s per step with K = 1 (all state fetched every step)', fmt(o.k1.samples_per_s_step), '', '', rate(o.k1.samples_per_s_step, e?.samples_per_s_step, c?.samples_per_s_step)],
+    ['samples/s per step with K = 1 (all state fetched every step)', fmt(o.k1?.samples_per_s_step), '', '', rate(o.k1?.samples_per_s_step, e?.samples_per_s_step, c?.samples_per_s_step)],
     [`end to end samples/s, 3 epochs x ${a.batchesPerEpoch} batches (ours: teacher cache)`, fmt(o.e2e.samples_per_s), fmt(e?.e2e_samples_per_s), fmt(c?.e2e_samples_per_s), rate(o.e2e.samples_per_s, e?.e2e_samples_per_s, c?.e2e_samples_per_s)],
     ['  end to end seconds', fmt(o.e2e.seconds), fmt(e?.e2e_seconds), fmt(c?.e2e_seconds), time(o.e2e.seconds, e?.e2e_seconds, c?.e2e_seconds)],
     ['peak RSS of the training process (ratio: ours / theirs)', mb(o.peak_rss_bytes), mb(e?.peak_rss_bytes), mb(c?.peak_rss_bytes), rate(o.peak_rss_bytes, e?.peak_rss_bytes, c?.peak_rss_bytes)],
+    ...(lm ? [
+      ['low-memory mode (`--low-memory`): peak RSS', mb(lm.peak_rss_bytes), mb(e?.peak_rss_bytes), mb(c?.peak_rss_bytes), rate(lm.peak_rss_bytes, e?.peak_rss_bytes, c?.peak_rss_bytes)],
+      ['  low-memory mode: ms per step', fmt(lm.step_ms), fmt(e?.step_ms_median), fmt(c?.step_ms_median), time(lm.step_ms, e?.step_ms_median, c?.step_ms_median)],
+      ['  low-memory mode: end to end seconds', fmt(lm.e2e.seconds), fmt(e?.e2e_seconds), fmt(c?.e2e_seconds), time(lm.e2e.seconds, e?.e2e_seconds, c?.e2e_seconds)],
+    ] : []),
     ['step GFLOP/s (analytic FLOPs / median step time)', fmt(gf(o.step_ms)), fmt(gf(e?.step_ms_median)), fmt(gf(c?.step_ms_median)), rate(gf(o.step_ms), gf(e?.step_ms_median), gf(c?.step_ms_median))],
     ['  % of ORT MatMul peak', pct(o.step_ms), pct(e?.step_ms_median), pct(c?.step_ms_median), '-'],
     ['build artifacts (2 runs) / torch.compile (empty cache), s', r.build.map((b) => fmt(b.build_ms / 1e3, 2)).join(' / '), '-', fmt(c?.compile_s), '-'],
@@ -595,6 +607,8 @@ function targets(r) {
   if (c) add('samples/s per step ahead of torch.compile', o.samples_per_s_step > c.samples_per_s_step, `${(o.samples_per_s_step / c.samples_per_s_step).toFixed(2)}x`);
   if (e) add('end to end (3 epochs, cache) >= 2.5x PyTorch eager', o.e2e.samples_per_s >= 2.5 * e.e2e_samples_per_s, `${(o.e2e.samples_per_s / e.e2e_samples_per_s).toFixed(2)}x`);
   if (e) add('peak RSS <= 1.0x PyTorch eager', o.peak_rss_bytes <= e.peak_rss_bytes, `${(o.peak_rss_bytes / e.peak_rss_bytes).toFixed(3)}x (${mb(o.peak_rss_bytes)} vs ${mb(e.peak_rss_bytes)})`);
+  const lm = r.onnx_low_memory;
+  if (e && lm) add('peak RSS <= 1.0x PyTorch eager, low-memory mode', lm.peak_rss_bytes <= e.peak_rss_bytes, `${(lm.peak_rss_bytes / e.peak_rss_bytes).toFixed(3)}x (${mb(lm.peak_rss_bytes)} vs ${mb(e.peak_rss_bytes)}), at ${(e.step_ms_median / lm.step_ms).toFixed(2)}x eager's speed per step`);
   add('step GFLOP/s >= 70% of ORT MatMul peak', gf >= 0.7 * r.matmul.peak_gflops, `${((100 * gf) / r.matmul.peak_gflops).toFixed(0)}%`);
   add('build < 3 s (target stated for base)', Math.min(...r.build.map((b) => b.build_ms)) < 3000, `${(Math.min(...r.build.map((b) => b.build_ms)) / 1e3).toFixed(2)} s`);
   return t;
@@ -603,7 +617,7 @@ function targets(r) {
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   if (a.phase) {
-    const f = { build: phaseBuild, matmul: phaseMatmul, train: phaseTrain, profile: phaseProfile }[a.phase];
+    const f = { build: phaseBuild, matmul: phaseMatmul, train: phaseTrain, 'train-low-memory': (x) => phaseTrain({ ...x, lowMemory: true }), profile: phaseProfile }[a.phase];
     if (!f) throw new Error(`unknown phase ${a.phase}`);
     const out = await f(a);
     const cpu = process.cpuUsage();
@@ -623,6 +637,7 @@ async function main() {
   r.matmul = measured(a, 'matmul', () => child(a, 'matmul'));
   console.error(`[bench] ORT MatMul: ${Object.entries(r.matmul.matmul_gflops).map(([n, g]) => `${n}^3 ${g.toFixed(1)} GFLOP/s`).join(', ')}`);
   r.onnx = measured(a, 'train', () => child(a, 'train'));
+  if (a.lowMemoryPhase) r.onnx_low_memory = measured(a, 'train --low-memory', () => child(a, 'train-low-memory'));
   if (a.profile) {
     r.profile = measured(a, 'profile', () => child(a, 'profile'));
     console.error(`[bench] profile: ${JSON.stringify(r.profile.loop.by_part)}`);
@@ -643,7 +658,7 @@ async function main() {
   console.log(table(a, r));
   console.log('');
   for (const t of r.targets) console.log(`${t.met ? 'met    ' : 'not met'}  ${t.name}: ${t.detail}`);
-  const phases = { build: r.build[1], matmul: r.matmul, 'onnx-distill': r.onnx, 'PyTorch eager': r.torch_eager, 'torch.compile': r.torch_compile };
+  const phases = { build: r.build[1], matmul: r.matmul, 'onnx-distill': r.onnx, 'onnx-distill --low-memory': r.onnx_low_memory, 'PyTorch eager': r.torch_eager, 'torch.compile': r.torch_compile };
   const busy = Object.entries(phases).filter(([, p]) => p?.contention).map(([k, p]) => `${k} ${(100 * p.contention.foreign_share).toFixed(1)}%`);
   console.log(`\nCPU time taken by other processes during each measurement: ${busy.join(', ')}${Object.values(phases).some((p) => p?.contended) ? ' -- CONTENDED: rerun on an idle machine' : ''}`);
   console.log(`\n(${path.relative(ROOT, path.join(a.dir, 'results.json'))} has every number)`);

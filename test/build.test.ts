@@ -6,7 +6,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { buildTrainingArtifacts, type Manifest } from '../src/build/artifacts.js';
+import { inPlaceViolations } from '../src/build/in-place.js';
 import { InputError } from '../src/errors.js';
+import { Builder } from '../src/ir/builder.js';
+import { Graph } from '../src/ir/graph.js';
+import { DataType } from '../src/onnx/dtype.js';
 import { loadModel } from '../src/onnx/model-io.js';
 import { createSession } from '../src/runtime/session.js';
 import { MODELS, ROOT } from './helpers/fixtures.js';
@@ -82,6 +86,37 @@ describe('distill build', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1);
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     });
+  });
+});
+
+describe('in-place check (build/in-place.ts)', () => {
+  // y = Relu(x) + Neg(x): both readers of x are ancestors of y's producer, so y may overwrite x. Adding
+  // z = Sigmoid(x) as an output breaks that: Sigmoid is no ancestor of y's producer and could read x late.
+  const graph = (withLateReader: boolean) => {
+    const g = new Graph('g');
+    const b = new Builder(g, { opset: 17 });
+    const x = g.value('x');
+    x.type = { elemType: DataType.FLOAT, shape: [4] };
+    g.inputs.push(x);
+    const y = b.add(b.op('Relu', [x]), b.op('Neg', [x]));
+    g.outputs = withLateReader ? [y, b.op('Sigmoid', [x])] : [y];
+    return { g, y: y.name };
+  };
+  it('accepts an output whose producer comes after every reader of the input', () => {
+    const { g, y } = graph(false);
+    assert.deepEqual(inPlaceViolations(g, [{ input: 'x', output: y }]), []);
+  });
+  it('names the node that may read the input after the output is written', () => {
+    const { g, y } = graph(true);
+    const bad = inPlaceViolations(g, [{ input: 'x', output: y }]);
+    assert.equal(bad.length, 1);
+    assert.match(bad[0]!, /^x -> .*Sigmoid.*may read the input after the output is written/);
+  });
+  it('the built training steps pass it: BERT AdamW and GPT-2 (tied embedding) SGD with accumulation', () => {
+    for (const [student, optimizer, accumulationSteps] of [['bert-student', 'adamw', 1], ['gpt2-student', 'sgd', 2]] as const) {
+      const m = buildTrainingArtifacts({ student: model(student), task: student.startsWith('gpt2') ? 'causal-lm' : 'seq-cls', optimizer, accumulationSteps, outDir: path.join(tmp, `inplace-${student}`) });
+      assert.deepEqual(m.in_place, { safe: true, violations: [] }, student);
+    }
   });
 });
 

@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { buildTrainingArtifacts } from '../src/build/artifacts.js';
 import { readSafetensorsFile } from '../src/export/safetensors.js';
+import { InputError } from '../src/errors.js';
 import { TrainerSession } from '../src/runtime/trainer-session.js';
 import { MODELS } from './helpers/fixtures.js';
 import { compareRun, f32, int64, loadStepReference, referenceExpected } from './helpers/step-reference.js';
@@ -51,6 +52,60 @@ describe('training steps match PyTorch (5 steps, same batches)', () => {
     for (const [name, v] of together.parameterArrays()) {
       assert.deepEqual(Buffer.from(apart.parameterArrays().get(name)!.buffer), Buffer.from(v.buffer), name);
     }
+  });
+});
+
+describe('low-memory mode: train_step.onnx once per micro-batch, updated in place', () => {
+  /** Parameters and optimizer state as bytes, by name. */
+  const bytes = (s: TrainerSession) => new Map([...s.snapshot()].map(([k, t]) => [k, Buffer.from((t.data as Float32Array).slice().buffer)]));
+
+  for (const file of ['bert-student.adamw.ref.safetensors', 'gpt2-student.sgd.ref.safetensors']) {
+    it(`${file}: the loop model's metrics, weights and optimizer state bit for bit, and PyTorch's within the bars`, async () => {
+      const reference = await setup(file);
+      const { meta, outDir, batches, hyper, lrs } = reference;
+      const loop = await TrainerSession.open(outDir, { threads: 2 });
+      const loopMetrics = await loop.train(batches, lrs, hyper);
+      const lean = await TrainerSession.open(outDir, { threads: 2, lowMemory: true });
+      const initial = new Map([...lean.parameterArrays()].map(([k, v]) => [k, Float64Array.from(v)]));
+      const tensorsBefore = [...lean.snapshot().values()];
+      const leanMetrics = [...await lean.train(batches.slice(0, 3), lrs.slice(0, 3), hyper), ...await lean.train(batches.slice(3), lrs.slice(3), hyper)];
+      assert.equal(lean.stepsDone, meta.steps);
+      assert.deepEqual(leanMetrics, loopMetrics);
+      const want = bytes(loop);
+      for (const [name, got] of bytes(lean)) assert.ok(got.equals(want.get(name)!), `${name} differs from the loop model's`);
+      // In place: the session still holds the very tensors it started with.
+      assert.ok([...lean.snapshot().values()].every((t, i) => t === tensorsBefore[i]), 'parameters and state were replaced, not updated in place');
+      const c = compareRun({ metrics: leanMetrics, initial, final: lean.parameterArrays() }, referenceExpected(reference), meta);
+      assert.deepEqual([...c.terms, ...c.updates], []);
+      await Promise.all([loop.release(), lean.release()]);
+    });
+  }
+
+  it('with gradient accumulation (2 micro-batches per step): the loop model bit for bit, accumulators included', async () => {
+    const { batches, hyper } = await setup('bert-student.adamw.ref.safetensors');
+    const outDir = fs.mkdtempSync(path.join(tmp, 'lean-accum-'));
+    buildTrainingArtifacts({
+      student: path.join(MODELS, 'bert-student', 'model.onnx'), teacher: path.join(MODELS, 'bert-teacher', 'model.onnx'),
+      task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: 0.01 }, accumulationSteps: 2, outDir,
+    });
+    const four = batches.slice(0, 4);
+    const lrs = [2e-3, 2e-3, 1e-3, 1e-3];
+    const loop = await TrainerSession.open(outDir, { threads: 2 });
+    const lean = await TrainerSession.open(outDir, { threads: 2, lowMemory: true });
+    assert.deepEqual(await lean.train(four, lrs, hyper), await loop.train(four, lrs, hyper));
+    assert.equal(lean.stepsDone, 2);
+    const want = bytes(loop);
+    for (const [name, got] of bytes(lean)) assert.ok(got.equals(want.get(name)!), `${name} differs from the loop model's`);
+  });
+
+  it('refuses artifacts whose manifest does not record a passed in-place check', async () => {
+    const { outDir } = await setup('bert-student.sgd.ref.safetensors');
+    const file = path.join(outDir, 'manifest.json');
+    const manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.deepEqual(manifest.in_place, { safe: true, violations: [] });
+    delete manifest.in_place;
+    fs.writeFileSync(file, JSON.stringify(manifest));
+    await assert.rejects(TrainerSession.open(outDir, { lowMemory: true }), (e: Error) => e instanceof InputError && /low-memory mode cannot update these artifacts in place: it was built without the in-place check; rebuild/.test(e.message));
   });
 });
 

@@ -161,6 +161,18 @@ describe('distill train: modes', () => {
     for (const [k, v] of x) assert.ok(v.equals(y.get(k)!), k);
   });
 
+  it('--low-memory (in-place updates, one ORT call per step) reaches the default mode\'s weights exactly', () => {
+    const args = (out: string, more: string[]) => ['--teacher', model('bert-teacher'), '--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'),
+      '--batch-size', '16', '--epochs', '2', '--threads', '1', '--learning-rate', '1e-3', '--gradient-accumulation-steps', '2', '--output-dir', out, ...more];
+    const a = distill(args(path.join(tmp, 'default-mode'), []));
+    const b = distill(args(path.join(tmp, 'low-memory'), ['--low-memory']));
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(b.status, 0, b.stderr);
+    const x = initializerBytes(path.join(tmp, 'default-mode', 'model.onnx'));
+    const y = initializerBytes(path.join(tmp, 'low-memory', 'model.onnx'));
+    for (const [k, v] of x) assert.ok(v.equals(y.get(k)!), k);
+  });
+
   it('Ctrl-C saves a checkpoint, exits 130 and says how to resume', async () => {
     const { spawn } = await import('node:child_process');
     const out = path.join(tmp, 'sigint');

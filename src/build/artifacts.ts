@@ -19,6 +19,7 @@ import { tensorBytes } from '../onnx/tensor.js';
 import { createOptimizer, type OptimizerName } from '../optim/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { buildEvalGraph } from './eval-graph.js';
+import { inPlaceViolations } from './in-place.js';
 import { buildLoopGraph, METRICS } from './loop.js';
 import { STEP_IO, buildStepGraph, type StepGraph } from './step-graph.js';
 
@@ -81,6 +82,11 @@ export interface Manifest {
   frozen: string[];
   /** Micro-batches per optimizer step; with more than 1, train_step.onnx takes `apply_update`. */
   accumulation_steps: number;
+  /**
+   * Whether train_step.onnx's new parameters and state may be written into the buffers of the inputs they
+   * replace (build/in-place.ts; TrainerSession's low-memory mode), and what forbids it if not.
+   */
+  in_place: { safe: boolean; violations: string[] };
   optimizer: { name: string; settings: Record<string, number | boolean> };
   loop: { stacked_axis: string; inputs: string[]; outputs: string[]; note: string };
 }
@@ -129,6 +135,7 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   const step = buildStepGraph(stepModel, {
     task: options.task, optimizer, logits, teacher, freeze: options.freeze, accumulationSteps: options.accumulationSteps,
   });
+  const inPlace = inPlaceViolations(stepModel.graph, [...step.parameters, ...step.state].map((t) => ({ input: t.name, output: t.output })));
   saveModel(modelToProto(stepModel), path.join(options.outDir, 'train_step.onnx'), { externalData: { threshold: 1 << 20 } });
 
   // The loop body is the same step graph: a structural copy (tensors shared), not a second build.
@@ -168,6 +175,7 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
     state: step.state,
     frozen: step.frozen,
     accumulation_steps: step.accumulationSteps,
+    in_place: { safe: inPlace.length === 0, violations: inPlace.slice(0, 10) },
     optimizer: { name: optimizer.name, settings: optimizer.settings },
     loop: {
       stacked_axis: 'steps',

@@ -2,6 +2,15 @@
  * Drives the built training artifacts (see build/artifacts.ts) in onnxruntime-node. Parameters and
  * optimizer state are held as ORT tensors and passed to the K-step loop model: inputs cost no copy, and the
  * state is fetched once per call of K steps rather than once per step.
+ *
+ * Low-memory mode runs train_step.onnx once per micro-batch instead, with every updated parameter and state
+ * tensor fetched into the very buffer it was fed from (ORT writes graph outputs straight into preallocated
+ * fetch tensors). The loop keeps the old and the new state alive inside ORT, plus a copy for its outputs;
+ * this keeps one. Writing in place is safe because each update depends, through the global gradient norm
+ * that clipping always computes, on every gradient and so on every node that reads a parameter; the only
+ * reader of an optimizer state tensor is its own update. Cost: onnxruntime-node still returns a fresh copy
+ * of every fetched output, which is dropped at once, so each step pays the state copy the loop pays once per
+ * call (docs/PERFORMANCE.md has both modes measured).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +26,11 @@ export interface Hyperparameters {
   temperature: number;
   /** Global gradient-norm clip; <= 0 disables clipping. */
   maxGradNorm: number;
+}
+
+export interface TrainerSessionOptions extends SessionOptions {
+  /** Update parameters and optimizer state in place, one ORT call per micro-batch (see above). */
+  lowMemory?: boolean;
 }
 
 export interface StepMetrics {
@@ -59,15 +73,23 @@ export class TrainerSession {
   private constructor(
     readonly dir: string,
     readonly manifest: Manifest,
-    private readonly loop: ort.InferenceSession,
+    /** train_loop.onnx, or train_step.onnx in low-memory mode. */
+    private readonly session: ort.InferenceSession,
+    readonly lowMemory: boolean,
   ) {
     this.floatType = manifest.hyperparameters[0]?.dtype ?? 'float32';
   }
 
-  static async open(dir: string, options: SessionOptions = {}): Promise<TrainerSession> {
+  static async open(dir: string, options: TrainerSessionOptions = {}): Promise<TrainerSession> {
     const manifest = readManifest(dir);
-    const loop = await createSession(path.join(dir, manifest.models.train_loop), options);
-    const s = new TrainerSession(dir, manifest, loop);
+    const lowMemory = options.lowMemory ?? false;
+    if (lowMemory && manifest.in_place?.safe !== true) {
+      const why = manifest.in_place ? `its update reads parameters late (${manifest.in_place.violations[0] ?? '?'})` : 'it was built without the in-place check';
+      throw new InputError(`${dir}: low-memory mode cannot update these artifacts in place: ${why}; rebuild them with 'distill build', or train without --low-memory`);
+    }
+    const model = lowMemory ? manifest.models.train_step : manifest.models.train_loop;
+    const session = await createSession(path.join(dir, model), options);
+    const s = new TrainerSession(dir, manifest, session, lowMemory);
     const initial = readSafetensors(path.join(dir, manifest.initial_state));
     for (const p of manifest.parameters) {
       const t = initial.get(p.name);
@@ -96,23 +118,62 @@ export class TrainerSession {
     if (batches.length % window !== 0) {
       throw new InputError(`train: ${batches.length} micro-batches is not a multiple of the ${window} accumulation steps the model was built with`);
     }
-    const feeds: Record<string, ort.Tensor> = stackBatches(batches, this.manifest.batch);
-    const scalar = (v: number) => floatTensor(this.floatType, [v], []);
-    feeds.lr = floatTensor(this.floatType, lrs, [lrs.length]);
-    feeds.step = scalar(this.stepsDone);
+    const metrics = this.lowMemory ? await this.trainInPlace(batches, lrs, hyper, window) : await this.trainLoop(batches, lrs, hyper);
+    this.stepsDone += batches.length / window;
+    return metrics;
+  }
+
+  /** The inputs every call takes: hyperparameters, parameters and optimizer state. */
+  private commonFeeds(hyper: Hyperparameters): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
     const names = new Set(this.manifest.hyperparameters.map((h) => h.name));
-    if (names.has('alpha')) feeds.alpha = scalar(hyper.alpha);
-    if (names.has('temperature')) feeds.temperature = scalar(hyper.temperature);
-    if (names.has('max_grad_norm')) feeds.max_grad_norm = scalar(hyper.maxGradNorm);
+    if (names.has('alpha')) feeds.alpha = this.scalar(hyper.alpha);
+    if (names.has('temperature')) feeds.temperature = this.scalar(hyper.temperature);
+    if (names.has('max_grad_norm')) feeds.max_grad_norm = this.scalar(hyper.maxGradNorm);
     for (const [k, v] of this.params) feeds[k] = v;
     for (const [k, v] of this.state) feeds[k] = v;
-    const out = await this.loop.run(feeds);
+    return feeds;
+  }
+
+  private scalar(v: number): ort.Tensor {
+    return floatTensor(this.floatType, [v], []);
+  }
+
+  /** One call of train_loop.onnx over the stacked batches; the new parameters and state replace the old. */
+  private async trainLoop(batches: readonly Batch[], lrs: readonly number[], hyper: Hyperparameters): Promise<StepMetrics[]> {
+    const feeds = { ...this.commonFeeds(hyper), ...stackBatches(batches, this.manifest.batch) };
+    feeds.lr = floatTensor(this.floatType, lrs, [lrs.length]);
+    feeds.step = this.scalar(this.stepsDone);
+    const out = await this.session.run(feeds);
     for (const p of this.manifest.parameters) this.params.set(p.name, out[p.output]!);
     for (const st of this.manifest.state) this.state.set(st.name, out[st.output]!);
-    this.stepsDone += batches.length / window;
     const col = (n: string) => Array.from(out[n]!.data as FloatArray);
     const [loss, ce, kd, gradNorm] = ['loss', 'ce', 'kd', 'grad_norm'].map(col) as [number[], number[], number[], number[]];
     return loss.map((_, k) => ({ loss: loss[k]!, ce: ce[k]!, kd: kd[k]!, gradNorm: gradNorm[k]! }));
+  }
+
+  /** train_step.onnx once per micro-batch, each new parameter and state written into its input's buffer. */
+  private async trainInPlace(batches: readonly Batch[], lrs: readonly number[], hyper: Hyperparameters, window: number): Promise<StepMetrics[]> {
+    const feeds = this.commonFeeds(hyper);
+    const fetches: Record<string, ort.Tensor | null> = { loss: null, ce: null, kd: null, grad_norm: null };
+    for (const p of this.manifest.parameters) fetches[p.output] = this.params.get(p.name)!;
+    for (const st of this.manifest.state) fetches[st.output] = this.state.get(st.name)!;
+    const metrics: StepMetrics[] = [];
+    for (const [k, batch] of batches.entries()) {
+      for (const io of this.manifest.batch) {
+        const t = batch[io.name];
+        if (!t) throw new InputError(`train: batch ${k} has no '${io.name}'`);
+        feeds[io.name] = t;
+      }
+      feeds.lr = this.scalar(lrs[k]!);
+      // 1-based optimizer step this micro-batch belongs to; the last micro-batch of a window applies it.
+      feeds.step = this.scalar(this.stepsDone + Math.floor(k / window) + 1);
+      if (window > 1) feeds.apply_update = new ort.Tensor('bool', Uint8Array.of((k + 1) % window === 0 ? 1 : 0), []);
+      const out = await this.session.run(feeds, fetches);
+      const value = (n: string) => (out[n]!.data as FloatArray)[0]!;
+      metrics.push({ loss: value('loss'), ce: value('ce'), kd: value('kd'), gradNorm: value('grad_norm') });
+    }
+    return metrics;
   }
 
   /** Parameters and optimizer state together (what a checkpoint holds). */
@@ -141,6 +202,6 @@ export class TrainerSession {
   }
 
   async release(): Promise<void> {
-    await this.loop.release();
+    await this.session.release();
   }
 }

@@ -129,7 +129,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     freeze: opts.freeze, accumulationSteps: accum, outDir: buildDir,
   });
   const sessionOptions = { ep: opts.ep, threads: opts.threads };
-  const session = await TrainerSession.open(buildDir, sessionOptions);
+  const session = await TrainerSession.open(buildDir, { ...sessionOptions, lowMemory: opts.lowMemory });
   const evaluator = evalSet ? await EvalSession.open(buildDir, manifest, sessionOptions) : undefined;
   const teacher = opts.teacher
     ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', sessionOptions, opts.teacherCache
