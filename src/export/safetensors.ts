@@ -63,6 +63,21 @@ export function safeToFloat64(t: SafeTensor): Float64Array {
 }
 
 /** Writes tensors (name -> dtype, shape, bytes) with an optional string metadata map, atomically. */
+/**
+ * An F32 or F64 tensor's bytes as a typed array: a view into the file's buffer where the bytes are aligned
+ * (files written by writeSafetensors are: an 8-byte aligned header, and float tensors of whole elements), a
+ * copy only where they are not. Copying every tensor would hold a model twice until the file buffer is
+ * collected. Writes through the view change the buffer, not the file.
+ */
+export function floatArray(t: SafeTensor): Float32Array | Float64Array {
+  if (t.dtype !== 'F32' && t.dtype !== 'F64') throw new InputError(`expected a float32 or float64 tensor, got ${t.dtype}`);
+  const width = t.dtype === 'F64' ? 8 : 4;
+  const bytes = t.bytes.byteOffset % width === 0 ? t.bytes : new Uint8Array(t.bytes);
+  return t.dtype === 'F64'
+    ? new Float64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8)
+    : new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+}
+
 export function writeSafetensors(file: string, tensors: Map<string, SafeTensor>, metadata?: Record<string, string>): void {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;

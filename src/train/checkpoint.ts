@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
-import { readSafetensors, type SafeTensor, writeSafetensors } from '../export/safetensors.js';
+import { floatArray, readSafetensors, type SafeTensor, writeSafetensors } from '../export/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
 
 export interface LogEntry {
@@ -78,10 +78,8 @@ export function readCheckpoint(dir: string): LoadedCheckpoint {
   }
   const tensors = new Map<string, ort.Tensor>();
   for (const [name, t] of readSafetensors(path.join(dir, STATE_FILE))) {
-    const bytes = new Uint8Array(t.bytes);
-    tensors.set(name, t.dtype === 'F64'
-      ? new ort.Tensor('float64', new Float64Array(bytes.buffer), t.shape)
-      : new ort.Tensor('float32', new Float32Array(bytes.buffer), t.shape));
+    const data = floatArray(t);
+    tensors.set(name, data instanceof Float64Array ? new ort.Tensor('float64', data, t.shape) : new ort.Tensor('float32', data, t.shape));
   }
   return { tensors, state };
 }
