@@ -25,7 +25,7 @@ const base = (out: string) => [
   '--teacher', model('bert-teacher'), '--student', model('bert-student'),
   '--train-file', path.join(DATA, 'train.jsonl'), '--eval-file', path.join(DATA, 'eval.jsonl'),
   '--batch-size', '8', '--epochs', '2', '--learning-rate', '1e-3', '--save-steps', '5', '--logging-steps', '4',
-  '--threads', '1', '--steps-per-call', '3', '--output-dir', out,
+  '--threads', '2', '--steps-per-call', '3', '--output-dir', out,
 ];
 
 function initializerBytes(file: string): Map<string, Buffer> {
@@ -163,7 +163,7 @@ describe('distill train: modes', () => {
 
   it('--low-memory (in-place updates, one ORT call per step) reaches the default mode\'s weights exactly', () => {
     const args = (out: string, more: string[]) => ['--teacher', model('bert-teacher'), '--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'),
-      '--batch-size', '16', '--epochs', '2', '--threads', '1', '--learning-rate', '1e-3', '--gradient-accumulation-steps', '2', '--output-dir', out, ...more];
+      '--batch-size', '16', '--epochs', '2', '--threads', '2', '--learning-rate', '1e-3', '--gradient-accumulation-steps', '2', '--output-dir', out, ...more];
     const a = distill(args(path.join(tmp, 'default-mode'), []));
     const b = distill(args(path.join(tmp, 'low-memory'), ['--low-memory']));
     assert.equal(a.status, 0, a.stderr);
