@@ -33,7 +33,7 @@ ort.InferenceSession.create('models/bert-student/model.onnx', { executionProvide
 echo "== small bench student (python, for the larger timing)"
 timeout -k 5 ${PY_TIMEOUT:-60} python3 scripts/gpu/make_small_student.py /tmp/sm 2>&1 | tail -3 || echo "make_small_student failed"
 echo "== webgpu-check, build = HEAD"
-timeout -k 5 ${MAIN_TIMEOUT:-170} $N /tmp/p/scripts/gpu/webgpu-check.mjs --placement --small /tmp/sm/small/student --budget-s ${BUDGET_S:-110}
+timeout -k 5 ${MAIN_TIMEOUT:-170} $N /tmp/p/scripts/gpu/webgpu-check.mjs --eps ${EPS:-cpu,webgpu,cpu:low-memory,webgpu:low-memory} --placement --small /tmp/sm/small/student --budget-s ${BUDGET_S:-110}
 echo "exit $?"
 echo "== ScatterND / ScatterElements reduction=add, exact sums (cpu: all cores; webgpu)"
 python3 scripts/gpu/scatter_models.py /tmp/scat && timeout -k 5 60 $N /tmp/p/scripts/gpu/scatter-check.mjs /tmp/scat cpu,webgpu

@@ -6,6 +6,8 @@
 //   node scripts/gpu/webgpu-check.mjs [--eps cpu,webgpu] [--refs bert-student.adamw,...] [--no-timing]
 //        [--batch 32] [--seq 128] [--k 8] [--calls 3] [--warmup 2] [--small DIR] [--budget-s 240]
 //        [--placement]
+//   --eps takes execution providers, each optionally with ':low-memory' (TrainerSession's low-memory mode:
+//   train_step.onnx once per step, updated in place), e.g. --eps cpu,webgpu,webgpu:low-memory
 //   env: DISTILL_BUILD (default <root>/build: the compiled library), DISTILL_MODELS (default <root>/models)
 //
 // Parity: for each reference (default: all six, SGD and AdamW for the BERT, DistilBERT and GPT-2 pairs)
@@ -118,10 +120,13 @@ function adapterInfo() {
 
 const TERMS = ['loss', 'ce', 'kd', 'gradNorm'];
 
+/** 'webgpu' or 'webgpu:low-memory' -> TrainerSession options (low-memory: train_step.onnx, in place). */
+const sessionOptions = (name) => ({ ep: name.split(':')[0], lowMemory: name.endsWith(':low-memory') });
+
 /** Runs the reference's batches as one K-step call on `ep`; metrics, initial and final parameters. */
 async function runOn(ep, setup) {
   const t0 = performance.now();
-  const session = await TrainerSession.open(setup.outDir, { ep });
+  const session = await TrainerSession.open(setup.outDir, sessionOptions(ep));
   const openMs = performance.now() - t0;
   const initial = new Map([...session.parameterArrays()].map(([k, v]) => [k, Float64Array.from(v)]));
   const t1 = performance.now();
@@ -202,7 +207,7 @@ async function parity() {
 
 function placement(modelPath, label) {
   for (const ep of args.eps) {
-    if (ep === 'cpu') continue;
+    if (ep === 'cpu' || ep.includes(':')) continue;
     log(`\n## placement ${label} on ${ep}`);
     const r = spawnSync(process.execPath, [SELF, '--placement-child', ep, modelPath], { encoding: 'utf8', maxBuffer: 1 << 30, timeout: 120_000 });
     const text = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
@@ -298,7 +303,7 @@ async function timeModel(label, student, teacher, vocab) {
     }
     try {
       const o0 = performance.now();
-      const s = await TrainerSession.open(outDir, { ep });
+      const s = await TrainerSession.open(outDir, sessionOptions(ep));
       const openMs = performance.now() - o0;
       const callMs = [];
       let first;
@@ -329,9 +334,9 @@ async function timeModel(label, student, teacher, vocab) {
       timings.push(`${label} ${ep}: ERROR ${String(e?.message ?? e).split('\n')[0]}`);
     }
   }
-  // The first step once more on the CPU EP with one intra-op thread: onnxruntime's CPU ScatterND with
-  // reduction="add" (the Gather gradient: embedding tables) races between threads when indices repeat, so
-  // this is the race-free reference for the first-step grad_norm printed above (scripts/gpu/scatter-check.mjs).
+  // The first step once more on the CPU EP with one intra-op thread: a reference free of thread races for the
+  // first-step grad_norm printed above (onnxruntime's CPU ScatterND with reduction="add", which the Gather
+  // gradient used before, raced when indices repeat: scripts/gpu/scatter-check.mjs).
   try {
     const s1 = await TrainerSession.open(outDir, { ep: 'cpu', threads: 1 });
     const m = (await s1.train(batches.slice(0, 1), lrs.slice(0, 1), hyper))[0];
