@@ -62,7 +62,6 @@ export function safeToFloat64(t: SafeTensor): Float64Array {
   throw new RangeError(`safeToFloat64: dtype ${t.dtype} not supported`);
 }
 
-/** Writes tensors (name -> dtype, shape, bytes) with an optional string metadata map, atomically. */
 /**
  * An F32 or F64 tensor's bytes as a typed array: a view into the file's buffer where the bytes are aligned
  * (files written by writeSafetensors are: an 8-byte aligned header, and float tensors of whole elements), a
@@ -78,6 +77,7 @@ export function floatArray(t: SafeTensor): Float32Array | Float64Array {
     : new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
 }
 
+/** Writes tensors (name -> dtype, shape, bytes) with an optional string metadata map, atomically. */
 export function writeSafetensors(file: string, tensors: Map<string, SafeTensor>, metadata?: Record<string, string>): void {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;

@@ -6,9 +6,11 @@
  * Low-memory mode runs train_step.onnx once per micro-batch instead, with every updated parameter and state
  * tensor fetched into the very buffer it was fed from (ORT writes graph outputs straight into preallocated
  * fetch tensors). The loop keeps the old and the new state alive inside ORT, plus a copy for its outputs;
- * this keeps one. Writing in place is safe because each update depends, through the global gradient norm
- * that clipping always computes, on every gradient and so on every node that reads a parameter; the only
- * reader of an optimizer state tensor is its own update. Cost: onnxruntime-node still returns a fresh copy
+ * this keeps one. Writing in place is safe when every node that reads a tensor runs before the node that
+ * writes its replacement: each update depends, through the global gradient norm that clipping always
+ * computes, on every gradient and so on every read of every parameter, and an optimizer state tensor is read
+ * by its own update only. The build checks this (build/in-place.ts) and records it in the manifest; artifacts
+ * without that record are refused. Cost: onnxruntime-node still returns a fresh copy
  * of every fetched output, which is dropped at once, so each step pays the state copy the loop pays once per
  * call (docs/PERFORMANCE.md has both modes measured).
  */
