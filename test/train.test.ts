@@ -194,19 +194,28 @@ describe('distill train: modes', () => {
     assert.ok(fs.readdirSync(out).some((f) => /^checkpoint-\d+$/.test(f)), 'a checkpoint was saved');
   });
 
-  it('ORT calls end only where the weights are needed: across epoch ends without evaluation, at them with it', async () => {
+  it('ORT calls end only where the weights are needed: not at log steps or epoch ends without evaluation', async () => {
     const { train } = await import('../src/train/trainer.js');
-    // 96 rows / 16 = 6 steps per epoch, 2 epochs, 4 steps per call; one progress report per train call.
-    const callEnds = async (out: string, evalFile?: string) => {
-      const steps: number[] = [];
+    // 96 rows / 16 = 6 steps per epoch, 2 epochs, 4 steps per call, a log entry every 3 steps; one progress
+    // report per train call.
+    const run = async (out: string, evalFile?: string) => {
+      const calls: number[] = [];
+      const logs: { step: number; loss?: number; learning_rate?: number }[] = [];
       await train({
         student: model('bert-student'), trainFile: path.join(DATA, 'train.jsonl'), outputDir: path.join(tmp, out), evalFile,
-        batchSize: 16, epochs: 2, stepsPerCall: 4, loggingSteps: 1000, threads: 1,
-      }, { onProgress: (p) => steps.push(p.step) });
-      return steps;
+        batchSize: 16, epochs: 2, stepsPerCall: 4, loggingSteps: 3, threads: 1,
+      }, { onProgress: (p) => calls.push(p.step), onLog: (e) => logs.push(e) });
+      return { calls, losses: logs.filter((e) => e.loss !== undefined) };
     };
-    assert.deepEqual(await callEnds('calls-no-eval'), [4, 8, 12]);
-    assert.deepEqual(await callEnds('calls-eval', path.join(DATA, 'eval.jsonl')), [4, 6, 10, 12]);
+    const plain = await run('calls-no-eval');
+    assert.deepEqual(plain.calls, [4, 8, 12]);
+    // Log entries still land on every third step, from the per-step metrics of the calls that cover them.
+    assert.deepEqual(plain.losses.map((e) => e.step), [3, 6, 9, 12]);
+    assert.ok(plain.losses.every((e) => Number.isFinite(e.loss) && e.learning_rate! > 0));
+    const evaluated = await run('calls-eval', path.join(DATA, 'eval.jsonl'));
+    assert.deepEqual(evaluated.calls, [4, 6, 10, 12]);
+    // The same steps, so the same logged losses, whichever calls computed them.
+    assert.deepEqual(evaluated.losses, plain.losses);
   });
 
   it('early stopping ends training when the eval metric stops improving', () => {

@@ -231,16 +231,27 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
 
   const flush = async () => {
     if (pending.length === 0) return;
-    const lrs = pending.map((_, i) => learningRate(schedule, state.global_step + Math.floor(i / accum)));
+    const start = state.global_step;
+    const lrs = pending.map((_, i) => learningRate(schedule, start + Math.floor(i / accum)));
     const metrics: StepMetrics[] = await session.train(pending.map((p) => p.batch), lrs, hyper);
     if (metrics.some((m) => !Number.isFinite(m.loss))) {
       const last = latestCheckpoint(opts.outputDir);
-      throw new DistillError(`loss is NaN or infinite at step ${state.global_step + 1} (lower --learning-rate or check the data); the last good checkpoint is ${last ?? 'none (none was saved yet)'}`);
+      throw new DistillError(`loss is NaN or infinite at step ${start + 1} (lower --learning-rate or check the data); the last good checkpoint is ${last ?? 'none (none was saved yet)'}`);
     }
     for (const [i, m] of metrics.entries()) {
       window.losses.push(m.loss);
       allLosses.push(m.loss);
-      if ((i + 1) % accum === 0) window.gradNorms.push(m.gradNorm);
+      if ((i + 1) % accum !== 0) continue;
+      window.gradNorms.push(m.gradNorm);
+      // Every call returns the metrics of each of its steps, so a log entry needs no call to end at its step.
+      const step = start + (i + 1) / accum;
+      if (step % opts.loggingSteps === 0) {
+        const entry: LogEntry = { step, epoch: epochAt(pending[i]!.pb.next), loss: mean(window.losses), grad_norm: mean(window.gradNorms), learning_rate: lrs[i]! };
+        state.log_history.push(entry);
+        cb.onLog?.(entry);
+        window.losses = [];
+        window.gradNorms = [];
+      }
     }
     samples += pending.reduce((n, p) => n + (p.batch.input_ids!.dims[0] as number), 0);
     state.global_step += pending.length / accum;
@@ -248,15 +259,9 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     state.epoch = epochAt(state.data_position);
     const lr = lrs[lrs.length - 1]!;
     const elapsed = (performance.now() - started) / 1000;
-    cb.onProgress?.({ step: state.global_step, totalSteps, epoch: state.epoch, loss: mean(window.losses.slice(-accum * 4)), learningRate: lr, samplesPerSecond: samples / elapsed });
+    const recent = metrics.slice(-accum * 4).map((m) => m.loss);
+    cb.onProgress?.({ step: state.global_step, totalSteps, epoch: state.epoch, loss: mean(recent), learningRate: lr, samplesPerSecond: samples / elapsed });
     pending = [];
-    if (state.global_step % opts.loggingSteps === 0) {
-      const entry: LogEntry = { step: state.global_step, epoch: state.epoch, loss: mean(window.losses), grad_norm: mean(window.gradNorms), learning_rate: lr };
-      state.log_history.push(entry);
-      cb.onLog?.(entry);
-      window.losses = [];
-      window.gradNorms = [];
-    }
     if (opts.evalSteps && state.global_step % opts.evalSteps === 0) {
       const metrics2 = await evaluate();
       if (metrics2 && afterEval(metrics2)) state.best_model_checkpoint = save();
@@ -264,8 +269,9 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     if (opts.saveSteps && state.global_step % opts.saveSteps === 0) save();
   };
 
+  // Steps after which the weights are needed: an evaluation, a checkpoint, the end. Calls end there.
   const boundary = (stepAfter: number) =>
-    stepAfter % opts.loggingSteps === 0 || (opts.evalSteps && stepAfter % opts.evalSteps === 0) || (opts.saveSteps && stepAfter % opts.saveSteps === 0) || stepAfter >= totalSteps;
+    (opts.evalSteps && stepAfter % opts.evalSteps === 0) || (opts.saveSteps && stepAfter % opts.saveSteps === 0) || stepAfter >= totalSteps;
 
   try {
     let epochOfLast = state.data_position.epoch;
