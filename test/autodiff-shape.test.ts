@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GraphError } from '../src/errors.js';
 import { differentiate } from '../src/autodiff/differentiate.js';
+import { ONE_HOT_MAX_ROWS } from '../src/autodiff/rules/gather.js';
 import { Builder } from '../src/ir/builder.js';
 import { Graph, type Node, type Value } from '../src/ir/graph.js';
 import { DataType } from '../src/onnx/dtype.js';
@@ -387,10 +388,11 @@ describe('gradient rules: Gather, GatherElements', () => {
     });
   }
   it('Gather of an embedding table at BERT-base width sums every repeated row exactly with 2 threads (ORT ScatterND add races there)', async () => {
-    // token_type_embeddings-like: 1,024 lookups of a [2, 768] table, nearly all of row 0. Integer seeds make
-    // every exact sum a float32 integer, so any lost update shows. ONNX Runtime's ScatterND with
-    // reduction="add" got 760 of row 0's 768 sums wrong here (differently per run); the rule must not use it.
-    const [V, D, N] = [2, 768, 1024];
+    // 1,024 lookups of 768-wide rows, nearly all of row 0 (as token_type_embeddings), in a table long enough
+    // for the scatter route. Integer seeds make every exact sum a float32 integer, so any lost update shows.
+    // ONNX Runtime's ScatterND with reduction="add" got 754-760 of row 0's 768 sums wrong here (differently
+    // per run); the rule must not use it.
+    const [V, D, N] = [ONE_HOT_MAX_ROWS + 2, 768, 1024];
     const g = new Graph('embedding_grad');
     const b = new Builder(g, { opset: 17 });
     const table = g.value('table');
@@ -406,7 +408,7 @@ describe('gradient rules: Gather, GatherElements', () => {
     const grad = differentiate(g, { seeds: new Map([[rows, seed]]), wrt: [table], opset: 17 }).gradients.get('table')!;
     g.outputs = [grad];
     g.eliminateDeadCode();
-    const idx = Array.from({ length: N }, (_, n) => (n % 97 === 0 ? 1 : 0));
+    const idx = Array.from({ length: N }, (_, n) => (n % 97 === 0 ? V - 1 : 0));
     const seeds = Array.from({ length: N * D }, (_, i) => ((i * 7919) % 7) - 3);
     const want = new Float64Array(V * D);
     idx.forEach((row, n) => { for (let d = 0; d < D; d++) want[row * D + d] += seeds[n * D + d]!; });
@@ -430,17 +432,63 @@ describe('gradient rules: Gather, GatherElements', () => {
       ],
     });
   });
-  it('Gather at opset 13 with indices that may repeat throws a GraphError asking for opset >= 16', async () => {
+  it('Gather at opset 13 with indices that may repeat: a short table takes the one-hot product (no reduction needed)', async () => {
+    await gradcheck({
+      opset: 13,
+      params: { emb: [5, 4] },
+      consts: { idx: { dtype: 'int64', shape: [3], data: [1, 1, -2] } },
+      forward: (b, v) => b.op('Gather', [v.emb!, v.idx!]),
+    });
+  });
+  it('Gather at opset 13 with indices that may repeat into a long table throws a GraphError asking for opset >= 16', async () => {
     await assert.rejects(
       gradcheck({
         opset: 13,
-        params: { emb: [5, 4] },
+        params: { emb: [ONE_HOT_MAX_ROWS + 1, 2] },
         consts: { idx: { dtype: 'int64', shape: [3], data: [1, 1, 3] } },
         forward: (b, v) => b.op('Gather', [v.emb!, v.idx!]),
       }),
       (e: unknown) => e instanceof GraphError && /opset >= 16/.test(e.message) && /Gather node/.test(e.message),
     );
   });
+  for (const rows of [6, 1500]) {
+    for (const axis of [0, 1]) {
+      it(`Gather gradient of a ${rows}-entry table on axis ${axis} (${rows > ONE_HOT_MAX_ROWS ? 'ScatterElements' : 'one-hot MatMul'}) equals the exact sums`, async () => {
+        // 2-D indices with repeats, negatives and both ends; integer seeds, so every exact sum is exact in float32.
+        const xShape = axis === 0 ? [rows, 3] : [2, rows, 3];
+        const idx = [1, -1, 1, 0, rows - 1, 2, 1, -rows];
+        const yShape = [...xShape.slice(0, axis), 2, 4, ...xShape.slice(axis + 1)];
+        const g = new Graph('gather_grad');
+        const b = new Builder(g, { opset: 17 });
+        const input = (name: string, elemType: DataType, shape: number[]) => {
+          const v = g.value(name);
+          v.type = { elemType, shape };
+          g.inputs.push(v);
+          return v;
+        };
+        const x = input('x', DataType.FLOAT, xShape);
+        const ind = input('ind', DataType.INT64, [2, 4]);
+        const seed = input('seed', DataType.FLOAT, yShape);
+        const y = b.op('Gather', [x, ind], { axis });
+        const grad = differentiate(g, { seeds: new Map([[y, seed]]), wrt: [x], opset: 17 }).gradients.get('x')!;
+        g.outputs = [grad];
+        g.eliminateDeadCode();
+        const scatter = g.nodes.some((n) => n.opType === 'ScatterElements');
+        assert.equal(scatter, rows > ONE_HOT_MAX_ROWS, 'the route taken');
+        const count = (shape: number[]) => shape.reduce((p, q) => p * q, 1);
+        const seeds = Array.from({ length: count(yShape) }, (_, i) => ((i * 37) % 11) - 5);
+        // want[p, idx[n] mod rows, r] += seed[p, n, r]
+        const [P, R] = [count(xShape.slice(0, axis)), count(xShape.slice(axis + 1))];
+        const want = new Float64Array(count(xShape));
+        for (let p = 0; p < P; p++) for (let n = 0; n < idx.length; n++) for (let r = 0; r < R; r++) {
+          want[(p * rows + ((idx[n]! + rows) % rows)) * R + r] += seeds[(p * idx.length + n) * R + r]!;
+        }
+        const sess = await createSession(encodeModel(modelToProto(newModel(g, 17))), { threads: 2 });
+        const out = await sess.run({ x: tensor('float32', xShape, new Float32Array(count(xShape))), ind: tensor('int64', [2, 4], idx), seed: tensor('float32', yShape, seeds) });
+        assert.deepEqual(Array.from(out[grad.name]!.data as Float32Array), Array.from(want));
+      });
+    }
+  }
 
   for (const dynamic of both) {
     it(`GatherElements axis 1 with repeated and negative indices (${kind(dynamic)})`, async () => {
