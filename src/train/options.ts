@@ -57,7 +57,7 @@ export interface TrainOptions {
   /** Optimizer steps run per ONNX Runtime call (parameters stay inside ORT between them). */
   stepsPerCall: number;
   /**
-   * Update parameters and optimizer state in place, one ONNX Runtime call per micro-batch: peak memory 18%
+   * Update parameters and optimizer state in place, one ONNX Runtime call per micro-batch: peak memory ~20%
    * lower on a 67M-parameter student, steps 25-50% slower (docs/PERFORMANCE.md). stepsPerCall then only
    * sets how often progress is reported.
    */
