@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Tiny ScatterND / ScatterElements (reduction="add") models for scripts/gpu/scatter-check.mjs: the ops
-onnx-distill's Gather gradient (src/autodiff/rules/gather.ts) emits, run alone so a wrong result on an
-execution provider can be told apart from the rest of a training step.
+"""Tiny ScatterND / ScatterElements (reduction="add") models for scripts/gpu/scatter-check.mjs: the op the
+Gather gradient first used (ScatterND, which races on ORT's CPU provider) and the one it uses for long tables
+now (ScatterElements, src/autodiff/rules/gather.ts), each run alone so that a wrong result on an execution
+provider can be told apart from the rest of a training step.
 
   python3 scripts/gpu/scatter_models.py OUTDIR
 writes OUTDIR/scatternd_add.onnx (data [R, D], indices [N, 1] int64, updates [N, D]) and
