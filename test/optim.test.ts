@@ -105,7 +105,7 @@ function stepModel(opt: Optimizer, dt: Dt, opset = 17, withGradScale = false) {
     const param = input(g, p, elem, shape);
     const grad = input(g, `${p}.grad`, elem, shape);
     const state = opt.stateSpecs().map((s) => input(g, `${p}.${s.suffix}`, elem, shape));
-    const r = opt.update(b, { lr, step }, { param, grad, gradScale, state });
+    const r = opt.update(b, { lr, step, gradScale }, { param, grad, state });
     outputs.push({ feeds: p, value: r.param });
     opt.stateSpecs().forEach((s, i) => outputs.push({ feeds: `${p}.${s.suffix}`, value: r.state[i]! }));
   }
@@ -194,7 +194,7 @@ describe('a gradient scale (clipping coefficient, accumulation mean) folded into
       const param = input(graph, name, DataType.FLOAT, [64, 32]);
       const grad = input(graph, `${name}.grad`, DataType.FLOAT, [64, 32]);
       const state = ['m', 'v'].map((s) => input(graph, `${name}.${s}`, DataType.FLOAT, [64, 32]));
-      opt.update(b, { lr, step }, { param, grad, gradScale, state });
+      opt.update(b, { lr, step, gradScale }, { param, grad, state });
       added.push(graph.nodes.length - before);
     }
     assert.equal(added[1], 13, `nodes added for the second parameter: ${added[1]}`);

@@ -199,7 +199,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     const shape = dimsOf(initial);
     const dtype = dtypeName(initial.dataType);
     const stateIn = specs.map((s) => addInput(g, stateName(p.name, s.suffix), { elemType: initial.dataType, shape }));
-    const upd = options.optimizer.update(b, { lr, step }, { param: p, grad: accumulated[k]!, gradScale: clipped.scale, state: stateIn });
+    const upd = options.optimizer.update(b, { lr, step, gradScale: clipped.scale }, { param: p, grad: accumulated[k]!, state: stateIn });
     outputs.push(output(g, b, keepUnlessApplied(upd.param, p), newName(p.name)));
     parameters.push({ name: p.name, dtype, shape, output: newName(p.name), initial });
     upd.state.forEach((s, i) => {

@@ -61,21 +61,9 @@ interface AdamScalars {
   negStepSize: Value;
   /** eps * sqrt(bias_correction2). */
   epsScaled: Value;
-}
-
-/** k1 = (1 - beta1) c and k2 = (1 - beta2) c^2 for the gradient scale c, built once per (builder, c, dtype). */
-const coefficientCache = new WeakMap<Builder, Map<string, { k1: Value; k2: Value }>>();
-function coefficients(b: Builder, gradScale: Value, like: Value, beta1: number, beta2: number): { k1: Value; k2: Value } {
-  let map = coefficientCache.get(b);
-  if (!map) coefficientCache.set(b, (map = new Map()));
-  const key = `${gradScale.name}\u0000${like.type.elemType}\u0000${beta1}\u0000${beta2}`;
-  let hit = map.get(key);
-  if (!hit) {
-    const c = b.castLike(gradScale, like);
-    hit = { k1: b.mul(c, b.scalarLike(1 - beta1, like)), k2: b.mul(b.mul(c, c), b.scalarLike(1 - beta2, like)) };
-    map.set(key, hit);
-  }
-  return hit;
+  /** (1 - beta1) c and (1 - beta2) c^2 for the step's gradient scale c: the scale enters through these only. */
+  k1: Value;
+  k2: Value;
 }
 
 export function createAdamW(settings: AdamWSettings = {}): Optimizer {
@@ -97,10 +85,13 @@ export function createAdamW(settings: AdamWSettings = {}): Optimizer {
     const bc1 = b.sub(d(1), b.op('Pow', [d(beta1), s]));
     const bc2 = b.sub(d(1), b.op('Pow', [d(beta2), s]));
     const bc2Sqrt = b.op('Sqrt', [bc2]);
+    const c = step.gradScale ? b.castLike(step.gradScale, like) : null;
     const made: AdamScalars = {
       decay: weightDecay !== 0 ? b.castLike(b.sub(d(1), b.mul(lr, d(weightDecay))), like) : null,
       negStepSize: b.castLike(b.neg(b.div(b.mul(lr, bc2Sqrt), bc1)), like),
       epsScaled: b.castLike(b.mul(d(eps), bc2Sqrt), like),
+      k1: c ? b.mul(c, b.scalarLike(1 - beta1, like)) : b.scalarLike(1 - beta1, like),
+      k2: c ? b.mul(b.mul(c, c), b.scalarLike(1 - beta2, like)) : b.scalarLike(1 - beta2, like),
     };
     return made;
   });
@@ -118,11 +109,7 @@ export function createAdamW(settings: AdamWSettings = {}): Optimizer {
       const [m, v] = u.state as [Value, Value];
       const g = u.grad;
       const c = (x: number) => b.scalarLike(x, u.param);
-      const { decay, negStepSize, epsScaled } = scalars(b, step, u.param);
-      // The gradient's scale (clipping, accumulation mean) enters through the two coefficients only.
-      const { k1, k2 } = u.gradScale
-        ? coefficients(b, u.gradScale, u.param, beta1, beta2)
-        : { k1: c(1 - beta1), k2: c(1 - beta2) };
+      const { decay, negStepSize, epsScaled, k1, k2 } = scalars(b, step, u.param);
       const newM = b.op('Add', [b.mul(m, c(beta1)), b.mul(g, k1)], {}, 'adamw_exp_avg');
       const newV = b.op('Add', [b.mul(v, c(beta2)), b.mul(b.mul(g, g), k2)], {}, 'adamw_exp_avg_sq');
       const denom = b.add(b.op('Sqrt', [newV]), epsScaled);

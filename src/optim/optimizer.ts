@@ -21,18 +21,18 @@ export interface StepInputs {
   lr: Value;
   /** 1-based count of optimizer steps including this one (as PyTorch's `state['step']` after increment). */
   step: Value;
+  /**
+   * A float scalar every gradient is to be multiplied by before the update (the clipping coefficient times
+   * the 1/n of an accumulation mean), or undefined for 1. Optimizers fold it into their per-step scalars
+   * where they can instead of spending a pass over each gradient on it.
+   */
+  gradScale?: Value;
 }
 
 export interface ParamUpdate {
   param: Value;
-  /** Gradient of the loss (accumulated over micro-batches; see gradScale). */
+  /** Gradient of the loss (accumulated over micro-batches; see StepInputs.gradScale). */
   grad: Value;
-  /**
-   * A float scalar the gradient is to be multiplied by before the update (the clipping coefficient times the
-   * 1/n of an accumulation mean), or undefined for 1. Optimizers fold it into their per-step scalars where
-   * they can instead of spending a pass over the gradient on it.
-   */
-  gradScale?: Value;
   /** Current state tensors, in the order of `stateSpecs()`. */
   state: Value[];
 }

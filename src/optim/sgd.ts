@@ -86,7 +86,7 @@ export function createSgd(settings: SgdSettings = {}): Optimizer {
       const p = u.param;
       const { lr, first } = scalars(b, step, p);
       // The clipped gradient (SGD's first use of it is an add, so the scale cannot be folded into a scalar).
-      const clipped = u.gradScale ? b.mul(u.grad, b.castLike(u.gradScale, p)) : u.grad;
+      const clipped = step.gradScale ? b.mul(u.grad, b.castLike(step.gradScale, p)) : u.grad;
       // grad.add(param, alpha=weight_decay)
       let g = weightDecay !== 0 ? b.add(clipped, b.mul(p, b.scalarLike(weightDecay, p))) : clipped;
       const state: Value[] = [];
