@@ -75,6 +75,7 @@ for (let i = 2; i < process.argv.length; i++) {
 
 const ort = (await import('onnxruntime-node')).default;
 const { buildTrainingArtifacts, TrainerSession } = await lib('index.js');
+const { mulberry32 } = await lib('data/batches.js');
 // The test suite's reference loading and comparison (test/helpers/step-reference.ts, compiled with the build).
 const { loadStepReference, referenceExpected, compareRun } = await import(pathToFileURL(path.join(BUILD, 'test', 'helpers', 'step-reference.js')).href);
 
@@ -249,19 +250,8 @@ function placement(modelPath, label) {
 // ---------------------------------------------------------------------------------------------------------
 // timing
 
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomBatches(n, B, S, vocab, classes, seed) {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const out = [];
   for (let k = 0; k < n; k++) {
     const ids = new BigInt64Array(B * S);
