@@ -348,6 +348,17 @@ def export_dynamo(model, sample, opset: int, mode: str) -> onnx.ModelProto:
     return proto
 
 
+def _graphs(g: onnx.GraphProto):
+    """The graph and every subgraph inside it (Loop/If/Scan bodies), depth first."""
+    yield g
+    for n in g.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                yield from _graphs(a.g)
+            for sg in a.graphs:
+                yield from _graphs(sg)
+
+
 def strip_metadata_props(proto: onnx.ModelProto) -> None:
     """Remove metadata_props from nodes/values/tensors (IR-10 fields).
 
@@ -355,27 +366,18 @@ def strip_metadata_props(proto: onnx.ModelProto) -> None:
     source paths, fx node names, ...).  It is ~50% of a small model's bytes, differs between
     machines, and NodeProto/ValueInfoProto/TensorProto.metadata_props do not exist in IR 9."""
 
-    def graph(g):
-        for field in ("metadata_props",):
-            if hasattr(g, field):
-                g.ClearField(field)
+    for g in _graphs(proto.graph):
+        if hasattr(g, "metadata_props"):
+            g.ClearField("metadata_props")
         for v in list(g.input) + list(g.output) + list(g.value_info):
             v.ClearField("metadata_props")
         for t in g.initializer:
             t.ClearField("metadata_props")
         for n in g.node:
             n.ClearField("metadata_props")
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    graph(a.g)
-                for sg in a.graphs:
-                    graph(sg)
-
-    graph(proto.graph)
     for f in proto.functions:
         for n in f.node:
             n.ClearField("metadata_props")
-
 
 def _max_positions(config) -> int:
     for k in ("max_position_embeddings", "n_positions", "n_ctx"):
@@ -522,17 +524,9 @@ def sidecar_path(onnx_path: str) -> str:
 
 def op_histogram(proto: onnx.ModelProto) -> dict:
     c = collections.Counter()
-
-    def walk(g):
+    for g in _graphs(proto.graph):
         for n in g.node:
             c[(n.domain + "::" if n.domain not in ("", "ai.onnx") else "") + n.op_type] += 1
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    walk(a.g)
-                for sg in a.graphs:
-                    walk(sg)
-
-    walk(proto.graph)
     for f in proto.functions:
         for n in f.node:
             c[f"(fn {f.name}) " + n.op_type] += 1
