@@ -33,6 +33,13 @@ function initializerBytes(file: string): Map<string, Buffer> {
   return new Map(m.graph!.initializer.map((t) => [t.name!, Buffer.from(t.rawData!)]));
 }
 
+/** Every initializer of the trained model in `dirB` equals, byte for byte, the one in `dirA`. */
+function assertSameWeights(dirA: string, dirB: string, what = ''): void {
+  const a = initializerBytes(path.join(dirA, 'model.onnx'));
+  const b = initializerBytes(path.join(dirB, 'model.onnx'));
+  for (const [name, bytes] of a) assert.ok(bytes.equals(b.get(name)!), `${name}${what}`);
+}
+
 describe('distill train', () => {
   const full = path.join(tmp, 'full');
   it('trains, evaluates and writes the HF-style outputs', async () => {
@@ -71,9 +78,7 @@ describe('distill train', () => {
     const resumed = distill([...base(out), '--resume-from-checkpoint', 'latest']);
     assert.equal(resumed.status, 0, resumed.stderr);
     assert.match(resumed.stderr, /resuming from .*checkpoint-10 at step 10/);
-    const a = initializerBytes(path.join(full, 'model.onnx'));
-    const b = initializerBytes(path.join(out, 'model.onnx'));
-    for (const [name, bytes] of a) assert.ok(bytes.equals(b.get(name)!), `${name} differs after resume`);
+    assertSameWeights(full, out, ' differs after resume');
   });
 
   it('--low-memory: kill -9 after a checkpoint, resume in place from it: the uninterrupted run\'s weights, bit for bit', () => {
@@ -87,9 +92,7 @@ describe('distill train', () => {
     assert.equal(killed.signal, 'SIGKILL');
     const resumed = distill([...base(out), '--low-memory', '--resume-from-checkpoint', 'latest']);
     assert.equal(resumed.status, 0, resumed.stderr);
-    const a = initializerBytes(path.join(whole, 'model.onnx'));
-    const b = initializerBytes(path.join(out, 'model.onnx'));
-    for (const [name, bytes] of a) assert.ok(bytes.equals(b.get(name)!), `${name} differs after a low-memory resume`);
+    assertSameWeights(whole, out, ' differs after a low-memory resume');
   });
 
   it('caches teacher logits and reuses them only while the teacher and the tokens it sees are the same', () => {
@@ -172,9 +175,7 @@ describe('distill train: modes', () => {
     const b = distill(args(path.join(tmp, 'stream'), ['--streaming']));
     assert.equal(a.status, 0, a.stderr);
     assert.equal(b.status, 0, b.stderr);
-    const x = initializerBytes(path.join(tmp, 'mem', 'model.onnx'));
-    const y = initializerBytes(path.join(tmp, 'stream', 'model.onnx'));
-    for (const [k, v] of x) assert.ok(v.equals(y.get(k)!), k);
+    assertSameWeights(path.join(tmp, 'mem'), path.join(tmp, 'stream'));
   });
 
   it('--low-memory (in-place updates, one ORT call per step) reaches the default mode\'s weights exactly', () => {
@@ -186,9 +187,7 @@ describe('distill train: modes', () => {
     const b = distill(args(path.join(tmp, 'low-memory'), ['--low-memory']));
     assert.equal(a.status, 0, a.stderr);
     assert.equal(b.status, 0, b.stderr);
-    const x = initializerBytes(path.join(tmp, 'default-mode', 'model.onnx'));
-    const y = initializerBytes(path.join(tmp, 'low-memory', 'model.onnx'));
-    for (const [k, v] of x) assert.ok(v.equals(y.get(k)!), k);
+    assertSameWeights(path.join(tmp, 'default-mode'), path.join(tmp, 'low-memory'));
   });
 
   it('Ctrl-C saves a checkpoint, exits 130 and says how to resume', async () => {
