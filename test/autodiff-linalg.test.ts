@@ -35,6 +35,12 @@ describe('gradient rules: MatMul', () => {
     const rep = await gradcheck({ params: { a: [2, 3, 4], b: [4, 5] }, forward: (b, v) => b.op('MatMul', [v.a!, v.b!]) });
     assert.equal(rep.backwardNodes, 5);
   });
+  it('[B,S,H] @ Transpose(W), nn.Linear as exported: 4 backward nodes, no transposes (MatMul with W; Flatten x2 + Gemm for dW)', async () => {
+    for (const dynamic of [false, true]) {
+      const rep = await gradcheck({ dynamic, params: { a: [2, 3, 4], w: [5, 4] }, forward: (b, v) => b.op('MatMul', [v.a!, b.transpose(v.w!, [1, 0])]) });
+      assert.equal(rep.backwardNodes, 4);
+    }
+  });
   it('at opset 13', async () => {
     await gradcheck({ opset: 13, params: { a: [2, 3, 4], b: [2, 4, 2] }, forward: (b, v) => b.op('MatMul', [v.a!, v.b!]) });
   });

@@ -151,7 +151,25 @@ export function differentiate(graph: Graph, options: DifferentiateOptions): Grad
     if (g) gradients.set(p.name, g);
     else unreached.push(p);
   }
-  return { gradients, unreached, nodesAdded: b.added.length };
+  return { gradients, unreached, nodesAdded: dropUnread(graph, b.added, [...gradients.values()]) };
+}
+
+/**
+ * Removes the backward nodes that no gradient reads, e.g. a Transpose that a later transpose composed away
+ * (Builder.transpose); returns how many backward nodes remain.
+ */
+function dropUnread(graph: Graph, added: readonly Node[], gradients: readonly Value[]): number {
+  const mine = new Set(added);
+  const live = new Set<Node>();
+  const stack = gradients.map((v) => v.producer).filter((n): n is Node => n !== null && mine.has(n));
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (live.has(n)) continue;
+    live.add(n);
+    for (const v of [...n.inputs, ...n.implicitInputs]) if (v?.producer && mine.has(v.producer)) stack.push(v.producer);
+  }
+  for (const n of added) if (!live.has(n)) graph.removeNode(n);
+  return live.size;
 }
 
 /** Forward output `i` of `node`, adding it to the node if the model omitted it. */

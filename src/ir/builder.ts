@@ -154,7 +154,22 @@ export class Builder {
     return this.op('Reshape', [x, s]);
   }
 
+  /**
+   * Transpose(x, perm). A transpose of a transpose becomes one transpose of the inner input, or none where the
+   * two cancel: the backward of MatMul(x, Transpose(W)) then reads W instead of keeping W^T alive, and a
+   * gradient produced transposed leaves without a copy.
+   */
   transpose(x: Value, perm: readonly number[]): Value {
+    const inner = x.producer;
+    if (inner?.opType === 'Transpose' && (!inner.domain || inner.domain === 'ai.onnx') && inner.attrs.has('perm')) {
+      const first = inner.attrs.ints('perm');
+      if (first.length === perm.length && inner.inputs[0]) {
+        // y[i] = x[perm[i]] and x[j] = w[first[j]], so y[i] = w[first[perm[i]]].
+        const composed = perm.map((p) => first[p]!);
+        if (composed.every((p, i) => p === i)) return inner.inputs[0];
+        return this.op('Transpose', [inner.inputs[0]], { perm: composed });
+      }
+    }
     return this.op('Transpose', [x], { perm });
   }
 

@@ -4,7 +4,10 @@
  *
  *   both >= 2-D:  dA = unbroadcast(dY @ B^T, A)   dB = unbroadcast(A^T @ dY, B)
  *   [.., K] @ [K, N] (weight sharing, e.g. [B,S,H] @ [H,O]): dB = Flatten(A)^T @ Flatten(dY) as one Gemm, so
- *     batch and sequence are summed inside the matrix product instead of materialising [B, H, O].
+ *     batch and sequence are summed inside the matrix product instead of materialising [B, H, O]. Where B is
+ *     Transpose(W) (nn.Linear as exporters write it), dA reads W itself and dW = Flatten(dY)^T @ Flatten(A)
+ *     leaves the Gemm untransposed (Builder.transpose composes transposes), so W^T is needed only by the
+ *     forward MatMul (ORT then fuses the two) and is not kept alive for the backward.
  *   1-D operands: the promoted axis is put back with Unsqueeze, or folded into a MatMul with a vector.
  *
  * Only whether each operand is 1-D must be known at build time; it is deduced from the other operand's and
@@ -77,6 +80,13 @@ function unbroadcastBatch(c: GradContext, full: Value, x: Value, other: Value): 
   return lead ? b.squeeze(kept, [...Array(lead).keys()]) : kept;
 }
 
+/** Whether `v` is Transpose(W, [1, 0]) read by nothing else, so its gradient goes straight to W's rule. */
+function isTransposedMatrix(v: Value): boolean {
+  const p = v.producer;
+  return p?.opType === 'Transpose' && (!p.domain || p.domain === 'ai.onnx') && v.uses.length === 1
+    && p.attrs.has('perm') && p.attrs.ints('perm').join() === '1,0';
+}
+
 const matmul: GradRule = {
   ops: ['MatMul'],
   differentiable: [0, 1],
@@ -121,7 +131,9 @@ const matmul: GradRule = {
           // Weight sharing: sum over every leading axis of A inside one Gemm.
           const a2 = ra === 2 ? A : b.op('Flatten', [A], { axis: -1 });
           const g2 = ra === 2 ? g : b.op('Flatten', [g], { axis: -1 });
-          dB = b.op('Gemm', [a2, g2], { transA: 1 });
+          // B = Transpose(W), as exporters write nn.Linear: W's gradient g2^T @ a2 comes out of the Gemm as
+          // it is, and the Transpose written here cancels against the one of W's Transpose rule.
+          dB = isTransposedMatrix(B) ? b.transpose(b.op('Gemm', [g2, a2], { transA: 1 }), [1, 0]) : b.op('Gemm', [a2, g2], { transA: 1 });
         } else {
           const full = b.op('MatMul', [swapLast2(b, A, ra), g]);
           dB = ra === 2 ? full : unbroadcastBatch(c, full, B, A);

@@ -1,14 +1,15 @@
 /**
  * Reshape, Flatten, Squeeze, Unsqueeze: they only relabel the elements, so the gradient is the output
- * gradient reshaped back to the input's shape: dx = Reshape(dy, Shape(x)). With a static input shape the
- * target is a constant (one symbolic dim becomes -1), so no Shape node is needed.
+ * gradient reshaped back to the input's shape: dx = Reshape(dy, Shape(x)). Where the input's shape is static
+ * but for dims that dy has at the same axes (0, copied) and one more (-1), the target is a constant, so no
+ * Shape node keeps x alive until the backward.
  *
  * Also the small shape helpers the other data-movement rules (Concat, Split, Slice, Gather) share.
  */
 import { DataType, byteSize, isFloatType } from '../../onnx/dtype.js';
 import { makeTensor } from '../../onnx/tensor.js';
 import type { Builder } from '../../ir/builder.js';
-import type { Value } from '../../ir/graph.js';
+import type { Dim, Value } from '../../ir/graph.js';
 import type { GradRule } from '../rule.js';
 
 /** The dims of `v` if all are known numbers. */
@@ -55,11 +56,17 @@ export function reshapeLike(b: Builder, g: Value, x: Value): Value {
   const xs = x.type.shape;
   const gs = g.type.shape;
   if (xs && gs && xs.length === gs.length && xs.every((d, i) => d !== null && d === gs[i])) return g;
-  // A constant target: the static dims, with -1 for at most one unknown dim. Reshape reads a 0 as "copy the
-  // input's dim", so shapes with a zero dim take the run-time Shape.
-  const constant = xs && xs.every((d) => d !== 0) && xs.filter((d) => typeof d !== 'number').length <= 1;
-  const target = constant ? xs.map((d) => (typeof d === 'number' ? d : -1)) : b.shape(x);
-  return typedLike(b.reshape(g, target), x);
+  // A constant target where possible, so that x is not kept alive until the backward only for Shape(x): the
+  // static dims, 0 ("copy g's dim") for a symbolic dim g has at the same axis (the batch and sequence axes
+  // of a head split), and -1 for at most one other unknown dim. Shapes with a zero dim take the run-time
+  // Shape, since Reshape reads a 0 as "copy".
+  const target = xs && xs.every((d) => d !== 0) ? constantTarget(xs, gs) : undefined;
+  return typedLike(b.reshape(g, target ?? b.shape(x)), x);
+}
+
+function constantTarget(xs: readonly Dim[], gs: readonly Dim[] | undefined): number[] | undefined {
+  const target = xs.map((d, i) => (typeof d === 'number' ? d : typeof d === 'string' && gs?.[i] === d ? 0 : -1));
+  return target.filter((d) => d === -1).length <= 1 ? target : undefined;
 }
 
 const reshapeFamily: GradRule = {
