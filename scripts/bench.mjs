@@ -211,7 +211,11 @@ async function phaseTrain(a) {
   const batchAt = (i) => batches[i % batches.length];
   const log = (m) => process.stderr.write(`[bench:train] ${m}\n`);
   const rss = {};
-  const mark = (name) => (rss[name] = process.memoryUsage().rss);
+  const peaks = {};
+  const mark = (name) => {
+    rss[name] = process.memoryUsage().rss;
+    peaks[name] = peakRss();
+  };
   mark('start');
 
   let t0 = performance.now();
@@ -311,6 +315,7 @@ async function phaseTrain(a) {
   log(`end to end: ${(e2eMs / 1e3).toFixed(1)} s (epochs ${epochMs.map((x) => (x / 1e3).toFixed(1)).join(' / ')} s)`);
   mark('after_e2e');
   out.rss_bytes = rss;
+  out.peak_rss_at = peaks;
   out.peak_rss_bytes = peakRss();
   await session.release();
   void ort;

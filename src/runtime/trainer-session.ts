@@ -21,6 +21,7 @@ import { InputError } from '../errors.js';
 import type { Manifest } from '../build/artifacts.js';
 import { floatArray, readSafetensors } from '../export/safetensors.js';
 import { type Batch, stackBatches } from './batch.js';
+import { collectGarbage } from './gc.js';
 import { createSession, type SessionOptions } from './session.js';
 
 export interface Hyperparameters {
@@ -151,6 +152,7 @@ export class TrainerSession {
     const out = await this.session.run(feeds);
     for (const p of this.manifest.parameters) this.params.set(p.name, out[p.output]!);
     for (const st of this.manifest.state) this.state.set(st.name, out[st.output]!);
+    collectGarbage(); // the previous generation of parameters and state
     const col = (n: string) => Array.from(out[n]!.data as FloatArray);
     const [loss, ce, kd, gradNorm] = ['loss', 'ce', 'kd', 'grad_norm'].map(col) as [number[], number[], number[], number[]];
     return loss.map((_, k) => ({ loss: loss[k]!, ce: ce[k]!, kd: kd[k]!, gradNorm: gradNorm[k]! }));
@@ -176,6 +178,7 @@ export class TrainerSession {
       const out = await this.session.run(feeds, fetches);
       const value = (n: string) => (out[n]!.data as FloatArray)[0]!;
       metrics.push({ loss: value('loss'), ce: value('ce'), kd: value('kd'), gradNorm: value('grad_norm') });
+      collectGarbage(); // the binding's copies of the outputs, already written into the fetched tensors
     }
     return metrics;
   }
