@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { differentiate } from '../src/autodiff/differentiate.js';
+import { RECOMPUTABLE_OPS } from '../src/autodiff/remat.js';
 import { readSafetensors, safeToFloat64, type SafeTensor } from '../src/export/safetensors.js';
 import { Builder } from '../src/ir/builder.js';
 import { modelFromProto, modelToProto } from '../src/ir/convert.js';
@@ -18,7 +19,7 @@ import { crossEntropy } from '../src/losses/cross-entropy.js';
 import { encodeModel, loadModel } from '../src/onnx/model-io.js';
 import { DataType } from '../src/onnx/dtype.js';
 import { MODELS } from './helpers/fixtures.js';
-import { recomputedNodes } from './helpers/graph.js';
+import { isRematerialized, recomputedNodes } from './helpers/graph.js';
 
 interface Sidecar { task: string; parameters: Record<string, { name: string }> }
 
@@ -100,6 +101,10 @@ describe('whole-model gradients match PyTorch autograd', () => {
       // Budget: the backward pass adds at most ~3x the forward's nodes and recomputes none of them.
       assert.ok(backward.length <= 3 * forwardNodes, `backward ${backward.length} nodes vs forward ${forwardNodes}`);
       assert.deepEqual(recomputedNodes(g.nodes, forwardNodes), [], 'backward recomputes forward nodes');
+      // Deliberate recomputation (remat.ts) is of cheap elementwise ops only; every erf-GELU model has some.
+      const remat = backward.filter(isRematerialized);
+      assert.deepEqual(remat.filter((n) => !RECOMPUTABLE_OPS.has(n.opType)).map((n) => n.describe()), []);
+      if (g.nodes.some((n) => n.opType === 'Erf' && !n.name.startsWith('grad/'))) assert.ok(remat.some((n) => n.opType === 'Erf'), 'the GELU is not recomputed');
 
     });
   }

@@ -7,6 +7,8 @@
  *    masks and position ids never do.
  * 2. Reverse sweep in reverse topological order: each node's rule turns output gradients into input
  *    gradients. A value read in several places (fan-out, tied weights) sums its contributions.
+ * 3. Cheap elementwise values the backward reads are recomputed there where that frees them early
+ *    (remat.ts), and backward nodes no gradient reads are dropped.
  */
 import { GraphError } from '../errors.js';
 import { isFloatType } from '../onnx/dtype.js';
@@ -14,6 +16,7 @@ import { Builder } from '../ir/builder.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import { inferNode, inferTypes } from '../ir/infer.js';
 import type { GradContext, GradRule } from './rule.js';
+import { rematerialize } from './remat.js';
 import { ruleFor } from './rules/index.js';
 import { unbroadcast } from './unbroadcast.js';
 
@@ -143,6 +146,8 @@ export function differentiate(graph: Graph, options: DifferentiateOptions): Grad
       if (g && needs[i]) addGrad(node.inputs[i]!, g);
     });
   }
+
+  rematerialize(b, forwardNodes, [...b.added]);
 
   const gradients = new Map<string, Value>();
   const unreached: Value[] = [];

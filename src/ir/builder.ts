@@ -54,6 +54,18 @@ export class Builder {
     return [...outs];
   }
 
+  /** A copy of single-output `node` (op, domain, attributes) that reads `inputs`; returns its output. */
+  copyOf(node: Node, inputs: (Value | null)[], name?: string): Value {
+    const base = `${this.prefix}${name ?? node.opType}`;
+    const out = this.graph.newValue(`${base}_out`);
+    const copy = this.graph.addNode(node.opType, inputs, [out], node.attributes, { name: base, domain: node.domain });
+    this.added.push(copy);
+    inferNode(copy, this.opset);
+    const original = node.outputs[0];
+    if (original && out.type.shape === undefined) out.type = { ...original.type };
+    return out;
+  }
+
   /** A Constant node holding `tensor`. */
   constant(tensor: TensorProto, name = 'const'): Value {
     const v = this.op('Constant', [], { value: tensor }, name);

@@ -18,6 +18,18 @@ export interface SessionOptions {
   threads?: number;
 }
 
+/**
+ * ORT graph optimizations that training graphs turn off. CommonSubexpressionElimination would merge the
+ * backward's deliberate recomputations (src/autodiff/remat.ts) back into the forward nodes they copy, which
+ * keeps the forward values alive until the backward again and blocks the forward's Gelu fusion.
+ */
+export const TRAINING_DISABLED_OPTIMIZERS: readonly string[] = ['CommonSubexpressionElimination'];
+
+export interface CreateOptions extends SessionOptions {
+  /** ORT graph transformers not to run, by name. */
+  disabledOptimizers?: readonly string[];
+}
+
 const HOW_TO: Record<Exclude<ExecutionProvider, 'cpu'>, string> = {
   cuda:
     'the CUDA execution provider is not installed (the default install is CPU-only); with CUDA 12 and cuDNN 9 on this machine run: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js',
@@ -25,7 +37,8 @@ const HOW_TO: Record<Exclude<ExecutionProvider, 'cpu'>, string> = {
     'the WebGPU execution provider found no usable GPU adapter; it needs a GPU with Vulkan (Linux), Metal (macOS) or D3D12 (Windows) drivers, and does not run on CPU-only machines',
 };
 
-export async function createSession(model: string | Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
+/** The ORT session options every session of ours uses. */
+export function ortSessionOptions(options: CreateOptions = {}): ort.InferenceSession.SessionOptions {
   const ep = options.ep ?? 'cpu';
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [ep],
@@ -37,6 +50,15 @@ export async function createSession(model: string | Uint8Array, options: Session
     // A missing provider library is reported by our own error below; ORT's log line would only repeat it.
     logSeverityLevel: ep === 'cpu' ? 3 : 4,
   };
+  if (options.disabledOptimizers?.length) {
+    sessionOptions.extra = { optimization: { disable_specified_optimizers: options.disabledOptimizers.join(',') } };
+  }
+  return sessionOptions;
+}
+
+export async function createSession(model: string | Uint8Array, options: CreateOptions = {}): Promise<ort.InferenceSession> {
+  const ep = options.ep ?? 'cpu';
+  const sessionOptions = ortSessionOptions(options);
   if (ep !== 'cpu') {
     const backend = ort.listSupportedBackends?.().find((b) => b.name === ep);
     if (!backend || (ep === 'cuda' && !cudaProviderInstalled())) throw new InputError(`--ep ${ep}: ${HOW_TO[ep]}`);

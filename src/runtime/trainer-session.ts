@@ -22,7 +22,7 @@ import type { Manifest } from '../build/artifacts.js';
 import { floatArray, readSafetensors } from '../export/safetensors.js';
 import { type Batch, stackBatches } from './batch.js';
 import { collectGarbage } from './gc.js';
-import { createSession, type SessionOptions } from './session.js';
+import { TRAINING_DISABLED_OPTIMIZERS, createSession, type SessionOptions } from './session.js';
 
 export interface Hyperparameters {
   alpha: number;
@@ -91,7 +91,7 @@ export class TrainerSession {
       throw new InputError(`${dir}: low-memory mode cannot update these artifacts in place: ${why}; rebuild them with 'distill build', or train without --low-memory`);
     }
     const model = lowMemory ? manifest.models.train_step : manifest.models.train_loop;
-    const session = await createSession(path.join(dir, model), options);
+    const session = await createSession(path.join(dir, model), { ...options, disabledOptimizers: TRAINING_DISABLED_OPTIMIZERS });
     const s = new TrainerSession(dir, manifest, session, lowMemory);
     const initial = readSafetensors(path.join(dir, manifest.initial_state));
     for (const p of manifest.parameters) {

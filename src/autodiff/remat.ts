@@ -1,0 +1,102 @@
+/**
+ * Rematerialization of cheap elementwise values. A forward value that a backward node reads stays in memory
+ * from its forward use until that backward node runs. Where such a value comes from values the backward
+ * keeps anyway (or from inputs and constants) through a few cheap elementwise ops, the backward reads a copy
+ * recomputed right before it is needed instead, and the forward value dies at its last forward use.
+ *
+ * The case it is for is GELU as exporters write it, x · 0.5 · (1 + erf(x / √2)) (and the tanh form): the
+ * rules of Div, Erf, Add and Mul read x / √2, 1 + erf(..) and the GELU's output, three tensors of the
+ * feed-forward width per layer, all of which follow from x, which the backward keeps for the Mul's
+ * gradient. After this pass only x is kept (12.6 MB a layer instead of 50 MB on BERT-base at 8 × 128), the
+ * forward chain's intermediates have one reader each, so ONNX Runtime fuses the forward chain into one Gelu
+ * kernel, and the backward pays the few recomputed passes.
+ */
+import type { Builder } from '../ir/builder.js';
+import type { Node, Value } from '../ir/graph.js';
+
+/** Elementwise ops cheap enough to recompute (one pass over their output, no reduction). */
+export const RECOMPUTABLE_OPS: ReadonlySet<string> = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Abs', 'Erf', 'Tanh', 'Sigmoid', 'Exp', 'Sqrt', 'Reciprocal', 'Relu']);
+/** Most nodes recomputed for one value, so a long chain is not replayed to spare one tensor. */
+const MAX_CHAIN = 6;
+
+/**
+ * Points the reads of `backward` nodes at recomputed copies where that lets a forward value die early;
+ * returns the number of nodes added (through `b`, named `<prefix>remat/<op>`).
+ */
+export function rematerialize(b: Builder, forward: readonly Node[], backward: readonly Node[]): number {
+  const graph = b.graph;
+  const isForward = new Set(forward);
+  const fromForward = (v: Value) => v.producer !== null && isForward.has(v.producer);
+  const outputs = new Set(graph.outputs);
+
+  // Forward values read by backward nodes, with the (node, slot) reads.
+  const reads = new Map<Value, [Node, number][]>();
+  for (const n of backward) {
+    n.inputs.forEach((v, slot) => {
+      if (!v || !fromForward(v) || outputs.has(v)) return;
+      const list = reads.get(v);
+      if (list) list.push([n, slot]);
+      else reads.set(v, [[n, slot]]);
+    });
+  }
+
+  // Decide in forward order, so every input is decided before the values computed from it. A value is
+  // kept when it cannot be recomputed from kept values, inputs and constants within MAX_CHAIN cheap nodes.
+  const kept = new Set<Value>();
+  const cost = new Map<Value, number>();
+  const free = (v: Value) => v.isGraphInput || v.isInitializer || v.producer?.opType === 'Constant' || kept.has(v);
+  const chainCost = (v: Value): number => {
+    const known = cost.get(v);
+    if (known !== undefined) return known;
+    const p = v.producer;
+    let c = Infinity;
+    if (p && isForward.has(p) && RECOMPUTABLE_OPS.has(p.opType) && !p.domain && p.outputs.length === 1) {
+      c = 1;
+      for (const u of p.inputs) if (u && !free(u)) c += chainCost(u);
+    }
+    cost.set(v, c);
+    return c;
+  };
+  const recompute: Value[] = [];
+  for (const n of forward) {
+    for (const v of n.outputs) {
+      if (!v || !reads.has(v)) continue;
+      if (chainCost(v) <= MAX_CHAIN) recompute.push(v);
+      else kept.add(v);
+    }
+  }
+  if (recompute.length === 0) return 0;
+
+  const before = b.added.length;
+  const copies = new Map<Value, Value>();
+  const copy = (v: Value): Value => {
+    if (free(v)) return v;
+    let c = copies.get(v);
+    if (!c) {
+      const p = v.producer!;
+      c = b.copyOf(p, p.inputs.map((u) => (u ? copy(u) : null)), `remat/${p.opType}`);
+      copies.set(v, c);
+    }
+    return c;
+  };
+  for (const v of recompute) {
+    const c = copy(v);
+    for (const [n, slot] of reads.get(v)!) graph.setInput(n, slot, c);
+  }
+
+  // The copies were appended at the end; place each right before its first reader, where ORT's order
+  // would run it too, so the graph stays topologically sorted.
+  const added = new Set(b.added.slice(before));
+  const order: Node[] = [];
+  const placed = new Set<Node>();
+  const place = (n: Node) => {
+    if (placed.has(n)) return;
+    placed.add(n);
+    for (const u of n.inputs) if (u?.producer && added.has(u.producer)) place(u.producer);
+    order.push(n);
+  };
+  for (const n of graph.nodes) if (!added.has(n)) place(n);
+  for (const n of added) place(n);
+  graph.nodes = order;
+  return added.size;
+}
