@@ -28,6 +28,8 @@ export const TRAINING_DISABLED_OPTIMIZERS: readonly string[] = ['CommonSubexpres
 export interface CreateOptions extends SessionOptions {
   /** ORT graph transformers not to run, by name. */
   disabledOptimizers?: readonly string[];
+  /** ORT's CPU memory arena (default on): faster, but it keeps every block it once grew by. */
+  memArena?: boolean;
 }
 
 const HOW_TO: Record<Exclude<ExecutionProvider, 'cpu'>, string> = {
@@ -45,7 +47,7 @@ export function ortSessionOptions(options: CreateOptions = {}): ort.InferenceSes
     intraOpNumThreads: options.threads ?? os.availableParallelism(),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
-    enableCpuMemArena: true,
+    enableCpuMemArena: options.memArena ?? true,
     enableMemPattern: true,
     // A missing provider library is reported by our own error below; ORT's log line would only repeat it.
     logSeverityLevel: ep === 'cpu' ? 3 : 4,

@@ -91,7 +91,13 @@ export class TrainerSession {
       throw new InputError(`${dir}: low-memory mode cannot update these artifacts in place: ${why}; rebuild them with 'distill build', or train without --low-memory`);
     }
     const model = lowMemory ? manifest.models.train_step : manifest.models.train_loop;
-    const session = await createSession(path.join(dir, model), { ...options, disabledOptimizers: TRAINING_DISABLED_OPTIMIZERS });
+    const session = await createSession(path.join(dir, model), {
+      ...options,
+      disabledOptimizers: TRAINING_DISABLED_OPTIMIZERS,
+      // Low-memory mode trades speed for memory: without the arena, ORT returns each step's activations
+      // instead of keeping the largest blocks it ever grew by (docs/PERFORMANCE.md, "Peak RSS").
+      memArena: !lowMemory,
+    });
     const s = new TrainerSession(dir, manifest, session, lowMemory);
     const initial = readSafetensors(path.join(dir, manifest.initial_state));
     for (const p of manifest.parameters) {
