@@ -9,7 +9,8 @@
 //   --model loop            train_loop.onnx, K = 4 steps per call (the default mode); step: train_step.onnx
 //   --no-arena              enableCpuMemArena false;  --no-mem-pattern: enableMemPattern false
 //   --fetch-into-inputs     new parameters and state fetched into the tensors they were fed from (with
-//                           --model step, this is TrainerSession's low-memory mode)
+//                           --model step --no-arena, this is TrainerSession's low-memory mode)
+// Sessions get TrainerSession's options otherwise (ORT's CSE off), and a garbage collection after each call.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { default: ort } = await import('onnxruntime-node');
 const { floatArray, readSafetensors } = await import(path.join(ROOT, 'build', 'src', 'export', 'safetensors.js'));
+const { TRAINING_DISABLED_OPTIMIZERS, ortSessionOptions } = await import(path.join(ROOT, 'build', 'src', 'runtime', 'session.js'));
+const { collectGarbage } = await import(path.join(ROOT, 'build', 'src', 'runtime', 'gc.js'));
 
 const argv = process.argv.slice(2);
 const opt = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
@@ -31,9 +34,10 @@ if (!fs.existsSync(path.join(dir, 'manifest.json'))) {
 const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
 const peakMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
+// TrainerSession's session options (ORT's CSE off), with the memory settings under test.
 const session = await ort.InferenceSession.create(path.join(dir, manifest.models[model === 'loop' ? 'train_loop' : 'train_step']), {
-  intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3,
-  enableCpuMemArena: !argv.includes('--no-arena'), enableMemPattern: !argv.includes('--no-mem-pattern'),
+  ...ortSessionOptions({ threads: 2, disabledOptimizers: TRAINING_DISABLED_OPTIMIZERS, memArena: !argv.includes('--no-arena') }),
+  enableMemPattern: !argv.includes('--no-mem-pattern'),
 });
 const initial = readSafetensors(path.join(dir, manifest.initial_state));
 const feeds = {};
@@ -68,5 +72,6 @@ for (let call = 0; call < 4; call++) {
     for (const [i, o] of carried) feeds[i] = out[o];
   }
   const losses = Array.from(out.loss.data, (x) => x.toFixed(5)).join(' ');
+  collectGarbage(); // as TrainerSession does after each call
   console.log(`call ${call}: ${(performance.now() - t0).toFixed(0)} ms, loss ${losses}, peak RSS ${peakMb()} MB`);
 }
