@@ -361,11 +361,10 @@ async function phaseProfile(a) {
   const profDir = path.join(a.dir, 'profile');
   fs.rmSync(profDir, { recursive: true, force: true });
   fs.mkdirSync(profDir, { recursive: true });
-  const base = {
-    executionProviders: ['cpu'], intraOpNumThreads: THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all',
-    enableCpuMemArena: true, enableMemPattern: true, logSeverityLevel: 3,
-  };
-  const profiled = async (model, name) => {
+  const { TRAINING_DISABLED_OPTIMIZERS, ortSessionOptions } = await import(lib('runtime/session.js'));
+  // The sessions' options as createSession and TrainerSession set them (the trainer's: ORT's CSE off).
+  const profiled = async (model, name, training) => {
+    const base = ortSessionOptions({ threads: THREADS, disabledOptimizers: training ? TRAINING_DISABLED_OPTIMIZERS : [] });
     const cwd = process.cwd();
     process.chdir(profDir); // the profile file is written relative to the working directory
     try {
@@ -395,7 +394,7 @@ async function phaseProfile(a) {
   await teacher.release();
 
   // the K-step loop, fed exactly as TrainerSession.train feeds it
-  const loop = await profiled(path.join(a.artifacts, manifest.models.train_loop), 'train_loop');
+  const loop = await profiled(path.join(a.artifacts, manifest.models.train_loop), 'train_loop', true);
   const initial = readSafetensors(path.join(a.artifacts, manifest.initial_state));
   const feeds = stackBatches(batches.map((b, i) => ({ ...b, teacher_logits: teacherLogits[i] })), manifest.batch);
   const f32 = (data, dims) => new ort.Tensor('float32', Float32Array.from(data), dims);
