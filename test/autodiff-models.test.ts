@@ -98,7 +98,7 @@ describe('whole-model gradients match PyTorch autograd', () => {
         .map((x) => `${x.name}: max|diff|/max|ref| = ${x.rel.toExponential(2)} (diff ${x.maxDiff.toExponential(2)}, ref ${x.maxRef.toExponential(2)})`);
       assert.deepEqual(report, [], 'gradients off by more than 1e-4 relative');
 
-      // Budget: the backward pass adds at most ~3x the forward's nodes and recomputes none of them.
+      // Budget: the backward pass adds at most ~3x the forward's nodes, and its rules recompute none of them.
       assert.ok(backward.length <= 3 * forwardNodes, `backward ${backward.length} nodes vs forward ${forwardNodes}`);
       assert.deepEqual(recomputedNodes(g.nodes, forwardNodes), [], 'backward recomputes forward nodes');
       // Deliberate recomputation (remat.ts) is of cheap elementwise ops only; every erf-GELU model has some.
