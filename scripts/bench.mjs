@@ -13,7 +13,8 @@
 //   build    buildTrainingArtifacts(student, teacher) into .bench/<config>/artifacts (timed, twice)
 //   matmul   ORT's MatMul GFLOP/s on this CPU (1024^3 and 2048^3, the same session options, 2 threads)
 //   train    per step: the teacher's ONNX session on each batch + one TrainerSession.train call per K
-//            batches (2 warm-up calls, then the median over calls of call time / K); the same with
+//            batches (warm-up calls until they stop faulting in memory, then the median over calls of
+//            call time / K); the same with
 //            K = 1; then end to end: 3 epochs of E batches through TeacherLogits (the trainer's teacher
 //            cache: the teacher runs in epoch 1 only) and TrainerSession, as train() runs them without
 //            an evaluation set: the trainer's default steps per call, across epoch ends
@@ -32,6 +33,7 @@ const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
 const lib = (p) => path.join(ROOT, 'build', 'src', p);
 const THREADS = 2;
+const MAX_WARMUP = 8;
 const HYPER = { alpha: 0.5, temperature: 2, maxGradNorm: 1 };
 const LR = 5e-5;
 const WEIGHT_DECAY = 0.01;
@@ -247,19 +249,32 @@ async function phaseTrain(a) {
     return { ms: performance.now() - t, teacherMs, trainMs, metrics };
   };
 
-  // per step, K steps per call: two warm-up calls (the first grows ORT's arena: page faults, several times
-  // a steady call on base), then ceil(N / K) measured calls
-  const warm = await call(a.k);
-  out.loss0 = warm.metrics[0];
-  mark('after_first_call');
-  const warm2 = await call(a.k);
-  out.warmup_call_ms = [warm.ms, warm2.ms];
-  log(`warm-up calls of ${a.k} steps: ${warm.ms.toFixed(0)} ms, ${warm2.ms.toFixed(0)} ms (loss0 ${warm.metrics[0].loss.toFixed(6)})`);
+  // per step, K steps per call. Warm-up calls run until the process stops faulting in new memory. The first
+  // call grows ORT's arena (about 1.1 M minor page faults on base). The next few still fault in memory that
+  // ORT and the C allocator then keep reusing (base: about 200 k, 150 k, 70 k, 45 k, then under 1 k), and each
+  // of those calls is up to 1.5x a steady one. Measuring starts after the first call that faults less than 2 %
+  // as much as the first call (at most MAX_WARMUP calls), so that, like PyTorch's side after its warm-up
+  // steps, the median is of steady calls. Then ceil(N / K) measured calls.
+  const faults = () => process.resourceUsage().minorPageFault;
+  const warmup = [];
+  for (let w = 0; w < MAX_WARMUP; w++) {
+    const f = faults();
+    const r = await call(a.k);
+    warmup.push({ ms: r.ms, page_faults: faults() - f });
+    if (w === 0) {
+      out.loss0 = r.metrics[0];
+      mark('after_first_call');
+    }
+    if (w >= 1 && warmup[w].page_faults <= 0.02 * warmup[0].page_faults) break;
+  }
+  out.warmup_calls = warmup;
+  log(`warm-up calls of ${a.k} steps: ${warmup.map((w) => `${w.ms.toFixed(0)} ms (${w.page_faults} page faults)`).join(', ')}; loss0 ${out.loss0.loss.toFixed(6)}`);
   const calls = [];
   for (let c = 0; c < Math.ceil(a.steps / a.k); c++) {
+    const f = faults();
     const r = await call(a.k);
     calls.push(r);
-    log(`call ${c + 1}: ${(r.ms / a.k).toFixed(1)} ms/step (teacher ${(r.teacherMs / a.k).toFixed(1)}, train ${(r.trainMs / a.k).toFixed(1)})`);
+    log(`call ${c + 1}: ${(r.ms / a.k).toFixed(1)} ms/step (teacher ${(r.teacherMs / a.k).toFixed(1)}, train ${(r.trainMs / a.k).toFixed(1)}; ${faults() - f} page faults)`);
   }
   out.steps = calls.length * a.k;
   out.step_ms = median(calls.map((r) => r.ms / a.k));
