@@ -260,3 +260,19 @@ describe('distill train: modes', () => {
     assert.match(b.stdout, /eval_perplexity \d/);
   });
 });
+
+describe('TeacherLogits', () => {
+  it('prepare() opens the teacher session once, and forBatch uses it (logits equal a direct run)', async () => {
+    const { TeacherLogits } = await import('../src/train/teacher.js');
+    const teacher = TeacherLogits.open(model('bert-teacher'), false, { threads: 1 });
+    const session = await teacher.prepare();
+    assert.equal(await teacher.prepare(), session);
+    const batch = tokenBatch(session.inputNames, 2, 7);
+    const got = await teacher.forBatch(batch, [0, 1]);
+    assert.equal(await teacher.prepare(), session);
+    const want = (await session.run(batch))[session.outputNames[0]!]!;
+    assert.deepEqual([...got.dims], [...want.dims]);
+    assert.deepEqual(Array.from(got.data as Float32Array), Array.from(want.data as Float32Array));
+    await teacher.release();
+  });
+});

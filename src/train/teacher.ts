@@ -94,13 +94,19 @@ export class TeacherLogits {
     return t;
   }
 
+  /** Opens the teacher session now rather than at the first batch the cache lacks; returns it. */
+  async prepare(): Promise<ort.InferenceSession> {
+    this.session ??= await createSession(this.teacher, this.options);
+    return this.session;
+  }
+
   /** Teacher logits for a collated batch whose rows came from `lines` of the data file. */
   async forBatch(batch: Batch, lines: readonly number[]): Promise<ort.Tensor> {
     const ids = batch.input_ids!;
     const [B, S] = ids.dims as [number, number];
     const cached = lines.every((l) => this.memory.has(l));
     if (!cached) {
-      this.session ??= await createSession(this.teacher, this.options);
+      this.session = await this.prepare();
       this.added += lines.length;
       const feeds: Record<string, ort.Tensor> = {};
       for (const name of this.session.inputNames) {
