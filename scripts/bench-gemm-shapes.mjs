@@ -20,6 +20,7 @@ const { Graph } = await import(lib('ir/graph.js'));
 const { newModel, modelToProto } = await import(lib('ir/convert.js'));
 const { encodeModel } = await import(lib('onnx/model-io.js'));
 const { DataType } = await import(lib('onnx/dtype.js'));
+const { ortSessionOptions } = await import(lib('runtime/session.js'));
 
 const argv = process.argv.slice(2);
 const config = argv.find((x) => !x.startsWith('--')) ?? 'small';
@@ -76,10 +77,7 @@ async function gflops({ batch, m, k, n }) {
   total.type = { elemType: DataType.FLOAT, shape: [] };
   g.addNode('Sum', sums, [total]);
   g.outputs.push(total);
-  const session = await ort.InferenceSession.create(encodeModel(modelToProto(newModel(g, 17))), {
-    executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all',
-    enableCpuMemArena: true, enableMemPattern: true, logSeverityLevel: 3,
-  });
+  const session = await ort.InferenceSession.create(encodeModel(modelToProto(newModel(g, 17))), ortSessionOptions({ threads }));
   const fill = (len) => Float32Array.from({ length: len }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
   const feeds = { A: new ort.Tensor('float32', fill(batch * m * k), [...lead, m, k]) };
   for (let i = 0; i < REPEAT; i++) feeds[`B${i}`] = new ort.Tensor('float32', fill(batch * k * n), [...lead, k, n]);

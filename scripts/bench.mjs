@@ -160,6 +160,7 @@ async function phaseMatmul() {
   const { newModel, modelToProto } = await import(lib('ir/convert.js'));
   const { encodeModel } = await import(lib('onnx/model-io.js'));
   const { DataType } = await import(lib('onnx/dtype.js'));
+  const { ortSessionOptions } = await import(lib('runtime/session.js'));
   const CHAIN = 4; // Y = ((A B) B) B) B, reduced to a scalar: the one output copy is negligible
   const result = {};
   for (const n of [1024, 2048]) {
@@ -181,10 +182,7 @@ async function phaseMatmul() {
     s.type = { elemType: DataType.FLOAT, shape: [] };
     g.addNode('ReduceSum', [x], [s], [{ name: 'keepdims', type: 2, i: 0 }]);
     g.outputs.push(s);
-    const session = await ort.InferenceSession.create(encodeModel(modelToProto(newModel(g, 17))), {
-      executionProviders: ['cpu'], intraOpNumThreads: THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all',
-      enableCpuMemArena: true, enableMemPattern: true, logSeverityLevel: 3,
-    });
+    const session = await ort.InferenceSession.create(encodeModel(modelToProto(newModel(g, 17))), ortSessionOptions({ threads: THREADS }));
     const next = lcg(n);
     const A = new Float32Array(n * n).map(() => next() / 2 ** 32 - 0.5);
     const B = new Float32Array(n * n).map(() => (next() / 2 ** 32 - 0.5) * (3.4 / Math.sqrt(n)));
