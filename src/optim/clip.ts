@@ -31,7 +31,7 @@ export interface ClipCoefficient {
  * more full pass over all of them per step (see docs/PERFORMANCE.md).
  */
 export function clipCoefficient(b: Builder, grads: Value[], maxNorm: Value, prescale = 1): ClipCoefficient {
-  if (grads.length === 0) throw new GraphError('clipGradNorm: no gradients to clip');
+  if (grads.length === 0) throw new GraphError('clipCoefficient: no gradients to clip');
   const like = grads[0]!;
   // torch.linalg.vector_norm per gradient, then the norm of the stacked norms.
   const norms = grads.map((g) => b.reshape(b.castLike(b.op('ReduceL2', [g], { keepdims: 0 }), like), [1]));

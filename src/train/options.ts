@@ -57,9 +57,9 @@ export interface TrainOptions {
   /** Optimizer steps run per ONNX Runtime call (parameters stay inside ORT between them). */
   stepsPerCall: number;
   /**
-   * Update parameters and optimizer state in place, one ONNX Runtime call per micro-batch: peak memory ~20%
-   * lower on a 67M-parameter student, steps 25-50% slower (docs/PERFORMANCE.md). stepsPerCall then only
-   * sets how often progress is reported.
+   * Update parameters and optimizer state in place, one ONNX Runtime call per micro-batch, without ORT's
+   * memory arena: peak memory about 40% lower on a 67M-parameter student, steps 10-25% slower
+   * (docs/PERFORMANCE.md). stepsPerCall then only sets how often progress is reported.
    */
   lowMemory: boolean;
 }

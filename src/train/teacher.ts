@@ -106,14 +106,14 @@ export class TeacherLogits {
     const [B, S] = ids.dims as [number, number];
     const cached = lines.every((l) => this.memory.has(l));
     if (!cached) {
-      this.session = await this.prepare();
+      const session = await this.prepare();
       this.added += lines.length;
       const feeds: Record<string, ort.Tensor> = {};
-      for (const name of this.session.inputNames) {
+      for (const name of session.inputNames) {
         if (!batch[name]) throw new InputError(`the teacher needs input '${name}', which the data does not provide`);
         feeds[name] = batch[name]!;
       }
-      const out = (await this.session.run(feeds))[this.session.outputNames[0]!] as ort.Tensor;
+      const out = (await session.run(feeds))[session.outputNames[0]!] as ort.Tensor;
       const data = out.data as Float32Array;
       const C = out.dims[out.dims.length - 1] as number;
       this.classes = C;
