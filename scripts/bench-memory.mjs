@@ -41,8 +41,8 @@ const session = await ort.InferenceSession.create(path.join(dir, manifest.models
 });
 const initial = readSafetensors(path.join(dir, manifest.initial_state));
 const feeds = {};
-for (const p of manifest.parameters) feeds[p.name] = new ort.Tensor('float32', floatArray(initial.get(p.name)), p.shape);
-for (const st of manifest.state) feeds[st.name] = new ort.Tensor('float32', new Float32Array(st.shape.reduce((a, b) => a * b, 1)), st.shape);
+for (const p of manifest.parameters) feeds[p.name] = new ort.Tensor('float32', floatArray(initial.get(p.name)), p.ioShape ?? p.shape);
+for (const st of manifest.state) feeds[st.name] = new ort.Tensor('float32', new Float32Array(st.shape.reduce((a, b) => a * b, 1)), st.ioShape ?? st.shape);
 
 // One batch of deterministic token ids (K of them stacked for the loop model).
 const K = model === 'loop' ? 4 : 1;

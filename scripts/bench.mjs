@@ -378,8 +378,9 @@ async function phaseProfile(a) {
   fs.mkdirSync(profDir, { recursive: true });
   const { TRAINING_DISABLED_OPTIMIZERS, ortSessionOptions } = await import(lib('runtime/session.js'));
   // The sessions' options as createSession and TrainerSession set them (the trainer's: ORT's CSE off).
+  const optionsFor = (training) => ortSessionOptions({ threads: THREADS, disabledOptimizers: training ? TRAINING_DISABLED_OPTIMIZERS : [] });
   const profiled = async (model, name, training) => {
-    const base = ortSessionOptions({ threads: THREADS, disabledOptimizers: training ? TRAINING_DISABLED_OPTIMIZERS : [] });
+    const base = optionsFor(training);
     const cwd = process.cwd();
     process.chdir(profDir); // the profile file is written relative to the working directory
     try {
@@ -421,10 +422,10 @@ async function phaseProfile(a) {
   let paramBytes = 0;
   for (const p of manifest.parameters) {
     const t = initial.get(p.name);
-    feeds[p.name] = new ort.Tensor('float32', new Float32Array(new Uint8Array(t.bytes).buffer), p.shape);
+    feeds[p.name] = new ort.Tensor('float32', new Float32Array(new Uint8Array(t.bytes).buffer), p.ioShape ?? p.shape);
     paramBytes += t.bytes.length;
   }
-  for (const st of manifest.state) feeds[st.name] = new ort.Tensor('float32', new Float32Array(st.shape.reduce((x, y) => x * y, 1)), st.shape);
+  for (const st of manifest.state) feeds[st.name] = new ort.Tensor('float32', new Float32Array(st.shape.reduce((x, y) => x * y, 1)), st.ioShape ?? st.shape);
   const metricsOnly = manifest.metrics;
   const timeRun = async (fetches) => {
     const t0 = performance.now();
@@ -445,7 +446,7 @@ async function phaseProfile(a) {
   await loop.release();
 
   // the cost of fetching parameters and state: full fetch vs metrics only, unprofiled session
-  const plain = await ort.InferenceSession.create(path.join(a.artifacts, manifest.models.train_loop), base);
+  const plain = await ort.InferenceSession.create(path.join(a.artifacts, manifest.models.train_loop), optionsFor(true));
   const run = async (fetches) => {
     const t0 = performance.now();
     await (fetches ? plain.run(feeds, fetches) : plain.run(feeds));

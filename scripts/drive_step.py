@@ -65,8 +65,9 @@ def load_state(man: dict, out_dir: str):
     for p in man["parameters"]:
         a = initial[p["name"]]
         assert a.dtype == np_dtype(p["dtype"]) and list(a.shape) == p["shape"], p["name"]
-        params[p["name"]] = a
-    state = {s["name"]: np.full(s["shape"], s["init"], dtype=np_dtype(s["dtype"])) for s in man["state"]}
+        # A parameter updated in chunks travels as [chunks, length] (the manifest's ioShape): same data.
+        params[p["name"]] = a.reshape(p.get("ioShape", p["shape"]))
+    state = {s["name"]: np.full(s.get("ioShape", s["shape"]), s["init"], dtype=np_dtype(s["dtype"])) for s in man["state"]}
     return params, state
 
 
@@ -108,7 +109,7 @@ def run_step_model(man: dict, out_dir: str, batches: list[dict], hp: dict, threa
         metrics.append({m: float(out[m]) for m in man["metrics"]})
         params = {p["name"]: out[p["output"]] for p in man["parameters"]}
         state = {s["name"]: out[s["output"]] for s in man["state"]}
-    return metrics, params
+    return metrics, {p["name"]: params[p["name"]].reshape(p["shape"]) for p in man["parameters"]}
 
 
 def stack(man: dict, batches: list[dict]) -> dict:
@@ -138,7 +139,7 @@ def run_loop_model(man: dict, out_dir: str, batches: list[dict], hp: dict, threa
     check_interface(sess, feeds, fetches, "train_loop.onnx")
     out = dict(zip(fetches, sess.run(fetches, feeds)))
     metrics = [{m: float(out[m][k]) for m in man["metrics"]} for k in range(len(batches))]
-    return metrics, {p["name"]: out[p["output"]] for p in man["parameters"]}
+    return metrics, {p["name"]: out[p["output"]].reshape(p["shape"]) for p in man["parameters"]}
 
 
 def rel(a: float, b: float) -> float:

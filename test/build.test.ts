@@ -113,6 +113,24 @@ describe('in-place check (build/in-place.ts)', () => {
     assert.equal(bad.length, 1);
     assert.match(bad[0]!, /^x -> .*Sigmoid.*may read the input after the output is written/);
   });
+  it('follows views: a late reader of Reshape(x) is a late reader of x, since ORT may alias the two', () => {
+    // y = Relu(Reshape(x)) and z = Sigmoid(Reshape(x)): x's only direct reader (the Reshape) is an ancestor
+    // of y, but Sigmoid reads the same buffer through the view and may run after y is written.
+    const g = new Graph('g');
+    const b = new Builder(g, { opset: 17 });
+    const x = g.value('x');
+    x.type = { elemType: DataType.FLOAT, shape: [4] };
+    g.inputs.push(x);
+    const view = b.reshape(x, [2, 2]);
+    const y = b.op('Relu', [view]);
+    g.outputs = [y, b.op('Sigmoid', [view])];
+    const bad = inPlaceViolations(g, [{ input: 'x', output: y.name }]);
+    assert.equal(bad.length, 1);
+    assert.match(bad[0]!, /^x -> .*Sigmoid.*may read the input after the output is written/);
+    g.outputs = [y];
+    g.eliminateDeadCode();
+    assert.deepEqual(inPlaceViolations(g, [{ input: 'x', output: y.name }]), []);
+  });
   it('the built training steps pass it: BERT AdamW and GPT-2 (tied embedding) SGD with accumulation', () => {
     for (const [student, optimizer, accumulationSteps] of [['bert-student', 'adamw', 1], ['gpt2-student', 'sgd', 2]] as const) {
       const m = buildTrainingArtifacts({ student: model(student), task: student.startsWith('gpt2') ? 'causal-lm' : 'seq-cls', optimizer, accumulationSteps, outDir: path.join(tmp, `inplace-${student}`) });

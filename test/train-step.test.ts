@@ -74,7 +74,7 @@ describe('low-memory mode: train_step.onnx once per micro-batch, updated in plac
       const want = bytes(loop);
       for (const [name, got] of bytes(lean)) assert.ok(got.equals(want.get(name)!), `${name} differs from the loop model's`);
       // In place: the session still holds the very tensors it started with.
-      assert.ok([...lean.snapshot().values()].every((t, i) => t === tensorsBefore[i]), 'parameters and state were replaced, not updated in place');
+      assert.ok([...lean.snapshot().values()].every((t, i) => t.data === tensorsBefore[i]!.data), 'parameters and state were replaced, not updated in place');
       const c = compareRun({ metrics: leanMetrics, initial, final: lean.parameterArrays() }, referenceExpected(reference), meta);
       assert.deepEqual([...c.terms, ...c.updates], []);
       await Promise.all([loop.release(), lean.release()]);

@@ -35,6 +35,8 @@ export interface BuildOptions {
   freeze?: string[];
   /** Micro-batches per optimizer step (default 1). */
   accumulationSteps?: number;
+  /** Update large parameters chunk by chunk (default true; see StepGraphOptions.chunkedUpdate). */
+  chunkedUpdate?: boolean;
   outDir: string;
 }
 
@@ -77,8 +79,9 @@ export interface Manifest {
   batch: BatchInput[];
   hyperparameters: Hyperparameter[];
   metrics: string[];
-  parameters: { name: string; dtype: string; shape: number[]; output: string }[];
-  state: { name: string; param: string; dtype: string; shape: number[]; init: number; output: string }[];
+  /** `ioShape`: the shape the step models take and return the tensor in, where it is not `shape` (chunked). */
+  parameters: { name: string; dtype: string; shape: number[]; ioShape?: number[]; output: string }[];
+  state: { name: string; param: string; dtype: string; shape: number[]; ioShape?: number[]; init: number; output: string }[];
   frozen: string[];
   /** Micro-batches per optimizer step; with more than 1, train_step.onnx takes `apply_update`. */
   accumulation_steps: number;
@@ -134,6 +137,7 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   const opset = stepModel.opset('')!;
   const step = buildStepGraph(stepModel, {
     task: options.task, optimizer, logits, teacher, freeze: options.freeze, accumulationSteps: options.accumulationSteps,
+    chunkedUpdate: options.chunkedUpdate,
   });
   const inPlace = inPlaceViolations(stepModel.graph, [...step.parameters, ...step.state].map((t) => ({ input: t.name, output: t.output })));
   saveModel(modelToProto(stepModel), path.join(options.outDir, 'train_step.onnx'), { externalData: { threshold: 1 << 20 } });

@@ -8,8 +8,34 @@
  * The training step satisfies this by construction (each update depends, through the global gradient norm,
  * on all gradients and hence on every forward and backward use of every parameter), but the build checks it
  * rather than assuming it, and the manifest records the answer.
+ *
+ * A reader of x also means a reader of any view of x: ORT runs Reshape, Flatten, Squeeze and Unsqueeze
+ * without a copy where it can, so their outputs may share x's buffer (a chunked parameter is read by the
+ * model through such a Reshape; see optim/chunked.ts).
  */
-import type { Graph, Node } from '../ir/graph.js';
+import type { Graph, Node, Value } from '../ir/graph.js';
+
+/** Ops whose output ORT may place in their data input's buffer. */
+const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
+
+/** Every node that reads `x` or a view of it. */
+function readers(x: Value): Node[] {
+  const out: Node[] = [];
+  const seen = new Set<Value>([x]);
+  const stack = [x];
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    for (const n of v.uses) {
+      out.push(n);
+      const view = n.outputs[0];
+      if (VIEW_OPS.has(n.opType) && !n.domain && n.inputs[0] === v && view && !seen.has(view)) {
+        seen.add(view);
+        stack.push(view);
+      }
+    }
+  }
+  return out;
+}
 
 /** Pairs (input, output) of `g` that may NOT share a buffer, with the first offending reader of each. */
 export function inPlaceViolations(g: Graph, pairs: readonly { input: string; output: string }[]): string[] {
@@ -42,7 +68,7 @@ export function inPlaceViolations(g: Graph, pairs: readonly { input: string; out
       continue;
     }
     const before = ancestorsOf(writer);
-    const late = x.uses.find((n) => n !== writer && !before.has(n));
+    const late = readers(x).find((n) => n !== writer && !before.has(n));
     if (late) bad.push(`${input} -> ${output}: ${late.describe()} may read the input after the output is written`);
   }
   return bad;

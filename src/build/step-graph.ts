@@ -16,7 +16,8 @@ import { distillationLoss, type Task } from '../losses/distill.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';
 import { clipCoefficient } from '../optim/clip.js';
-import type { Optimizer } from '../optim/optimizer.js';
+import { type ChunkPlan, chunkPlan, scanChunks } from '../optim/chunked.js';
+import type { Optimizer, ParamUpdate, StepScalars } from '../optim/optimizer.js';
 
 /** Names of the inputs and outputs every step graph has (the manifest repeats them). */
 export const STEP_IO = {
@@ -48,12 +49,23 @@ export interface StepGraphOptions {
   freeze?: string[];
   /** Micro-batches whose gradients are averaged into one optimizer step (default 1). */
   accumulationSteps?: number;
+  /**
+   * Run the update of large parameters chunk by chunk in a Scan, with the parameter and its state carried
+   * as [chunks, length] (default true; faster on CPUs, see optim/chunked.ts). False keeps every tensor in
+   * its own shape and the update in plain nodes, e.g. for execution providers that run Scan on the CPU.
+   */
+  chunkedUpdate?: boolean;
 }
 
 export interface ParameterInfo {
   name: string;
   dtype: string;
   shape: number[];
+  /**
+   * The shape train_step and train_loop take and return it in, where that differs from `shape`: [chunks,
+   * length] for a parameter updated in chunks (the same elements in the same order, so only the dims differ).
+   */
+  ioShape?: number[];
   /** Output holding the updated value. */
   output: string;
   /** The parameter's value in the student model (the initial value for training). */
@@ -65,6 +77,8 @@ export interface StateInfo {
   param: string;
   dtype: string;
   shape: number[];
+  /** As ParameterInfo.ioShape: the state of a chunked parameter is chunked too. */
+  ioShape?: number[];
   init: number;
   output: string;
 }
@@ -112,6 +126,15 @@ function rename(g: Graph, v: Value, name: string): Value {
 function output(g: Graph, b: Builder, v: Value, name: string): Value {
   const fresh = v.producer !== null && !g.inputs.includes(v) && !g.outputs.includes(v) && v.name.startsWith(b.prefix);
   return rename(g, fresh ? v : b.op('Identity', [v]), name);
+}
+
+/** `optimizer.apply` over cache-sized chunks of the parameter, gradient and state (optim/chunked.ts). */
+function chunkedUpdate(b: Builder, optimizer: Optimizer, plan: ChunkPlan, scalars: StepScalars, u: ParamUpdate): { param: Value; state: Value[] } {
+  const [param, ...state] = scanChunks(b, 'update_chunks', plan, scalars, [u.param, u.grad, ...u.state], (bb, s, [p, grad, ...st]) => {
+    const r = optimizer.apply(bb, s, { param: p!, grad: grad!, state: st });
+    return [r.param, ...r.state];
+  });
+  return { param: param!, state };
 }
 
 /** Adds an interface input, with a message that tells the user what to rename when the name is taken. */
@@ -194,18 +217,35 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     rename(g, b.op('Identity', [kd]), STEP_IO.kd), rename(g, b.op('Identity', [clipped.norm]), STEP_IO.gradNorm)];
   const keepUnlessApplied = (updated: Value, old: Value) => (apply ? b.op('Where', [apply, updated, old]) : updated);
   const specs = options.optimizer.stateSpecs();
+  const optimizer = options.optimizer;
+  const stepInputs = { lr, step, gradScale: clipped.scale };
   trained.forEach((p, k) => {
     const initial = g.promoteToInput(p);
     const shape = dimsOf(initial);
     const dtype = dtypeName(initial.dataType);
-    const stateIn = specs.map((s) => addInput(g, stateName(p.name, s.suffix), { elemType: initial.dataType, shape }));
-    const upd = options.optimizer.update(b, { lr, step, gradScale: clipped.scale }, { param: p, grad: accumulated[k]!, state: stateIn });
+    const plan = options.chunkedUpdate === false ? null : chunkPlan(shape);
+    // A chunked parameter and its state travel as [chunks, length]; the model reads the parameter through a
+    // Reshape to its own shape, which ORT runs as a view (docs/TRAINING-STEP.md, "Chunked updates").
+    const ioShape = plan ? [plan.chunks, plan.length] : shape;
+    if (plan) {
+      const view = g.newValue(`${b.prefix}${p.name}/view`);
+      view.type = { elemType: initial.dataType, shape };
+      g.replaceAllUses(p, view);
+      b.added.push(g.addNode('Reshape', [p, b.int64(shape)], [view], [], { name: `${b.prefix}${p.name}/view` }));
+      p.type = { elemType: initial.dataType, shape: ioShape };
+    }
+    const stateIn = specs.map((s) => addInput(g, stateName(p.name, s.suffix), { elemType: initial.dataType, shape: ioShape }));
+    const scalars = optimizer.perStep(b, stepInputs, p);
+    const upd = plan
+      ? chunkedUpdate(b, optimizer, plan, scalars, { param: p, grad: b.reshape(accumulated[k]!, ioShape), state: stateIn })
+      : optimizer.apply(b, scalars, { param: p, grad: accumulated[k]!, state: stateIn });
     outputs.push(output(g, b, keepUnlessApplied(upd.param, p), newName(p.name)));
-    parameters.push({ name: p.name, dtype, shape, output: newName(p.name), initial });
+    const io = plan ? { ioShape } : {};
+    parameters.push({ name: p.name, dtype, shape, ...io, output: newName(p.name), initial });
     upd.state.forEach((s, i) => {
       const name = stateIn[i]!.name;
       outputs.push(output(g, b, keepUnlessApplied(s, stateIn[i]!), newName(name)));
-      state.push({ name, param: p.name, dtype, shape, init: specs[i]!.init, output: newName(name) });
+      state.push({ name, param: p.name, dtype, shape, ...io, init: specs[i]!.init, output: newName(name) });
     });
   });
   accumulators.forEach(({ input, param }) => {

@@ -31,7 +31,7 @@ import type { Builder } from '../ir/builder.js';
 import type { Value } from '../ir/graph.js';
 import { DataType } from '../onnx/dtype.js';
 import { sharedPerDtype } from './shared.js';
-import type { Optimizer, ParamUpdate, StateSpec, StepInputs } from './optimizer.js';
+import { type Optimizer, type ParamUpdate, type StateSpec, type StepInputs, type StepScalars, defineOptimizer } from './optimizer.js';
 
 export interface AdamWSettings {
   /** Coefficient of the running average of the gradient (torch betas[0], default 0.9). */
@@ -96,26 +96,29 @@ export function createAdamW(settings: AdamWSettings = {}): Optimizer {
     return made;
   });
 
-  return {
+  return defineOptimizer({
     name: 'adamw',
     settings: { beta1, beta2, eps, weightDecay },
     stateSpecs(): StateSpec[] {
       return [{ suffix: 'exp_avg', init: 0 }, { suffix: 'exp_avg_sq', init: 0 }];
     },
-    update(b: Builder, step: StepInputs, u: ParamUpdate): { param: Value; state: Value[] } {
+    perStep(b: Builder, step: StepInputs, like: Value): StepScalars {
+      const { decay, ...rest } = scalars(b, step, like);
+      return decay ? { ...rest, decay } : rest;
+    },
+    apply(b: Builder, s: StepScalars, u: ParamUpdate): { param: Value; state: Value[] } {
       if (u.state.length !== 2) {
         throw new InputError(`adamw: parameter '${u.param.name}' got ${u.state.length} state tensors, expected 2 (exp_avg, exp_avg_sq)`);
       }
       const [m, v] = u.state as [Value, Value];
       const g = u.grad;
       const c = (x: number) => b.scalarLike(x, u.param);
-      const { decay, negStepSize, epsScaled, k1, k2 } = scalars(b, step, u.param);
-      const newM = b.op('Add', [b.mul(m, c(beta1)), b.mul(g, k1)], {}, 'adamw_exp_avg');
-      const newV = b.op('Add', [b.mul(v, c(beta2)), b.mul(b.mul(g, g), k2)], {}, 'adamw_exp_avg_sq');
-      const denom = b.add(b.op('Sqrt', [newV]), epsScaled);
-      const p = decay ? b.mul(u.param, decay) : u.param;
-      const newP = b.op('Add', [p, b.mul(b.div(newM, denom), negStepSize)], {}, 'adamw_param');
+      const newM = b.op('Add', [b.mul(m, c(beta1)), b.mul(g, s.k1!)], {}, 'adamw_exp_avg');
+      const newV = b.op('Add', [b.mul(v, c(beta2)), b.mul(b.mul(g, g), s.k2!)], {}, 'adamw_exp_avg_sq');
+      const denom = b.add(b.op('Sqrt', [newV]), s.epsScaled!);
+      const p = s.decay ? b.mul(u.param, s.decay) : u.param;
+      const newP = b.op('Add', [p, b.mul(b.div(newM, denom), s.negStepSize!)], {}, 'adamw_param');
       return { param: newP, state: [newM, newV] };
     },
-  };
+  });
 }

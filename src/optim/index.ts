@@ -4,7 +4,7 @@ import { type AdamWSettings, createAdamW } from './adamw.js';
 import type { Optimizer } from './optimizer.js';
 import { type SgdSettings, createSgd } from './sgd.js';
 
-export type { Optimizer, ParamUpdate, StateSpec, StepInputs } from './optimizer.js';
+export type { Optimizer, OptimizerRule, ParamUpdate, StateSpec, StepInputs, StepScalars } from './optimizer.js';
 export { createSgd, type SgdSettings } from './sgd.js';
 export { createAdamW, type AdamWSettings } from './adamw.js';
 export { clipGradNorm } from './clip.js';

@@ -37,12 +37,36 @@ export interface ParamUpdate {
   state: Value[];
 }
 
-export interface Optimizer {
+/** Per-step scalars of an update (step size, bias corrections, clipping scale), by name. */
+export type StepScalars = Record<string, Value>;
+
+/** What an optimizer defines: the per-step scalars and the elementwise update that reads them. */
+export interface OptimizerRule {
   /** 'sgd' | 'adamw'. */
   readonly name: string;
   /** Build-time settings (betas, eps, momentum, ...) for the manifest. */
   readonly settings: Record<string, number | boolean>;
   stateSpecs(): StateSpec[];
-  /** Appends the update of one parameter; returns the new parameter and new state (same order). */
+  /**
+   * The scalars one step's update reads, for parameters of `like`'s dtype. Called once per parameter; an
+   * optimizer memoizes them (sharedPerDtype) so the graph holds one copy per dtype.
+   */
+  perStep(b: Builder, step: StepInputs, like: Value): StepScalars;
+  /**
+   * The update of one parameter from `perStep`'s scalars. It must be elementwise in the parameter, gradient
+   * and state (every output element depends only on the same element of each), with scalars broadcast: the
+   * step graph may run it over equal chunks of the tensors in a Scan (optim/chunked.ts) instead of over the
+   * whole tensors. Returns the new parameter and new state (same order as `stateSpecs`).
+   */
+  apply(b: Builder, scalars: StepScalars, u: ParamUpdate): { param: Value; state: Value[] };
+}
+
+export interface Optimizer extends OptimizerRule {
+  /** Appends the update of one parameter over whole tensors: `apply` with this step's scalars. */
   update(b: Builder, step: StepInputs, u: ParamUpdate): { param: Value; state: Value[] };
+}
+
+/** An Optimizer from its rule. */
+export function defineOptimizer(rule: OptimizerRule): Optimizer {
+  return { ...rule, update: (b, step, u) => rule.apply(b, rule.perStep(b, step, u.param), u) };
 }

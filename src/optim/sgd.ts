@@ -19,7 +19,7 @@ import { InputError } from '../errors.js';
 import type { Builder } from '../ir/builder.js';
 import type { Value } from '../ir/graph.js';
 import { sharedPerDtype } from './shared.js';
-import type { Optimizer, ParamUpdate, StateSpec, StepInputs } from './optimizer.js';
+import { type Optimizer, type ParamUpdate, type StateSpec, type StepInputs, type StepScalars, defineOptimizer } from './optimizer.js';
 
 export interface SgdSettings {
   /** Momentum factor (torch default 0: no momentum buffer). */
@@ -60,33 +60,29 @@ export function createSgd(settings: SgdSettings = {}): Optimizer {
     throw new InputError(`sgd: nesterov momentum requires momentum > 0 and dampening 0 (got momentum ${momentum}, dampening ${dampening})`);
   }
 
-  // Nodes shared by all parameters of one dtype (cast lr, the first-step flag), per builder.
-  const scalars = sharedPerDtype((b: Builder, step: StepInputs, like: Value) => {
-    const lr = b.castLike(step.lr, like);
-    let first: Value | null = null;
-    if (momentum !== 0) {
-      const s = b.castLike(step.step, like);
-      first = b.op('Less', [s, b.scalarLike(1.5, like)], {}, 'sgd_first_step');
-    }
-    const made = { lr, first };
+  // Nodes shared by all parameters of one dtype (cast lr, the first-step flag, the gradient scale), per builder.
+  const scalars = sharedPerDtype((b: Builder, step: StepInputs, like: Value): StepScalars => {
+    const made: StepScalars = { lr: b.castLike(step.lr, like) };
+    if (momentum !== 0) made.first = b.op('Less', [b.castLike(step.step, like), b.scalarLike(1.5, like)], {}, 'sgd_first_step');
+    if (step.gradScale) made.scale = b.castLike(step.gradScale, like);
     return made;
   });
 
-  return {
+  return defineOptimizer({
     name: 'sgd',
     settings: { momentum, dampening, nesterov, weightDecay },
     stateSpecs(): StateSpec[] {
       return momentum !== 0 ? [{ suffix: 'momentum_buffer', init: 0 }] : [];
     },
-    update(b: Builder, step: StepInputs, u: ParamUpdate): { param: Value; state: Value[] } {
+    perStep: scalars,
+    apply(b: Builder, s: StepScalars, u: ParamUpdate): { param: Value; state: Value[] } {
       const expected = momentum !== 0 ? 1 : 0;
       if (u.state.length !== expected) {
         throw new InputError(`sgd: parameter '${u.param.name}' got ${u.state.length} state tensors, expected ${expected}`);
       }
       const p = u.param;
-      const { lr, first } = scalars(b, step, p);
       // The clipped gradient (SGD's first use of it is an add, so the scale cannot be folded into a scalar).
-      const clipped = step.gradScale ? b.mul(u.grad, b.castLike(step.gradScale, p)) : u.grad;
+      const clipped = s.scale ? b.mul(u.grad, s.scale) : u.grad;
       // grad.add(param, alpha=weight_decay)
       let g = weightDecay !== 0 ? b.add(clipped, b.mul(p, b.scalarLike(weightDecay, p))) : clipped;
       const state: Value[] = [];
@@ -95,13 +91,13 @@ export function createSgd(settings: SgdSettings = {}): Optimizer {
         // buf.mul_(momentum).add_(grad, alpha=1 - dampening)
         const scaled = dampening !== 0 ? b.mul(g, b.scalarLike(1 - dampening, p)) : g;
         const later = b.add(b.mul(buf, b.scalarLike(momentum, p)), scaled);
-        const newBuf = b.op('Where', [first!, g, later], {}, 'sgd_momentum_buffer');
+        const newBuf = b.op('Where', [s.first!, g, later], {}, 'sgd_momentum_buffer');
         state.push(newBuf);
         // nesterov: grad.add(buf, alpha=momentum); else grad = buf
         g = nesterov ? b.add(g, b.mul(newBuf, b.scalarLike(momentum, p))) : newBuf;
       }
       // param.add_(grad, alpha=-lr)
-      return { param: b.op('Sub', [p, b.mul(lr, g)], {}, 'sgd_param'), state };
+      return { param: b.op('Sub', [p, b.mul(s.lr!, g)], {}, 'sgd_param'), state };
     },
-  };
+  });
 }

@@ -66,9 +66,16 @@ export function readManifest(dir: string): Manifest {
   }
 }
 
+/** The same data under other dims (no copy): between a tensor's own shape and its step-model shape. */
+function viewAs(t: ort.Tensor, dims: readonly number[]): ort.Tensor {
+  if (t.dims.length === dims.length && t.dims.every((d, i) => d === dims[i])) return t;
+  return new ort.Tensor(t.type as 'float32' | 'float64', t.data as FloatArray, dims);
+}
+
 export class TrainerSession {
-  readonly params = new Map<string, ort.Tensor>();
-  readonly state = new Map<string, ort.Tensor>();
+  /** Parameters and optimizer state as the step models take them: shaped `ioShape ?? shape` (manifest). */
+  private readonly params = new Map<string, ort.Tensor>();
+  private readonly state = new Map<string, ort.Tensor>();
   /** Optimizer steps taken so far (PyTorch's `state['step']`). */
   stepsDone = 0;
   private readonly floatType: string;
@@ -105,7 +112,7 @@ export class TrainerSession {
       if (!t) throw new InputError(`${manifest.initial_state}: parameter '${p.name}' is missing`);
       const data = floatArray(t);
       if ((data instanceof Float64Array) !== (p.dtype === 'float64')) throw new InputError(`${manifest.initial_state}: parameter '${p.name}' is ${t.dtype}, the manifest says ${p.dtype}`);
-      s.params.set(p.name, new ort.Tensor(p.dtype === 'float64' ? 'float64' : 'float32', data, p.shape));
+      s.params.set(p.name, new ort.Tensor(p.dtype === 'float64' ? 'float64' : 'float32', data, p.ioShape ?? p.shape));
     }
     for (const st of manifest.state) {
       // Fresh typed arrays are zero and not yet backed by memory: filling them with the zeros they hold would
@@ -113,7 +120,7 @@ export class TrainerSession {
       const n = st.shape.reduce((a, b) => a * b, 1);
       const data = st.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
       if (st.init !== 0) data.fill(st.init);
-      s.state.set(st.name, new ort.Tensor(st.dtype === 'float64' ? 'float64' : 'float32', data, st.shape));
+      s.state.set(st.name, new ort.Tensor(st.dtype === 'float64' ? 'float64' : 'float32', data, st.ioShape ?? st.shape));
     }
     return s;
   }
@@ -189,21 +196,35 @@ export class TrainerSession {
     return metrics;
   }
 
-  /** Parameters and optimizer state together (what a checkpoint holds). */
+  /** Shape of each parameter and state tensor in the model (the manifest's `shape`), by name. */
+  private shapes(): Map<string, number[]> {
+    return new Map([...this.manifest.parameters, ...this.manifest.state].map((t) => [t.name, t.shape]));
+  }
+
+  /** Current parameters in their own shapes (views of the session's buffers), by ONNX initializer name. */
+  parameters(): Map<string, ort.Tensor> {
+    const shapes = this.shapes();
+    return new Map([...this.params].map(([k, v]) => [k, viewAs(v, shapes.get(k)!)]));
+  }
+
+  /** Parameters and optimizer state together, in their own shapes (what a checkpoint holds). */
   snapshot(): Map<string, ort.Tensor> {
-    return new Map([...this.params, ...this.state]);
+    const shapes = this.shapes();
+    return new Map([...this.params, ...this.state].map(([k, v]) => [k, viewAs(v, shapes.get(k)!)]));
   }
 
   /** Continues from a checkpoint's tensors; every parameter and state tensor must be present and shaped right. */
   restore(tensors: ReadonlyMap<string, ort.Tensor>, stepsDone: number): void {
+    const shapes = this.shapes();
     for (const [map, kind] of [[this.params, 'parameter'], [this.state, 'optimizer state']] as const) {
       for (const [name, current] of map) {
         const t = tensors.get(name);
         if (!t) throw new InputError(`checkpoint has no ${kind} '${name}'; it belongs to another model or optimizer`);
-        if (t.dims.length !== current.dims.length || t.dims.some((d, i) => d !== current.dims[i])) {
-          throw new InputError(`checkpoint ${kind} '${name}' has shape [${t.dims}], the model needs [${current.dims}]`);
+        const want = shapes.get(name)!;
+        if (t.dims.length !== want.length || t.dims.some((d, i) => d !== want[i])) {
+          throw new InputError(`checkpoint ${kind} '${name}' has shape [${t.dims}], the model needs [${want}]`);
         }
-        map.set(name, t);
+        map.set(name, viewAs(t, current.dims));
       }
     }
     this.stepsDone = stepsDone;

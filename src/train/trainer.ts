@@ -127,6 +127,8 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const manifest = buildTrainingArtifacts({
     student: opts.student, teacher: opts.teacher, task, optimizer: opts.optimizer, optimizerSettings,
     freeze: opts.freeze, accumulationSteps: accum, outDir: buildDir,
+    // ORT's WebGPU provider runs Scan on the CPU, which would move the chunked tensors across every step.
+    chunkedUpdate: opts.ep !== 'webgpu',
   });
   const sessionOptions = { ep: opts.ep, threads: opts.threads };
   const session = await TrainerSession.open(buildDir, { ...sessionOptions, lowMemory: opts.lowMemory });
@@ -188,7 +190,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     let counted = 0;
     const evalPlan = { batchSize: opts.batchSize, shuffle: false, seed: 0 };
     for await (const pb of evalSet.batches(evalPlan, { ...collateOpts, withLabels: true }, { epoch: 0, batch: 0 }, 1)) {
-      const { logits, ce } = await evaluator.run(pb.batch, session.params);
+      const { logits, ce } = await evaluator.run(pb.batch, session.parameters());
       const C = logits.dims[logits.dims.length - 1] as number;
       const data = logits.data as Float32Array;
       if (task === 'causal-lm') {

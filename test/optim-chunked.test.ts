@@ -1,0 +1,180 @@
+/**
+ * Chunked optimizer updates (optim/chunked.ts): large parameters are updated by a Scan over cache-sized
+ * chunks and travel through the step models as [chunks, length]. The update must be exactly the plain one
+ * (the plain path is checked against torch.optim in optim.test.ts and train-step.test.ts), in every way the
+ * artifacts are run: the K-step loop, low-memory mode writing into the fed buffers, and a checkpoint taken
+ * from one build and restored into the other.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import ort from 'onnxruntime-node';
+import { type Manifest, buildTrainingArtifacts } from '../src/build/artifacts.js';
+import { Builder } from '../src/ir/builder.js';
+import { modelToProto, newModel } from '../src/ir/convert.js';
+import { Graph } from '../src/ir/graph.js';
+import { DataType } from '../src/onnx/dtype.js';
+import { loadModel, saveModel } from '../src/onnx/model-io.js';
+import { makeTensor } from '../src/onnx/tensor.js';
+import { CHUNK_MIN_ELEMENTS, chunkPlan } from '../src/optim/chunked.js';
+import { TrainerSession } from '../src/runtime/trainer-session.js';
+import { rng as mulberry32 } from './helpers/rng.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-chunked-'));
+
+describe('chunkPlan', () => {
+  it('cuts large tensors into equal chunks of 0.25-4 M elements and leaves the rest alone', () => {
+    for (const dims of [[30522, 768], [768, 3072], [4096, 512], [50257, 768]]) {
+      const n = dims[0]! * dims[1]!;
+      const plan = chunkPlan(dims);
+      assert.ok(plan, `${dims}`);
+      assert.equal(plan.chunks * plan.length, n, `${dims}`);
+      assert.ok(plan.length >= 1 << 18 && plan.length <= 1 << 22 && plan.chunks >= 2, `${dims}: ${JSON.stringify(plan)}`);
+    }
+    assert.deepEqual(chunkPlan([4096, 512]), { chunks: 2, length: 1 << 20 });
+    assert.equal(chunkPlan([768, 768]), null, 'below CHUNK_MIN_ELEMENTS');
+    assert.ok(768 * 768 < CHUNK_MIN_ELEMENTS);
+    assert.equal(chunkPlan([2, 4194319]), null, '2 x a prime: no divisor in range');
+    assert.equal(chunkPlan(['vocab', 768]), null, 'a symbolic dimension');
+    assert.equal(chunkPlan(undefined), null);
+  });
+});
+
+/** A classifier whose 4096 x 512 embedding (2^21 values) is chunked and whose 512 x 2 head is not. */
+function writeStudent(file: string): void {
+  const g = new Graph('tiny_classifier');
+  const b = new Builder(g, { opset: 17 });
+  const rand = mulberry32(7);
+  const weights = (name: string, dims: number[], scale: number) =>
+    g.addInitializer(makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims[0]! * dims[1]! }, () => (rand() - 0.5) * scale)));
+  const embedding = weights('embedding.weight', [4096, 512], 0.2);
+  const head = weights('head.weight', [512, 2], 0.5);
+  const ids = g.addInput('input_ids', { elemType: DataType.INT64, shape: ['batch', 'sequence'] });
+  const pooled = b.reduceMean(b.op('Gather', [embedding, ids]), [1], false);
+  const logits = g.rename(b.op('MatMul', [pooled, head]), 'logits');
+  g.outputs = [logits];
+  saveModel(modelToProto(newModel(g, 17)), file);
+}
+
+const LR = 1e-2;
+const WD = 0.1;
+const student = path.join(tmp, 'student.onnx');
+const build = (chunkedUpdate: boolean, accumulationSteps = 1) =>
+  buildTrainingArtifacts({
+    student, task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: WD }, chunkedUpdate, accumulationSteps,
+    outDir: path.join(tmp, `${chunkedUpdate ? 'chunked' : 'plain'}-${accumulationSteps}`),
+  });
+
+/** Batches of token ids from the first 256 rows only: most rows get no gradient. */
+function batches(count: number): Record<string, ort.Tensor>[] {
+  const rand = mulberry32(11);
+  return Array.from({ length: count }, () => ({
+    input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: 4 * 16 }, () => BigInt(Math.floor(rand() * 256))), [4, 16]),
+    labels: new ort.Tensor('int64', BigInt64Array.from({ length: 4 }, () => BigInt(Math.floor(rand() * 2))), [4]),
+  }));
+}
+const HYPER = { alpha: 1, temperature: 1, maxGradNorm: 1 };
+
+const bytesOf = (s: TrainerSession) =>
+  new Map([...s.snapshot()].map(([k, t]) => [k, { dims: [...t.dims], bytes: Buffer.from((t.data as Float32Array).slice().buffer) }]));
+
+function assertSameState(a: TrainerSession, b: TrainerSession, what: string): void {
+  const [x, y] = [bytesOf(a), bytesOf(b)];
+  assert.deepEqual([...x.keys()].sort(), [...y.keys()].sort());
+  for (const [name, t] of x) {
+    assert.deepEqual(t.dims, y.get(name)!.dims, `${what}: ${name} dims`);
+    assert.ok(t.bytes.equals(y.get(name)!.bytes), `${what}: ${name} differs`);
+  }
+}
+
+describe('chunked updates (a Scan over chunks of a 2^21-value embedding)', () => {
+  writeStudent(student);
+  const chunked = build(true);
+  const plain = build(false);
+
+  it('the manifest gives the chunked tensors their step-model shape, and the step graph holds one Scan', () => {
+    const emb = (m: Manifest) => m.parameters.find((p) => p.name === 'embedding.weight')!;
+    assert.deepEqual(emb(chunked).shape, [4096, 512]);
+    assert.deepEqual(emb(chunked).ioShape, [2, 1 << 20]);
+    assert.deepEqual(chunked.state.filter((s) => s.param === 'embedding.weight').map((s) => s.ioShape), [[2, 1 << 20], [2, 1 << 20]]);
+    assert.equal(chunked.parameters.find((p) => p.name === 'head.weight')!.ioShape, undefined);
+    assert.equal(emb(plain).ioShape, undefined);
+    assert.deepEqual(chunked.in_place, { safe: true, violations: [] });
+    const step = loadModel(path.join(tmp, 'chunked-1', 'train_step.onnx')).model.graph!;
+    assert.equal(step.node.filter((n) => n.opType === 'Scan').length, 1);
+    const dims = (name: string) => step.input.find((i) => i.name === name)!.type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue));
+    assert.deepEqual(dims('embedding.weight'), [2, 1 << 20]);
+    assert.deepEqual(dims('embedding.weight.exp_avg_sq'), [2, 1 << 20]);
+  });
+
+  it('the first AdamW step follows the formula: untouched rows only decay, touched rows move by lr', async () => {
+    // Step 1 of AdamW: m = (1-b1) g, v = (1-b2) g^2, so the bias-corrected step is lr * g / (|g| + eps) and
+    // p1 = p0 (1 - lr wd) - lr g / (|g| + eps). A misplaced chunk would move the wrong rows.
+    const s = await TrainerSession.open(path.join(tmp, 'chunked-1'), { threads: 2 });
+    const before = Float32Array.from(s.parameterArrays().get('embedding.weight')!);
+    const [batch] = batches(1);
+    const used = new Set(Array.from(batch!.input_ids!.data as BigInt64Array, Number));
+    await s.train([batch!], [LR], HYPER);
+    const after = s.parameterArrays().get('embedding.weight')!;
+    let moved = 0;
+    let near = 0;
+    for (let i = 0; i < after.length; i++) {
+      const step = after[i]! - before[i]! * (1 - LR * WD);
+      if (used.has(Math.floor(i / 512))) {
+        // |g| / (|g| + eps) is 1 to a few digits except for the rare |g| within a few hundred eps.
+        assert.ok(Math.abs(step) > 1e-7 && Math.abs(step) < LR * (1 + 1e-5), `row ${Math.floor(i / 512)} col ${i % 512}: moved by ${step}, expected up to +-${LR}`);
+        if (Math.abs(Math.abs(step) - LR) < 1e-4) near++;
+        moved++;
+      } else if (Math.abs(step) > 1e-7) { // float32 rounding of the decay is ~1e-8 here
+        assert.fail(`row ${Math.floor(i / 512)} has no gradient but moved by ${step} beyond its decay`);
+      }
+    }
+    assert.equal(moved, used.size * 512);
+    assert.ok(used.size > 30);
+    assert.ok(near > 0.9 * moved, `${near} of ${moved} moved by lr`);
+    await s.release();
+  });
+
+  it('equals the plain update bit for bit: the loop, low-memory mode in place, and with accumulation', async () => {
+    const data = batches(4);
+    const lrs = [LR, LR, LR / 2, LR / 2];
+    const runs: TrainerSession[] = [];
+    for (const [dir, lowMemory] of [['plain-1', false], ['chunked-1', false], ['chunked-1', true]] as const) {
+      const s = await TrainerSession.open(path.join(tmp, dir), { threads: 2, lowMemory });
+      const held = s.lowMemory ? [...s.parameterArrays().values()] : [];
+      const metrics = [...await s.train(data.slice(0, 3), lrs.slice(0, 3), HYPER), ...await s.train(data.slice(3), lrs.slice(3), HYPER)];
+      if (s.lowMemory) assert.ok([...s.parameterArrays().values()].every((a, i) => a === held[i]), 'low-memory mode replaced a buffer');
+      runs.push(s);
+      (s as unknown as { metrics: unknown }).metrics = metrics;
+    }
+    const metricsOf = (s: TrainerSession) => (s as unknown as { metrics: unknown }).metrics;
+    assert.deepEqual(metricsOf(runs[1]!), metricsOf(runs[0]!));
+    assert.deepEqual(metricsOf(runs[2]!), metricsOf(runs[0]!));
+    assertSameState(runs[1]!, runs[0]!, 'loop');
+    assertSameState(runs[2]!, runs[0]!, 'low-memory');
+    await Promise.all(runs.map((s) => s.release()));
+
+    build(true, 2);
+    build(false, 2);
+    const [a, b] = await Promise.all(['plain-2', 'chunked-2'].map((d) => TrainerSession.open(path.join(tmp, d), { threads: 2 })));
+    assert.deepEqual(await b!.train(data, lrs, HYPER), await a!.train(data, lrs, HYPER));
+    assertSameState(b!, a!, 'accumulation');
+    await Promise.all([a!.release(), b!.release()]);
+  });
+
+  it('checkpoints hold tensors in their own shapes and move between chunked and plain builds', async () => {
+    const data = batches(3);
+    const from = await TrainerSession.open(path.join(tmp, 'plain-1'), { threads: 2 });
+    await from.train(data.slice(0, 2), [LR, LR], HYPER);
+    const into = await TrainerSession.open(path.join(tmp, 'chunked-1'), { threads: 2 });
+    into.restore(from.snapshot(), from.stepsDone);
+    assert.deepEqual([...into.snapshot().get('embedding.weight')!.dims], [4096, 512]);
+    assert.deepEqual([...into.parameters().get('embedding.weight')!.dims], [4096, 512]);
+    const next = await into.train(data.slice(2), [LR], HYPER);
+    assert.deepEqual(next, await from.train(data.slice(2), [LR], HYPER));
+    assertSameState(into, from, 'after restore');
+    await Promise.all([from.release(), into.release()]);
+  });
+});
