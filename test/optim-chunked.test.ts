@@ -20,18 +20,20 @@ import { loadModel, saveModel } from '../src/onnx/model-io.js';
 import { makeTensor } from '../src/onnx/tensor.js';
 import { CHUNK_MIN_ELEMENTS, chunkPlan } from '../src/optim/chunked.js';
 import { TrainerSession } from '../src/runtime/trainer-session.js';
+import { readSafetensorsFile } from '../src/export/safetensors.js';
+import { train } from '../src/train/trainer.js';
 import { rng as mulberry32 } from './helpers/rng.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-chunked-'));
 
 describe('chunkPlan', () => {
-  it('cuts large tensors into equal chunks of 0.25-4 M elements and leaves the rest alone', () => {
+  it('cuts large tensors into equal chunks of 2^17 to 2^21 elements and leaves the rest alone', () => {
     for (const dims of [[30522, 768], [768, 3072], [4096, 512], [50257, 768]]) {
       const n = dims[0]! * dims[1]!;
       const plan = chunkPlan(dims);
       assert.ok(plan, `${dims}`);
       assert.equal(plan.chunks * plan.length, n, `${dims}`);
-      assert.ok(plan.length >= 1 << 18 && plan.length <= 1 << 22 && plan.chunks >= 2, `${dims}: ${JSON.stringify(plan)}`);
+      assert.ok(plan.length >= 1 << 17 && plan.length <= 1 << 21 && plan.chunks >= 2, `${dims}: ${JSON.stringify(plan)}`);
     }
     assert.deepEqual(chunkPlan([4096, 512]), { chunks: 2, length: 1 << 20 });
     assert.equal(chunkPlan([768, 768]), null, 'below CHUNK_MIN_ELEMENTS');
@@ -176,5 +178,26 @@ describe('chunked updates (a Scan over chunks of a 2^21-value embedding)', () =>
     assert.deepEqual(next, await from.train(data.slice(2), [LR], HYPER));
     assertSameState(into, from, 'after restore');
     await Promise.all([from.release(), into.release()]);
+  });
+
+  it('train(): evaluation, checkpoints, resume and the exported student see the tensors in their own shapes', async () => {
+    const data = path.join(tmp, 'train.jsonl');
+    fs.writeFileSync(data, Array.from({ length: 24 }, (_, i) => JSON.stringify({ input_ids: [i, i + 5, 100 + i], label: i % 2 })).join('\n'));
+    const run = (out: string, resume?: string) => train({
+      student, trainFile: data, evalFile: data, task: 'seq-cls', labels: ['neg', 'pos'], outputDir: path.join(tmp, out),
+      batchSize: 4, epochs: 1, threads: 2, saveSteps: 3, evalSteps: 3, learningRate: 1e-2, resumeFromCheckpoint: resume,
+    });
+    await run('whole');
+    const ckpt = readSafetensorsFile(path.join(tmp, 'whole', 'checkpoint-3', 'state.safetensors')).tensors;
+    for (const name of ['embedding.weight', 'embedding.weight.exp_avg', 'embedding.weight.exp_avg_sq']) assert.deepEqual(ckpt.get(name)!.shape, [4096, 512], name);
+    await run('resumed', path.join(tmp, 'whole', 'checkpoint-3'));
+    const final = (out: string) => readSafetensorsFile(path.join(tmp, out, 'model.safetensors')).tensors;
+    const [a, b] = [final('whole'), final('resumed')];
+    for (const [name, t] of a) {
+      assert.deepEqual(b.get(name)!.shape, t.shape, name);
+      assert.ok(Buffer.from(b.get(name)!.bytes).equals(Buffer.from(t.bytes)), `${name}: the resumed run ends elsewhere`);
+    }
+    const exported = loadModel(path.join(tmp, 'whole', 'model.onnx')).model.graph!.initializer!.find((i) => i.name === 'embedding.weight')!;
+    assert.deepEqual(exported.dims!.map(Number), [4096, 512]);
   });
 });
