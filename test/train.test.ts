@@ -261,6 +261,30 @@ describe('distill train: modes', () => {
   });
 });
 
+describe('calls and their byte budget', () => {
+  it("a call ends before its queued batches pass callBytes (a causal LM's teacher logits), with the same training", async () => {
+    const { train } = await import('../src/train/trainer.js');
+    const { readSafetensorsFile } = await import('../src/export/safetensors.js');
+    const run = async (out: string, callBytes?: number) => {
+      let calls = 0;
+      await train({
+        teacher: model('gpt2-teacher'), student: model('gpt2-student'), trainFile: path.join(DATA, 'eval.jsonl'), task: 'causal-lm',
+        maxLength: 32, batchSize: 8, epochs: 1, threads: 1, learningRate: 1e-3, outputDir: path.join(tmp, out), ...(callBytes ? { callBytes } : {}),
+      }, { onProgress: () => calls++ });
+      return { calls, weights: readSafetensorsFile(path.join(tmp, out, 'model.safetensors')).tensors };
+    };
+    const whole = await run('calls-default');
+    // One batch: 8 x 32 token ids, mask and labels, and 8 x 32 x vocabulary teacher logits.
+    const vocab = loadModel(model('gpt2-student')).model.graph!.output![0]!.type!.tensorType!.shape!.dim!.at(-1)!.dimValue;
+    const oneBatch = 8 * 32 * (3 * 8 + 4 * Number(vocab));
+    const steps = JSON.parse(fs.readFileSync(path.join(tmp, 'calls-default', 'trainer_state.json'), 'utf8')).global_step as number;
+    assert.ok(steps >= 3 && steps <= 8 && whole.calls === 1, `${steps} steps in ${whole.calls} calls with the default budget`);
+    const tight = await run('calls-tight', Math.floor(1.5 * oneBatch));
+    assert.equal(tight.calls, steps, 'room for one batch per call');
+    for (const [name, t] of whole.weights) assert.ok(Buffer.from(tight.weights.get(name)!.bytes).equals(Buffer.from(t.bytes)), name);
+  });
+});
+
 describe('TeacherLogits', () => {
   it('prepare() opens the teacher session once, and forBatch uses it (logits equal a direct run)', async () => {
     const { TeacherLogits } = await import('../src/train/teacher.js');

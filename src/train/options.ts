@@ -57,6 +57,13 @@ export interface TrainOptions {
   /** Optimizer steps run per ONNX Runtime call (parameters stay inside ORT between them). */
   stepsPerCall: number;
   /**
+   * Most bytes of batch inputs (token ids, masks, labels, teacher logits) queued for one call; a call ends
+   * early rather than pass it. A causal LM's teacher logits are batch x sequence x vocabulary floats, 206 MB
+   * per GPT-2 batch of 8 x 128, so 8 steps would hold 1.6 GB twice over: the queued batches and their stacked
+   * copy. Default 256 MiB; a single accumulation window is never split.
+   */
+  callBytes: number;
+  /**
    * Update parameters and optimizer state in place, one ONNX Runtime call per micro-batch, without ORT's
    * memory arena: peak memory about 40% lower on a 67M-parameter student, steps 10-25% slower
    * (docs/PERFORMANCE.md). stepsPerCall then only sets how often progress is reported.
@@ -88,5 +95,6 @@ export const TRAIN_DEFAULTS: Omit<TrainOptions, 'student' | 'trainFile' | 'outpu
   freeze: [],
   ep: 'cpu',
   stepsPerCall: 8,
+  callBytes: 256 * 2 ** 20,
   lowMemory: false,
 };

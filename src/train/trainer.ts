@@ -94,6 +94,8 @@ async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+/** Bytes of a batch's tensors. */
+const batchBytes = (b: Batch) => Object.values(b).reduce((n, t) => n + (t.data as ArrayBufferView).byteLength, 0);
 
 export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 'student' | 'trainFile' | 'outputDir'>, cb: TrainCallbacks = {}): Promise<TrainResult> {
   const opts: TrainOptions = { ...TRAIN_DEFAULTS, ...partial };
@@ -298,7 +300,11 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
       if (teacher) batch.teacher_logits = await teacher.forBatch(pb.batch, pb.lines) as ort.Tensor;
       pending.push({ pb, batch });
       const stepAfter = state.global_step + Math.floor(pending.length / accum);
-      if (pending.length % accum === 0 && (pending.length >= opts.stepsPerCall * accum || boundary(stepAfter))) await flush();
+      // The call also ends where one more batch would take it past its byte budget (stacking pads every batch
+      // of a call to the longest, so the largest batch counts for each).
+      const widest = Math.max(...pending.map((p) => batchBytes(p.batch)));
+      const full = pending.length >= opts.stepsPerCall * accum || (pending.length + 1) * widest > opts.callBytes;
+      if (pending.length % accum === 0 && (full || boundary(stepAfter))) await flush();
       if (state.global_step >= totalSteps || stopped) break;
       if (pending.length === 0 && cb.shouldStop?.()) {
         interrupted = true;
