@@ -342,9 +342,15 @@ function summarizeProfile(file, classify) {
   const events = JSON.parse(fs.readFileSync(file, 'utf8'));
   const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
   const last = runs[runs.length - 1];
-  // The Loop node's own event spans its whole body: count the body's nodes, not the Loop.
+  // The Loop node's own event spans its whole body: count the body's nodes, not the Loop. A Scan (the
+  // chunked optimizer updates) counts as its own overhead only: its span minus its body's kernels.
   const nodes = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.args?.op_name !== 'Loop'
     && (!last || (e.ts >= last.ts && e.ts <= last.ts + last.dur)));
+  for (const [i, scan] of nodes.entries()) {
+    if (scan.args?.op_name !== 'Scan') continue;
+    const inside = nodes.filter((e) => e !== scan && e.ts >= scan.ts && e.ts + e.dur <= scan.ts + scan.dur).reduce((n, e) => n + e.dur, 0);
+    nodes[i] = { ...scan, dur: Math.max(0, scan.dur - inside) };
+  }
   const byOp = {};
   const byPart = {};
   const byNode = {};
