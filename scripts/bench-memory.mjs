@@ -4,12 +4,14 @@
 //
 //   npm run build && npm run bench -- --config base --skip-torch     # once: .bench/base/artifacts
 //   node scripts/bench-memory.mjs [--config base|small] [--model loop|step] [--no-arena] [--no-mem-pattern]
-//                                 [--fetch-into-inputs]
+//                                 [--fetch-into-inputs] [--dir ARTIFACTS]
 //
 //   --model loop            train_loop.onnx, K = 4 steps per call (the default mode); step: train_step.onnx
 //   --no-arena              enableCpuMemArena false;  --no-mem-pattern: enableMemPattern false
 //   --fetch-into-inputs     new parameters and state fetched into the tensors they were fed from (with
 //                           --model step --no-arena, this is TrainerSession's low-memory mode)
+//   --dir                   artifact folder (default .bench/<config>/artifacts; the bench builds what
+//                           `distill train --low-memory` uses, without chunked updates, in artifacts-low-memory)
 // Sessions get TrainerSession's options otherwise (ORT's CSE off), and a garbage collection after each call.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,7 +28,7 @@ const opt = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) +
 const config = opt('--config', 'base');
 const model = opt('--model', 'loop');
 const aliased = argv.includes('--fetch-into-inputs');
-const dir = path.join(ROOT, '.bench', config, 'artifacts');
+const dir = path.resolve(opt('--dir', path.join(ROOT, '.bench', config, 'artifacts')));
 if (!fs.existsSync(path.join(dir, 'manifest.json'))) {
   console.error(`${dir}: no artifacts; run: npm run bench -- --config ${config} --skip-torch`);
   process.exit(2);

@@ -10,7 +10,8 @@
 //
 // Every phase runs in its own child process, so each peak RSS is that phase's alone, after waiting for
 // idle CPUs; a phase during which other processes took >= 10% of the CPUs is measured again:
-//   build    buildTrainingArtifacts(student, teacher) into .bench/<config>/artifacts (timed, twice)
+//   build    buildTrainingArtifacts(student, teacher) into .bench/<config>/artifacts (timed, twice), and untimed
+//            into artifacts-low-memory without chunked updates (what `distill train --low-memory` builds)
 //   matmul   ORT's MatMul GFLOP/s on this CPU (1024^3 and 2048^3, the same session options, 2 threads)
 //   train    per step: the teacher's ONNX session on each batch + one TrainerSession.train call per K
 //            batches (warm-up calls until they stop faulting in memory, then the median over calls of
@@ -82,6 +83,8 @@ function parseArgs(argv) {
   a.teacher = path.join(a.dir, 'teacher', 'model.onnx');
   a.student = path.join(a.dir, 'student', 'model.onnx');
   a.artifacts = path.join(a.dir, 'artifacts');
+  // What `distill train --low-memory` builds: plain updates, no chunked Scans (src/train/trainer.ts).
+  a.artifactsLowMemory = path.join(a.dir, 'artifacts-low-memory');
   return a;
 }
 
@@ -151,7 +154,13 @@ async function phaseBuild(a) {
   });
   const ms = performance.now() - t0;
   const bytes = fs.readdirSync(a.artifacts).reduce((n, f) => n + fs.statSync(path.join(a.artifacts, f)).size, 0);
-  return { build_ms: ms, artifact_bytes: bytes, parameters: manifest.parameters.length, peak_rss_bytes: peakRss() };
+  const peak = peakRss();
+  // Untimed: the low-memory phase's artifacts.
+  buildTrainingArtifacts({
+    student: a.student, teacher: a.teacher, task: 'seq-cls', optimizer: 'adamw',
+    optimizerSettings: { weightDecay: WEIGHT_DECAY }, chunkedUpdate: false, outDir: a.artifactsLowMemory,
+  });
+  return { build_ms: ms, artifact_bytes: bytes, parameters: manifest.parameters.length, peak_rss_bytes: peak };
 }
 
 async function phaseMatmul() {
@@ -219,7 +228,7 @@ async function phaseTrain(a) {
   mark('start');
 
   let t0 = performance.now();
-  const session = await TrainerSession.open(a.artifacts, { ...opts, lowMemory: a.lowMemory });
+  const session = await TrainerSession.open(a.lowMemory ? a.artifactsLowMemory : a.artifacts, { ...opts, lowMemory: a.lowMemory });
   const openMs = performance.now() - t0;
   mark('trainer_session_open');
   t0 = performance.now();
