@@ -65,8 +65,9 @@ export interface TrainOptions {
   callBytes: number;
   /**
    * Update parameters and optimizer state in place, one ONNX Runtime call per micro-batch, without ORT's
-   * memory arena: peak memory about 40% lower on a 67M-parameter student, steps 10-25% slower
-   * (docs/PERFORMANCE.md). stepsPerCall then only sets how often progress is reported.
+   * memory arena, from artifacts built without chunked updates: peak memory about 38% lower on a
+   * 67M-parameter student, steps 20-35% slower (docs/PERFORMANCE.md). stepsPerCall then only sets how often
+   * progress is reported.
    */
   lowMemory: boolean;
 }
