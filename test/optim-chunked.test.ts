@@ -139,7 +139,7 @@ describe('chunked updates (a Scan over chunks of a 2^21-value embedding)', () =>
     await s.release();
   });
 
-  it('equals the plain update bit for bit: the loop, low-memory mode in place, and with accumulation', async () => {
+  it('equals the plain update bit for bit: the loop, low-memory mode in place, with accumulation, and for SGD', async () => {
     const data = batches(4);
     const lrs = [LR, LR, LR / 2, LR / 2];
     const runs: TrainerSession[] = [];
@@ -160,6 +160,19 @@ describe('chunked updates (a Scan over chunks of a 2^21-value embedding)', () =>
 
     build(true, 2);
     build(false, 2);
+    // SGD with momentum: its first-step flag (a bool) and the clipping scale enter the Scan body as well.
+    for (const chunkedUpdate of [true, false]) {
+      buildTrainingArtifacts({
+        student, task: 'seq-cls', optimizer: 'sgd', optimizerSettings: { momentum: 0.9, weightDecay: WD }, chunkedUpdate,
+        outDir: path.join(tmp, `sgd-${chunkedUpdate}`),
+      });
+    }
+    const [sp, sc] = await Promise.all(['sgd-false', 'sgd-true'].map((d) => TrainerSession.open(path.join(tmp, d), { threads: 2 })));
+    assert.ok(loadModel(path.join(tmp, 'sgd-true', 'train_step.onnx')).model.graph!.node!.some((n) => n.opType === 'Scan'));
+    assert.deepEqual(await sc!.train(data, lrs, HYPER), await sp!.train(data, lrs, HYPER));
+    assertSameState(sc!, sp!, 'sgd');
+    await Promise.all([sp!.release(), sc!.release()]);
+
     const [a, b] = await Promise.all(['plain-2', 'chunked-2'].map((d) => TrainerSession.open(path.join(tmp, d), { threads: 2 })));
     assert.deepEqual(await b!.train(data, lrs, HYPER), await a!.train(data, lrs, HYPER));
     assertSameState(b!, a!, 'accumulation');
