@@ -19,7 +19,7 @@ import { DataType } from '../src/onnx/dtype.js';
 import { loadModel, saveModel } from '../src/onnx/model-io.js';
 import { makeTensor } from '../src/onnx/tensor.js';
 import { CHUNK_MIN_ELEMENTS, chunkPlan } from '../src/optim/chunked.js';
-import { TrainerSession } from '../src/runtime/trainer-session.js';
+import { type StepMetrics, TrainerSession } from '../src/runtime/trainer-session.js';
 import { readSafetensorsFile } from '../src/export/safetensors.js';
 import { train } from '../src/train/trainer.js';
 import { rng as mulberry32 } from './helpers/rng.js';
@@ -142,21 +142,20 @@ describe('chunked updates (a Scan over chunks of a 2^21-value embedding)', () =>
   it('equals the plain update bit for bit: the loop, low-memory mode in place, with accumulation, and for SGD', async () => {
     const data = batches(4);
     const lrs = [LR, LR, LR / 2, LR / 2];
-    const runs: TrainerSession[] = [];
+    const runs: { session: TrainerSession; metrics: StepMetrics[] }[] = [];
     for (const [dir, lowMemory] of [['plain-1', false], ['chunked-1', false], ['chunked-1', true]] as const) {
-      const s = await TrainerSession.open(path.join(tmp, dir), { threads: 2, lowMemory });
-      const held = s.lowMemory ? [...s.parameterArrays().values()] : [];
-      const metrics = [...await s.train(data.slice(0, 3), lrs.slice(0, 3), HYPER), ...await s.train(data.slice(3), lrs.slice(3), HYPER)];
-      if (s.lowMemory) assert.ok([...s.parameterArrays().values()].every((a, i) => a === held[i]), 'low-memory mode replaced a buffer');
-      runs.push(s);
-      (s as unknown as { metrics: unknown }).metrics = metrics;
+      const session = await TrainerSession.open(path.join(tmp, dir), { threads: 2, lowMemory });
+      const held = [...session.parameterArrays().values()];
+      const metrics = [...await session.train(data.slice(0, 3), lrs.slice(0, 3), HYPER), ...await session.train(data.slice(3), lrs.slice(3), HYPER)];
+      if (lowMemory) assert.ok([...session.parameterArrays().values()].every((a, i) => a === held[i]), 'low-memory mode replaced a buffer');
+      runs.push({ session, metrics });
     }
-    const metricsOf = (s: TrainerSession) => (s as unknown as { metrics: unknown }).metrics;
-    assert.deepEqual(metricsOf(runs[1]!), metricsOf(runs[0]!));
-    assert.deepEqual(metricsOf(runs[2]!), metricsOf(runs[0]!));
-    assertSameState(runs[1]!, runs[0]!, 'loop');
-    assertSameState(runs[2]!, runs[0]!, 'low-memory');
-    await Promise.all(runs.map((s) => s.release()));
+    const [plainRun, loopRun, leanRun] = runs as [typeof runs[number], typeof runs[number], typeof runs[number]];
+    assert.deepEqual(loopRun.metrics, plainRun.metrics);
+    assert.deepEqual(leanRun.metrics, plainRun.metrics);
+    assertSameState(loopRun.session, plainRun.session, 'loop');
+    assertSameState(leanRun.session, plainRun.session, 'low-memory');
+    await Promise.all(runs.map((r) => r.session.release()));
 
     build(true, 2);
     build(false, 2);
