@@ -10,8 +10,9 @@
 //
 // Every phase runs in its own child process, so each peak RSS is that phase's alone, after waiting for
 // idle CPUs; a phase during which other processes took >= 10% of the CPUs is measured again:
-//   build    buildTrainingArtifacts(student, teacher) into .bench/<config>/artifacts (timed, twice), and untimed
-//            into artifacts-low-memory without chunked updates (what `distill train --low-memory` builds)
+//   build    buildTrainingArtifacts(student, teacher) into .bench/<config>/artifacts (timed, twice); before the
+//            low-memory phase, once and untimed, into artifacts-low-memory without chunked updates (what
+//            `distill train --low-memory` builds)
 //   matmul   ORT's MatMul GFLOP/s on this CPU (1024^3 and 2048^3, the same session options, 2 threads)
 //   train    per step: the teacher's ONNX session on each batch + one TrainerSession.train call per K
 //            batches (warm-up calls until they stop faulting in memory, then the median over calls of
@@ -145,22 +146,28 @@ function stepFlops(a) {
 // ---------------------------------------------------------------------------------------------------------
 // phases (each in its own process)
 
-async function phaseBuild(a) {
+/** The bench's training artifacts (`extra`: build options beyond the shared ones) into `outDir`. */
+async function buildArtifacts(a, outDir, extra = {}) {
   const { buildTrainingArtifacts } = await import(lib('build/artifacts.js'));
-  const t0 = performance.now();
-  const manifest = buildTrainingArtifacts({
+  return buildTrainingArtifacts({
     student: a.student, teacher: a.teacher, task: 'seq-cls', optimizer: 'adamw',
-    optimizerSettings: { weightDecay: WEIGHT_DECAY }, outDir: a.artifacts,
+    optimizerSettings: { weightDecay: WEIGHT_DECAY }, outDir, ...extra,
   });
+}
+
+async function phaseBuild(a) {
+  await import(lib('build/artifacts.js')); // loading the modules stays out of the timing
+  const t0 = performance.now();
+  const manifest = await buildArtifacts(a, a.artifacts);
   const ms = performance.now() - t0;
   const bytes = fs.readdirSync(a.artifacts).reduce((n, f) => n + fs.statSync(path.join(a.artifacts, f)).size, 0);
-  const peak = peakRss();
-  // Untimed: the low-memory phase's artifacts.
-  buildTrainingArtifacts({
-    student: a.student, teacher: a.teacher, task: 'seq-cls', optimizer: 'adamw',
-    optimizerSettings: { weightDecay: WEIGHT_DECAY }, chunkedUpdate: false, outDir: a.artifactsLowMemory,
-  });
-  return { build_ms: ms, artifact_bytes: bytes, parameters: manifest.parameters.length, peak_rss_bytes: peak };
+  return { build_ms: ms, artifact_bytes: bytes, parameters: manifest.parameters.length, peak_rss_bytes: peakRss() };
+}
+
+/** Untimed, once per run: the low-memory phase's artifacts, without chunked updates. */
+async function phaseBuildLowMemory(a) {
+  await buildArtifacts(a, a.artifactsLowMemory, { chunkedUpdate: false });
+  return {};
 }
 
 async function phaseMatmul() {
@@ -652,7 +659,7 @@ function targets(r) {
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   if (a.phase) {
-    const f = { build: phaseBuild, matmul: phaseMatmul, train: phaseTrain, 'train-low-memory': (x) => phaseTrain({ ...x, lowMemory: true }), profile: phaseProfile }[a.phase];
+    const f = { build: phaseBuild, 'build-low-memory': phaseBuildLowMemory, matmul: phaseMatmul, train: phaseTrain, 'train-low-memory': (x) => phaseTrain({ ...x, lowMemory: true }), profile: phaseProfile }[a.phase];
     if (!f) throw new Error(`unknown phase ${a.phase}`);
     const out = await f(a);
     const cpu = process.cpuUsage();
@@ -672,7 +679,10 @@ async function main() {
   r.matmul = measured(a, 'matmul', () => child(a, 'matmul'));
   console.error(`[bench] ORT MatMul: ${Object.entries(r.matmul.matmul_gflops).map(([n, g]) => `${n}^3 ${g.toFixed(1)} GFLOP/s`).join(', ')}`);
   r.onnx = measured(a, 'train', () => child(a, 'train'));
-  if (a.lowMemoryPhase) r.onnx_low_memory = measured(a, 'train --low-memory', () => child(a, 'train-low-memory'));
+  if (a.lowMemoryPhase) {
+    child(a, 'build-low-memory');
+    r.onnx_low_memory = measured(a, 'train --low-memory', () => child(a, 'train-low-memory'));
+  }
   if (a.profile) {
     r.profile = measured(a, 'profile', () => child(a, 'profile'));
     console.error(`[bench] profile: ${JSON.stringify(r.profile.loop.by_part)}`);

@@ -79,6 +79,8 @@ export class TrainerSession {
   /** Optimizer steps taken so far (PyTorch's `state['step']`). */
   stepsDone = 0;
   private readonly floatType: string;
+  /** Shape of each parameter and state tensor in the model (the manifest's `shape`), by name. */
+  private readonly shapes: Map<string, number[]>;
 
   private constructor(
     readonly dir: string,
@@ -88,6 +90,7 @@ export class TrainerSession {
     readonly lowMemory: boolean,
   ) {
     this.floatType = manifest.hyperparameters[0]?.dtype ?? 'float32';
+    this.shapes = new Map([...manifest.parameters, ...manifest.state].map((t) => [t.name, t.shape]));
   }
 
   static async open(dir: string, options: TrainerSessionOptions = {}): Promise<TrainerSession> {
@@ -196,31 +199,23 @@ export class TrainerSession {
     return metrics;
   }
 
-  /** Shape of each parameter and state tensor in the model (the manifest's `shape`), by name. */
-  private shapes(): Map<string, number[]> {
-    return new Map([...this.manifest.parameters, ...this.manifest.state].map((t) => [t.name, t.shape]));
-  }
-
   /** Current parameters in their own shapes (views of the session's buffers), by ONNX initializer name. */
   parameters(): Map<string, ort.Tensor> {
-    const shapes = this.shapes();
-    return new Map([...this.params].map(([k, v]) => [k, viewAs(v, shapes.get(k)!)]));
+    return new Map([...this.params].map(([k, v]) => [k, viewAs(v, this.shapes.get(k)!)]));
   }
 
   /** Parameters and optimizer state together, in their own shapes (what a checkpoint holds). */
   snapshot(): Map<string, ort.Tensor> {
-    const shapes = this.shapes();
-    return new Map([...this.params, ...this.state].map(([k, v]) => [k, viewAs(v, shapes.get(k)!)]));
+    return new Map([...this.params, ...this.state].map(([k, v]) => [k, viewAs(v, this.shapes.get(k)!)]));
   }
 
   /** Continues from a checkpoint's tensors; every parameter and state tensor must be present and shaped right. */
   restore(tensors: ReadonlyMap<string, ort.Tensor>, stepsDone: number): void {
-    const shapes = this.shapes();
     for (const [map, kind] of [[this.params, 'parameter'], [this.state, 'optimizer state']] as const) {
       for (const [name, current] of map) {
         const t = tensors.get(name);
         if (!t) throw new InputError(`checkpoint has no ${kind} '${name}'; it belongs to another model or optimizer`);
-        const want = shapes.get(name)!;
+        const want = this.shapes.get(name)!;
         if (t.dims.length !== want.length || t.dims.some((d, i) => d !== want[i])) {
           throw new InputError(`checkpoint ${kind} '${name}' has shape [${t.dims}], the model needs [${want}]`);
         }

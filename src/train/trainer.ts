@@ -193,8 +193,9 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     let ceSum = 0;
     let counted = 0;
     const evalPlan = { batchSize: opts.batchSize, shuffle: false, seed: 0 };
+    const parameters = session.parameters();
     for await (const pb of evalSet.batches(evalPlan, { ...collateOpts, withLabels: true }, { epoch: 0, batch: 0 }, 1)) {
-      const { logits, ce } = await evaluator.run(pb.batch, session.parameters());
+      const { logits, ce } = await evaluator.run(pb.batch, parameters);
       const C = logits.dims[logits.dims.length - 1] as number;
       const data = logits.data as Float32Array;
       if (task === 'causal-lm') {
