@@ -37,6 +37,19 @@ timeout -k 5 ${MAIN_TIMEOUT:-170} $N /tmp/p/scripts/gpu/webgpu-check.mjs --eps $
 echo "exit $?"
 echo "== ScatterND / ScatterElements reduction=add, exact sums (cpu: all cores; webgpu)"
 python3 scripts/gpu/scatter_models.py /tmp/scat && timeout -k 5 60 $N /tmp/p/scripts/gpu/scatter-check.mjs /tmp/scat cpu,webgpu
+echo "== CUDA provider: onnxruntime-node's is not installed (NuGet is out of reach); is one on this machine?"
+timeout 20 python3 -c "import onnxruntime as o; print('python onnxruntime', o.__version__, o.get_available_providers())"
+CUDA_LIB=$(timeout 30 find /opt /usr /usr/local -name 'libonnxruntime_providers_cuda.so' 2>/dev/null | head -1)
+if [ -n "$CUDA_LIB" ]; then
+  echo "found $CUDA_LIB; trying it under onnxruntime-node (needs the same ORT version)"
+  BIN=/tmp/p/node_modules/onnxruntime-node/bin/napi-v6/linux/x64
+  cp "$CUDA_LIB" "$(dirname "$CUDA_LIB")/libonnxruntime_providers_shared.so" $BIN/
+  export LD_LIBRARY_PATH=$(find / -xdev -path '*nvidia*' -name 'lib' -type d 2>/dev/null | tr '\n' ':')${LD_LIBRARY_PATH:-}
+  timeout -k 5 ${CUDA_TIMEOUT:-60} $N /tmp/p/scripts/gpu/webgpu-check.mjs --eps cpu,cuda --no-timing
+  echo "exit $?"
+else
+  echo "no libonnxruntime_providers_cuda.so: the CUDA EP cannot be checked here"
+fi
 if [ -d /tmp/p/build-wip ]; then
   echo "== webgpu-check parity, build = working tree (build-wip)"
   DISTILL_BUILD=/tmp/p/build-wip timeout -k 5 ${WIP_TIMEOUT:-45} $N /tmp/p/scripts/gpu/webgpu-check.mjs --no-timing

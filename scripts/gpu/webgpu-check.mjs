@@ -278,10 +278,15 @@ function randomBatches(n, B, S, vocab, classes, seed) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const timings = [];
 
-async function timeModel(label, student, teacher, vocab) {
+/**
+ * Times `student` on every EP; returns, per EP, the parameters after the first K-step call (from the initial
+ * state, on the same seeded batches), so builds with different options can be compared with each other.
+ */
+async function timeModel(label, student, teacher, vocab, buildOptions = {}) {
   const outDir = fs.mkdtempSync(path.join(tmp, `timing-${label}-`));
   const t0 = performance.now();
-  buildTrainingArtifacts({ student, teacher, task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: 0.01 }, outDir });
+  buildTrainingArtifacts({ student, teacher, task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: 0.01 }, outDir, ...buildOptions });
+  const afterFirstCall = new Map();
   log(`\n## timing ${label}: batch ${args.batch} x seq ${args.seq}, K=${args.k} steps per call, ${args.warmup} warm-up calls, median of ${args.calls} (AdamW, clip 1, built in ${(performance.now() - t0).toFixed(0)} ms)`);
   const batches = randomBatches(args.k, args.batch, args.seq, vocab, 2, 11);
   const lrs = batches.map(() => 5e-5);
@@ -301,7 +306,10 @@ async function timeModel(label, student, teacher, vocab) {
         const c0 = performance.now();
         const m = await s.train(batches, lrs, hyper);
         callMs.push(performance.now() - c0);
-        if (c === 0) first = m[0];
+        if (c === 0) {
+          first = m[0];
+          afterFirstCall.set(ep, new Map([...s.parameterArrays()].map(([n, a]) => [n, Float64Array.from(a)])));
+        }
         if (elapsedS() > args.budgetS + 60) break;
       }
       const timed = callMs.slice(args.warmup);
@@ -336,6 +344,25 @@ async function timeModel(label, student, teacher, vocab) {
   } catch (e) {
     log(`  cpu 1 thread: ERROR ${errLine(e)}`);
   }
+  return afterFirstCall;
+}
+
+/** Worst relative L2 difference over the parameters two runs share. */
+function worstRelL2(a, b) {
+  let worst = { name: '', rel: 0 };
+  for (const [name, x] of a) {
+    const y = b.get(name);
+    if (!y) continue;
+    let d = 0;
+    let n = 0;
+    for (let i = 0; i < x.length; i++) {
+      d += (x[i] - y[i]) ** 2;
+      n += y[i] ** 2;
+    }
+    const rel = Math.sqrt(d) / Math.max(Math.sqrt(n), 1e-30);
+    if (!(rel <= worst.rel) || !worst.name) worst = { name, rel };
+  }
+  return worst;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -356,8 +383,25 @@ if (args.timing) {
   await timeModel('fixture-bert-student', path.join(MODELS, 'bert-student', 'model.onnx'), path.join(MODELS, 'bert-teacher', 'model.onnx'), 2000);
   if (args.small) {
     const student = path.join(args.small, 'model.onnx');
-    if (fs.existsSync(student)) await timeModel('bench-small-student', student, student, 30522);
-    else log(`\n## timing bench-small-student: ${student} does not exist (skipped)`);
+    if (fs.existsSync(student)) {
+      // chunked optimizer updates (the library default: a Scan over the word embedding) against plain ones
+      // (what `distill train --ep webgpu` builds); after the same first call they must agree
+      const plain = await timeModel('bench-small-student', student, student, 30522, { chunkedUpdate: false });
+      const chunked = await timeModel('bench-small-student-chunked', student, student, 30522, { chunkedUpdate: true });
+      if (args.placement) {
+        const dir = fs.mkdtempSync(path.join(tmp, 'placement-chunked-'));
+        buildTrainingArtifacts({ student, teacher: student, task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: 0.01 }, outDir: dir });
+        placement(path.join(dir, 'train_loop.onnx'), 'small-chunked-loop');
+      }
+      for (const [ep, p] of plain) {
+        const c = chunked.get(ep);
+        if (!c) continue;
+        const w = worstRelL2(c, p);
+        const line = `bench-small-student ${ep}: chunked vs plain after the first ${args.k}-step call, worst parameter rel L2 ${fmt(w.rel)} (${w.name})`;
+        log(`  ${line}`);
+        summary.push(line);
+      }
+    } else log(`\n## timing bench-small-student: ${student} does not exist (skipped)`);
   }
 }
 
