@@ -1,6 +1,7 @@
 /**
  * Gradient rules of the unary math ops (Sqrt, Reciprocal, Exp, Log, Abs, Erf, Tanh, Sigmoid) and the
- * activations (Relu, LeakyRelu, Gelu), by finite differences with static and run-time shapes.
+ * activations (Relu, LeakyRelu, Gelu, and GELU spelled out in ops as exporters write it), by finite
+ * differences with static and run-time shapes, and the GELUs against their analytic derivative.
  * ORT has no float64 kernel for Erf or Gelu: those run in float32 with a larger step and tolerances.
  */
 import assert from 'node:assert/strict';
@@ -8,7 +9,7 @@ import { describe, it } from 'node:test';
 import { differentiate } from '../src/autodiff/differentiate.js';
 import { attr } from '../src/ir/attributes.js';
 import { Builder } from '../src/ir/builder.js';
-import { Graph } from '../src/ir/graph.js';
+import { Graph, type Value } from '../src/ir/graph.js';
 import { newModel } from '../src/ir/convert.js';
 import { DataType } from '../src/onnx/dtype.js';
 import { gradcheck } from './helpers/gradcheck.js';
@@ -126,6 +127,60 @@ describe('gradient rules: activations', () => {
       });
     });
   }
+
+  /**
+   * d(sum(seed * f(a)))/da for a graph `f` built on input `a`, run in ORT (float32); the backward's nodes.
+   * The gradient is checked against `deriv` (float64 formula) to float32 precision.
+   */
+  async function analyticCheck(f: (b: Builder, a: Value) => Value[], deriv: (x: number) => number) {
+    const r = rng(11);
+    const xs = uniform(r, 64, -5, 5);
+    const seed = uniform(r, 64, -1, 1);
+    const g = new Graph('pattern');
+    const a = g.addInput('a', { elemType: DataType.FLOAT, shape: [64] });
+    const s = g.addInput('s', { elemType: DataType.FLOAT, shape: [64] });
+    const b = new Builder(g, { opset: 17, prefix: 'fwd/' });
+    const ys = f(b, a);
+    const y = ys.length === 1 ? ys[0]! : b.op('Sum', ys);
+    const res = differentiate(g, { seeds: new Map([[y, s]]), wrt: [a], opset: 17 });
+    const grad = res.gradients.get('a')!;
+    g.outputs = [grad];
+    g.eliminateDeadCode();
+    const out = await (await session(newModel(g, 17))).run({ a: tensor('float32', [64], xs), s: tensor('float32', [64], seed) });
+    toNumbers(out[grad.name]!).forEach((v, i) => {
+      const want = Math.fround(seed[i]!) * deriv(Math.fround(xs[i]!));
+      assert.ok(Math.abs(v - want) <= 3e-6 + 1e-5 * Math.abs(want), `x=${xs[i]}: ${v} vs ${want}`);
+    });
+    return g.nodes.filter((n) => n.name.startsWith('grad/') && n.opType !== 'Constant').map((n) => n.opType);
+  }
+  const k = (b: Builder, v: number) => b.scalar(v, DataType.FLOAT);
+  /** The spellings of x * 0.5 * (1 + erf(x / sqrt2)) that TorchScript, dynamo and hand-written graphs use. */
+  const ERF_GELUS: [string, (b: Builder, x: Value) => Value][] = [
+    ['(x * (1 + erf(x / sqrt2))) * 0.5 (TorchScript and dynamo exports)', (b, x) => b.mul(b.mul(x, b.add(b.op('Erf', [b.div(x, k(b, Math.SQRT2))]), k(b, 1))), k(b, 0.5))],
+    ['0.5 * ((erf(x * (1/sqrt2)) + 1) * x)', (b, x) => b.mul(k(b, 0.5), b.mul(b.add(k(b, 1), b.op('Erf', [b.mul(k(b, Math.SQRT1_2), x)])), x))],
+    ['(x * 0.5) * (1 + erf(x / sqrt2))', (b, x) => b.mul(b.mul(x, k(b, 0.5)), b.add(b.op('Erf', [b.div(x, k(b, Math.SQRT2))]), k(b, 1)))],
+    ['x * ((1 + erf(x / sqrt2)) * 0.5)', (b, x) => b.mul(x, b.mul(b.add(k(b, 1), b.op('Erf', [b.div(x, k(b, Math.SQRT2))])), k(b, 0.5)))],
+  ];
+  for (const [form, gelu] of ERF_GELUS) {
+    it(`GELU spelled out as ${form}: one pattern rule, the Gelu op's ten passes, no fan-in sum`, async () => {
+      const ops = await analyticCheck((b, a) => [gelu(b, a)], GELU_DERIV.none!);
+      assert.deepEqual(ops.sort(), ['Add', 'Add', 'Erf', 'Exp', 'Mul', 'Mul', 'Mul', 'Mul', 'Mul', 'Sub']);
+    });
+  }
+  it('GELU spelled out, with its erf also read outside: the ops\' own rules, still exact', async () => {
+    const erfDeriv = (x: number) => Math.sqrt(2 / Math.PI) * Math.exp(-x * x / 2);
+    const ops = await analyticCheck((b, a) => {
+      const e = b.op('Erf', [b.div(a, k(b, Math.SQRT2))]);
+      return [b.mul(b.mul(a, b.add(e, k(b, 1))), k(b, 0.5)), e];
+    }, (x) => GELU_DERIV.none!(x) + erfDeriv(x));
+    assert.ok(ops.includes('Sum') && ops.includes('Div'), `per-op backward expected, got ${ops.join(' ')}`);
+  });
+  it('a GELU-shaped product with another constant (0.25) is not taken for GELU', async () => {
+    const ops = await analyticCheck((b, a) => [b.mul(b.mul(a, b.add(b.op('Erf', [b.div(a, k(b, Math.SQRT2))]), k(b, 1))), k(b, 0.25))],
+      (x) => 0.5 * GELU_DERIV.none!(x));
+    assert.ok(ops.includes('Sum'), `per-op backward expected, got ${ops.join(' ')}`);
+  });
+
   it('Relu at opset 13 and 21', async () => {
     for (const opset of [13, 21]) await gradcheck({ opset, params: { a: [5] }, forward: (b, v) => b.op('Relu', [v.a!]) });
   });

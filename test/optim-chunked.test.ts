@@ -1,6 +1,7 @@
 /**
  * Chunked optimizer updates (optim/chunked.ts): large parameters are updated by a Scan over cache-sized
- * chunks and travel through the step models as [chunks, length]. The update must be exactly the plain one
+ * chunks and travel through the step models as [chunks, length]; small ones share one update over their
+ * concatenation (optim/grouped.ts). The update must be exactly the plain one
  * (the plain path is checked against torch.optim in optim.test.ts and train-step.test.ts), in every way the
  * artifacts are run: the K-step loop, low-memory mode writing into the fed buffers, and a checkpoint taken
  * from one build and restored into the other.
@@ -44,7 +45,10 @@ describe('chunkPlan', () => {
   });
 });
 
-/** A classifier whose 4096 x 512 embedding (2^21 values) is chunked and whose 512 x 2 head is not. */
+/**
+ * A classifier whose 4096 x 512 embedding (2^21 values) is chunked, and whose small parameters (a 512-vector
+ * scale, the 512 x 2 head and its bias) share one grouped update.
+ */
 function writeStudent(file: string): void {
   const g = new Graph('tiny_classifier');
   const b = new Builder(g, { opset: 17 });
@@ -52,10 +56,12 @@ function writeStudent(file: string): void {
   const weights = (name: string, dims: number[], scale: number) =>
     g.addInitializer(makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims[0]! * dims[1]! }, () => (rand() - 0.5) * scale)));
   const embedding = weights('embedding.weight', [4096, 512], 0.2);
+  const scale = g.addInitializer(makeTensor('pool.scale', DataType.FLOAT, [512], Float32Array.from({ length: 512 }, () => 1 + (rand() - 0.5) * 0.2)));
   const head = weights('head.weight', [512, 2], 0.5);
+  const bias = g.addInitializer(makeTensor('head.bias', DataType.FLOAT, [2], Float32Array.from([0.1, -0.1])));
   const ids = g.addInput('input_ids', { elemType: DataType.INT64, shape: ['batch', 'sequence'] });
-  const pooled = b.reduceMean(b.op('Gather', [embedding, ids]), [1], false);
-  const logits = g.rename(b.op('MatMul', [pooled, head]), 'logits');
+  const pooled = b.mul(b.reduceMean(b.op('Gather', [embedding, ids]), [1], false), scale);
+  const logits = g.rename(b.add(b.op('MatMul', [pooled, head]), bias), 'logits');
   g.outputs = [logits];
   saveModel(modelToProto(newModel(g, 17)), file);
 }
@@ -91,7 +97,7 @@ function assertSameState(a: TrainerSession, b: TrainerSession, what: string): vo
   }
 }
 
-describe('chunked updates (a Scan over chunks of a 2^21-value embedding)', () => {
+describe('chunked and grouped updates (a Scan over chunks of a 2^21-value embedding; three small parameters in one update)', () => {
   writeStudent(student);
   const chunked = build(true);
   const plain = build(false);
@@ -106,6 +112,11 @@ describe('chunked updates (a Scan over chunks of a 2^21-value embedding)', () =>
     assert.deepEqual(chunked.in_place, { safe: true, violations: [] });
     const step = loadModel(path.join(tmp, 'chunked-1', 'train_step.onnx')).model.graph!;
     assert.equal(step.node.filter((n) => n.opType === 'Scan').length, 1);
+    // AdamW's last node, outside the Scan body: once for the group of three, against once per parameter
+    const updates = (dir: string) => loadModel(path.join(tmp, dir, 'train_step.onnx')).model.graph!.node.filter((n) => n.name?.includes('adamw_param')).length;
+    assert.equal(updates('chunked-1'), 1);
+    assert.equal(updates('plain-1'), 4);
+    assert.deepEqual(chunked.parameters.map((p) => [p.name, p.shape]), plain.parameters.map((p) => [p.name, p.shape]));
     const dims = (name: string) => step.input.find((i) => i.name === name)!.type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue));
     assert.deepEqual(dims('embedding.weight'), [2, 1 << 20]);
     assert.deepEqual(dims('embedding.weight.exp_avg_sq'), [2, 1 << 20]);

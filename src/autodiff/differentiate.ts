@@ -6,7 +6,9 @@
  *    loss depends on (backward sweep). Only nodes between the two get backward work; integer paths, Shape,
  *    masks and position ids never do.
  * 2. Reverse sweep in reverse topological order: each node's rule turns output gradients into input
- *    gradients. A value read in several places (fan-out, tied weights) sums its contributions.
+ *    gradients. A value read in several places (fan-out, tied weights) sums its contributions. Where a
+ *    pattern rule recognizes the subgraph ending at a node (GELU spelled out in ops), its one rule replaces
+ *    the rules of the pattern's nodes.
  * 3. Cheap elementwise values the backward reads are recomputed there where that frees them early
  *    (remat.ts), and backward nodes no gradient reads are dropped.
  */
@@ -15,9 +17,9 @@ import { isFloatType } from '../onnx/dtype.js';
 import { Builder } from '../ir/builder.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import { inferNode, inferTypes } from '../ir/infer.js';
-import type { GradContext, GradRule } from './rule.js';
+import type { GradContext, GradRule, PatternMatch, PatternRule } from './rule.js';
 import { rematerialize } from './remat.js';
-import { ruleFor } from './rules/index.js';
+import { patternsEndingAt, ruleFor } from './rules/index.js';
 import { unbroadcast } from './unbroadcast.js';
 
 export interface DifferentiateOptions {
@@ -118,6 +120,15 @@ export function differentiate(graph: Graph, options: DifferentiateOptions): Grad
   for (let k = forwardNodes.length - 1; k >= 0; k--) {
     const node = forwardNodes[k]!;
     if (!node.outputs.some((o) => active(o) && contributions.has(o))) continue;
+    const pattern = matchPattern(graph, node);
+    if (pattern) {
+      // The pattern's inner values are read only inside it, so they get no gradient and their nodes are
+      // skipped by the check above.
+      if (active(pattern.match.input) && canCarryGrad(pattern.match.input)) {
+        addGrad(pattern.match.input, pattern.rule.backward(b, pattern.match, gradOf(node.outputs[0]!)!));
+      }
+      continue;
+    }
     const rule = ruleFor(node);
     const diff = differentiableInputs(rule, node);
     const needs = node.inputs.map((v, i) => diff.includes(i) && active(v) && canCarryGrad(v!));
@@ -157,6 +168,24 @@ export function differentiate(graph: Graph, options: DifferentiateOptions): Grad
     else unreached.push(p);
   }
   return { gradients, unreached, nodesAdded: dropUnread(graph, b.added, [...gradients.values()]) };
+}
+
+/**
+ * The pattern rule that matches the subgraph ending at `node`, if any, where that subgraph can be
+ * differentiated as a whole: the root has one output, and every value inside is read only inside and is
+ * not a graph output.
+ */
+function matchPattern(graph: Graph, node: Node): { rule: PatternRule; match: PatternMatch } | null {
+  if (node.outputs.length !== 1) return null;
+  for (const rule of patternsEndingAt(node)) {
+    const match = rule.match(node);
+    if (!match) continue;
+    const inside = new Set([node, ...match.inner]);
+    const sealed = match.inner.every((n) =>
+      n.outputs.every((v) => !v || (!graph.outputs.includes(v) && v.uses.every((u) => inside.has(u)))));
+    if (sealed) return { rule, match };
+  }
+  return null;
 }
 
 /**

@@ -39,3 +39,29 @@ export interface GradRule {
    */
   backward(ctx: GradContext): (Value | null)[];
 }
+
+/**
+ * A gradient rule for a small subgraph that computes one known function of one input, such as GELU as
+ * exporters spell it out in five ops. The rules of the ops would each read their own operands and add up
+ * two paths into the input; one rule for the whole function emits its derivative in fewer passes and reads
+ * only the input. Patterns are matched at their last node during the reverse sweep.
+ */
+export interface PatternRule {
+  /** What the pattern computes, for docs. */
+  readonly name: string;
+  /** Op type of the pattern's last node, where matching starts. */
+  readonly root: string;
+  /**
+   * The pattern ending at `node`, or null. `inner` are its other nodes; the caller checks that their
+   * outputs are read only inside the pattern, so skipping their rules loses no gradient.
+   */
+  match(node: Node): PatternMatch | null;
+  /** The gradient of the input, from the gradient of the root's output. */
+  backward(b: Builder, match: PatternMatch, dy: Value): Value;
+}
+
+export interface PatternMatch {
+  /** The single value the pattern is a function of. */
+  readonly input: Value;
+  readonly inner: readonly Node[];
+}

@@ -17,6 +17,7 @@ import { DataType, dtypeName } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';
 import { clipCoefficient } from '../optim/clip.js';
 import { type ChunkPlan, chunkPlan, scanChunks } from '../optim/chunked.js';
+import { groupable, groupedUpdate } from '../optim/grouped.js';
 import type { Optimizer, ParamUpdate, StepScalars } from '../optim/optimizer.js';
 
 /** Names of the inputs and outputs every step graph has (the manifest repeats them). */
@@ -51,8 +52,9 @@ export interface StepGraphOptions {
   accumulationSteps?: number;
   /**
    * Run the update of large parameters chunk by chunk in a Scan, with the parameter and its state carried
-   * as [chunks, length] (default true; faster on CPUs, see optim/chunked.ts). False keeps every tensor in
-   * its own shape and the update in plain nodes, e.g. for execution providers that run Scan on the CPU.
+   * as [chunks, length] (optim/chunked.ts), and that of small ones as one update over their concatenation
+   * (optim/grouped.ts); default true, faster on CPUs. False gives every parameter its own update in plain
+   * nodes and keeps every tensor in its own shape, e.g. for execution providers that run Scan on the CPU.
    */
   chunkedUpdate?: boolean;
 }
@@ -219,11 +221,13 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   const specs = options.optimizer.stateSpecs();
   const optimizer = options.optimizer;
   const stepInputs = { lr, step, gradScale: clipped.scale };
-  trained.forEach((p, k) => {
+  const plainUpdates = options.chunkedUpdate === false;
+  // Interface first (each parameter, then its state), then the updates: chunked (large), grouped (small,
+  // per dtype) or plain, then the outputs in interface order.
+  const entries = trained.map((p, k) => {
     const initial = g.promoteToInput(p);
     const shape = dimsOf(initial);
-    const dtype = dtypeName(initial.dataType);
-    const plan = options.chunkedUpdate === false ? null : chunkPlan(shape);
+    const plan = plainUpdates ? null : chunkPlan(shape);
     // A chunked parameter and its state travel as [chunks, length]; the model reads the parameter through a
     // Reshape to its own shape, which ORT runs as a view (docs/TRAINING-STEP.md, "Chunked updates").
     const ioShape = plan ? [plan.chunks, plan.length] : shape;
@@ -235,19 +239,41 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
       p.type = { elemType: initial.dataType, shape: ioShape };
     }
     const stateIn = specs.map((s) => addInput(g, stateName(p.name, s.suffix), { elemType: initial.dataType, shape: ioShape }));
-    const scalars = optimizer.perStep(b, stepInputs, p);
-    const upd = plan
-      ? chunkedUpdate(b, optimizer, plan, scalars, { param: p, grad: b.reshape(accumulated[k]!, ioShape), state: stateIn })
-      : optimizer.apply(b, scalars, { param: p, grad: accumulated[k]!, state: stateIn });
+    const update: ParamUpdate = { param: p, grad: plan ? b.reshape(accumulated[k]!, ioShape) : accumulated[k]!, state: stateIn };
+    return { p, initial, shape, dtype: dtypeName(initial.dataType), plan, ioShape, update };
+  });
+  const updated = new Map<Value, { param: Value; state: Value[] }>();
+  const groups = new Map<string, typeof entries>();
+  if (!plainUpdates) {
+    for (const e of entries) {
+      if (e.plan || !groupable(e.shape)) continue;
+      const group = groups.get(e.dtype);
+      if (group) group.push(e);
+      else groups.set(e.dtype, [e]);
+    }
+  }
+  for (const group of groups.values()) {
+    if (group.length < 2) continue;
+    const scalars = optimizer.perStep(b, stepInputs, group[0]!.p);
+    const results = groupedUpdate(b, optimizer, scalars, group.map((e) => e.update), group.map((e) => e.shape));
+    group.forEach((e, i) => updated.set(e.p, results[i]!));
+  }
+  for (const e of entries) {
+    if (updated.has(e.p)) continue;
+    const scalars = optimizer.perStep(b, stepInputs, e.p);
+    updated.set(e.p, e.plan ? chunkedUpdate(b, optimizer, e.plan, scalars, e.update) : optimizer.apply(b, scalars, e.update));
+  }
+  for (const { p, initial, shape, dtype, plan, ioShape, update } of entries) {
+    const upd = updated.get(p)!;
     outputs.push(output(g, b, keepUnlessApplied(upd.param, p), newName(p.name)));
     const io = plan ? { ioShape } : {};
     parameters.push({ name: p.name, dtype, shape, ...io, output: newName(p.name), initial });
     upd.state.forEach((s, i) => {
-      const name = stateIn[i]!.name;
-      outputs.push(output(g, b, keepUnlessApplied(s, stateIn[i]!), newName(name)));
+      const name = update.state[i]!.name;
+      outputs.push(output(g, b, keepUnlessApplied(s, update.state[i]!), newName(name)));
       state.push({ name, param: p.name, dtype, shape, ...io, init: specs[i]!.init, output: newName(name) });
     });
-  });
+  }
   accumulators.forEach(({ input, param }) => {
     const reset = b.op('Where', [apply!, b.scalarLike(0, input), accumulated[trained.indexOf(param)]!]);
     outputs.push(output(g, b, reset, newName(input.name)));

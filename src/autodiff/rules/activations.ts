@@ -1,11 +1,14 @@
 /**
- * Activations: Relu, LeakyRelu, Gelu (the opset-20 op, exact and tanh forms). Formulas follow PyTorch's
- * derivatives (threshold_backward, leaky_relu_backward, gelu_backward), including the value at the kink:
- * the gradient at x = 0 is 0 for Relu and alpha for LeakyRelu.
+ * Activations: Relu, LeakyRelu, Gelu (the opset-20 op, exact and tanh forms), and GELU as exporters write
+ * it in ops, x * (1 + erf(x / sqrt2)) * 0.5, as a pattern. Formulas follow PyTorch's derivatives
+ * (threshold_backward, leaky_relu_backward, gelu_backward), including the value at the kink: the gradient at
+ * x = 0 is 0 for Relu and alpha for LeakyRelu.
  */
 import { GraphError } from '../../errors.js';
-import type { Value } from '../../ir/graph.js';
-import type { GradRule } from '../rule.js';
+import type { Builder } from '../../ir/builder.js';
+import { constantScalar } from '../../ir/constants.js';
+import type { Node, Value } from '../../ir/graph.js';
+import type { GradRule, PatternMatch, PatternRule } from '../rule.js';
 
 /** dx = dy where y > 0, else 0. */
 const relu: GradRule = {
@@ -38,35 +41,98 @@ const leakyRelu: GradRule = {
  *   2 dy/dx = (1 + erf(s)) + x exp(log(sqrt(2/pi)) - s^2).
  * approximate="tanh": y = x (1 + t) / 2, t = tanh(u), u = x (B + B K x^2), B = sqrt(2/pi), K = 0.044715:
  *   2 dy/dx = (1 + t) + x (1 - t^2) u',  u' = B + 3 B K x^2.
+ * Ten elementwise passes for the exact form; the pattern rule below uses it too.
  */
+function geluGradient(b: Builder, x: Value, g: Value, approximate: string, where: () => string): Value {
+  const k = (v: number) => b.scalarLike(v, x);
+  let twice: Value;
+  if (approximate === 'none') {
+    const s = b.mul(x, k(Math.SQRT1_2));
+    const cdf2 = b.add(b.op('Erf', [s]), k(1));
+    const pdf2 = b.op('Exp', [b.sub(k(Math.log(Math.sqrt(2 / Math.PI))), b.mul(s, s))]);
+    twice = b.add(cdf2, b.mul(x, pdf2));
+  } else if (approximate === 'tanh') {
+    const B = Math.sqrt(2 / Math.PI);
+    const K = 0.044715;
+    const xx = b.mul(x, x);
+    const t = b.op('Tanh', [b.mul(x, b.add(b.mul(xx, k(B * K)), k(B)))]);
+    const du = b.add(b.mul(xx, k(3 * B * K)), k(B));
+    const right = b.mul(b.mul(x, b.sub(k(1), b.mul(t, t))), du);
+    twice = b.add(b.add(t, k(1)), right);
+  } else {
+    throw new GraphError(`${where()}: Gelu approximate="${approximate}" is not supported (only "none" and "tanh")`);
+  }
+  return b.mul(b.mul(g, k(0.5)), twice);
+}
+
 const gelu: GradRule = {
   ops: ['Gelu'],
   differentiable: [0],
-  backward: (c) => {
-    const { b, node } = c;
-    const x = c.x(0);
-    const g = c.dy(0)!;
-    const k = (v: number) => b.scalarLike(v, x);
-    const approximate = node.attrs.string('approximate', 'none');
-    let twice: Value;
-    if (approximate === 'none') {
-      const s = b.mul(x, k(Math.SQRT1_2));
-      const cdf2 = b.add(b.op('Erf', [s]), k(1));
-      const pdf2 = b.op('Exp', [b.sub(k(Math.log(Math.sqrt(2 / Math.PI))), b.mul(s, s))]);
-      twice = b.add(cdf2, b.mul(x, pdf2));
-    } else if (approximate === 'tanh') {
-      const B = Math.sqrt(2 / Math.PI);
-      const K = 0.044715;
-      const xx = b.mul(x, x);
-      const t = b.op('Tanh', [b.mul(x, b.add(b.mul(xx, k(B * K)), k(B)))]);
-      const du = b.add(b.mul(xx, k(3 * B * K)), k(B));
-      const right = b.mul(b.mul(x, b.sub(k(1), b.mul(t, t))), du);
-      twice = b.add(b.add(t, k(1)), right);
-    } else {
-      throw new GraphError(`${node.describe()}: Gelu approximate="${approximate}" is not supported (only "none" and "tanh")`);
+  backward: (c) => [geluGradient(c.b, c.x(0), c.dy(0)!, c.node.attrs.string('approximate', 'none'), () => c.node.describe())],
+};
+
+/** Whether `v` is a build-time constant equal to `target` up to float32 rounding. */
+function isConstant(v: Value | null, target: number): boolean {
+  const k = constantScalar(v);
+  return k !== undefined && Math.abs(k - target) <= 1e-6 * Math.abs(target);
+}
+
+/** The producer of `v` if it is a standard `op` node. */
+function producedBy(v: Value | null, op: string): Node | null {
+  const p = v?.producer;
+  return p && p.opType === op && (p.domain === '' || p.domain === 'ai.onnx') ? p : null;
+}
+
+/** For a two-input node with `known` as one operand, the other operand. */
+function otherOperand(node: Node, known: (v: Value | null) => boolean): Value | null {
+  const [a, b] = node.inputs;
+  if (a && b && known(a)) return b;
+  if (a && b && known(b)) return a;
+  return null;
+}
+
+/**
+ * 1 + erf(x / sqrt2) (or erf(x * (1/sqrt2)) + 1, either operand order): its x and its three nodes, or null.
+ */
+function matchCdf2(p: Value | null): { x: Value; nodes: Node[] } | null {
+  const add = producedBy(p, 'Add');
+  if (!add) return null;
+  const e = otherOperand(add, (v) => isConstant(v, 1));
+  const erf = producedBy(e, 'Erf');
+  const s = erf?.inputs[0] ?? null;
+  const div = producedBy(s, 'Div');
+  if (div && isConstant(div.inputs[1] ?? null, Math.SQRT2)) return { x: div.inputs[0]!, nodes: [add, erf!, div] };
+  const mul = producedBy(s, 'Mul');
+  const x = mul && otherOperand(mul, (v) => isConstant(v, Math.SQRT1_2));
+  return x ? { x, nodes: [add, erf!, mul!] } : null;
+}
+
+/**
+ * The exact GELU as TorchScript and dynamo exports of nn.GELU / F.gelu spell it: a product of x,
+ * 1 + erf(x / sqrt2) and 0.5 in two Muls, grouped and ordered either way.
+ */
+const erfGeluPattern: PatternRule = {
+  name: 'GELU (erf form): x * (1 + erf(x / sqrt2)) * 0.5',
+  root: 'Mul',
+  match(root: Node): PatternMatch | null {
+    for (const slot of [0, 1]) {
+      const inner = producedBy(root.inputs[slot] ?? null, 'Mul');
+      const outer = root.inputs[1 - slot] ?? null;
+      if (!inner || !outer) continue;
+      // the three factors: `outer` and the inner Mul's two operands
+      const factors = [outer, inner.inputs[0] ?? null, inner.inputs[1] ?? null];
+      const half = factors.findIndex((v) => isConstant(v, 0.5));
+      if (half < 0) continue;
+      const rest = factors.filter((_, i) => i !== half);
+      for (const [x, p] of [[rest[0], rest[1]], [rest[1], rest[0]]] as const) {
+        const cdf = matchCdf2(p ?? null);
+        if (cdf && x && cdf.x === x) return { input: x, inner: [inner, ...cdf.nodes] };
+      }
     }
-    return [b.mul(b.mul(g, k(0.5)), twice)];
+    return null;
   },
+  backward: (b, m, dy) => geluGradient(b, m.input, dy, 'none', () => 'GELU pattern'),
 };
 
 export const rules: readonly GradRule[] = [relu, leakyRelu, gelu];
+export const patterns: readonly PatternRule[] = [erfGeluPattern];

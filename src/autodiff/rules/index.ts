@@ -3,10 +3,10 @@
  * (or a new file) and, for a new file, one line here.
  */
 import type { Node } from '../../ir/graph.js';
-import type { GradRule } from '../rule.js';
+import type { GradRule, PatternRule } from '../rule.js';
 import { rules as arithmetic } from './arithmetic.js';
 import { rules as unary } from './unary.js';
-import { rules as activations } from './activations.js';
+import { patterns as activationPatterns, rules as activations } from './activations.js';
 import { rules as passthrough } from './passthrough.js';
 import { rules as where } from './where.js';
 import { rules as matmul } from './matmul.js';
@@ -37,10 +37,24 @@ for (const rule of ALL) {
   }
 }
 
+/** Rules for whole subgraphs (rule.ts, PatternRule), tried at their last node before its op's rule. */
+const PATTERNS: readonly PatternRule[] = [...activationPatterns];
+
+/** The pattern rules whose last node can be `node`. */
+export function patternsEndingAt(node: Node): PatternRule[] {
+  if (node.domain !== '' && node.domain !== 'ai.onnx') return [];
+  return PATTERNS.filter((p) => p.root === node.opType);
+}
+
 /** The rule for a node, or undefined if its op (or domain) has none. */
 export function ruleFor(node: Node): GradRule | undefined {
   if (node.domain !== '' && node.domain !== 'ai.onnx') return undefined;
   return TABLE.get(node.opType);
+}
+
+/** What the pattern rules recognize, for docs. */
+export function differentiablePatterns(): string[] {
+  return PATTERNS.map((p) => p.name);
 }
 
 /** Op types with a gradient rule, for docs and `distill inspect`. */
