@@ -327,7 +327,7 @@ async function phaseTrain(a) {
     const f = process.resourceUsage().minorPageFault;
     const t = performance.now();
     await session.train(pending, new Array(pending.length).fill(LR), HYPER);
-    if (process.env.BENCH_E2E_CALLS) log(`  e2e call of ${pending.length} steps: ${(performance.now() - t).toFixed(0)} ms, ${process.resourceUsage().minorPageFault - f} page faults`);
+    log(`  e2e call of ${pending.length} steps: ${(performance.now() - t).toFixed(0)} ms, ${process.resourceUsage().minorPageFault - f} page faults`);
     pending = [];
   };
   for (let e = 0; e < EPOCHS; e++) {
