@@ -167,6 +167,29 @@ describe('gradient rules: activations', () => {
       assert.deepEqual(ops.sort(), ['Add', 'Add', 'Erf', 'Exp', 'Mul', 'Mul', 'Mul', 'Mul', 'Mul', 'Sub']);
     });
   }
+  const B = Math.sqrt(2 / Math.PI);
+  /** x + 0.044715 x^3 inside tanh, as Hugging Face's NewGELUActivation (GPT-2) is exported, and reordered. */
+  const TANH_GELUS: [string, (b: Builder, x: Value) => Value][] = [
+    ['(x * 0.5) * (1 + tanh(sqrt(2/pi) * (x + pow(x, 3) * 0.044715))) (GPT-2 export)', (b, x) =>
+      b.mul(b.mul(x, k(b, 0.5)), b.add(b.op('Tanh', [b.mul(b.add(x, b.mul(b.op('Pow', [x, k(b, 3)]), k(b, 0.044715))), k(b, B))]), k(b, 1)))],
+    ['((1 + tanh((0.044715 * pow(x, 3) + x) * sqrt(2/pi))) * x) * 0.5', (b, x) =>
+      b.mul(b.mul(b.add(k(b, 1), b.op('Tanh', [b.mul(k(b, B), b.add(b.mul(k(b, 0.044715), b.op('Pow', [x, k(b, 3)])), x))])), x), k(b, 0.5))],
+  ];
+  for (const [form, gelu] of TANH_GELUS) {
+    it(`tanh GELU spelled out as ${form}: one pattern rule, the Gelu op's passes, no Pow or fan-in sum`, async () => {
+      const ops = await analyticCheck((b, a) => [gelu(b, a)], GELU_DERIV.tanh!);
+      assert.deepEqual(ops.sort(), ['Add', 'Add', 'Add', 'Add', 'Mul', 'Mul', 'Mul', 'Mul', 'Mul', 'Mul', 'Mul', 'Mul', 'Mul', 'Sub', 'Tanh']);
+    });
+  }
+  it('a tanh-GELU-shaped graph with another cubic coefficient (0.05) is not taken for GELU', async () => {
+    const f = (x: number) => {
+      const t = Math.tanh(B * (x + 0.05 * x ** 3));
+      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * B * (1 + 0.15 * x * x);
+    };
+    const ops = await analyticCheck((b, a) =>
+      [b.mul(b.mul(a, k(b, 0.5)), b.add(b.op('Tanh', [b.mul(b.add(a, b.mul(b.op('Pow', [a, k(b, 3)]), k(b, 0.05))), k(b, B))]), k(b, 1)))], f);
+    assert.ok(ops.includes('Sum') && ops.includes('Pow'), `per-op backward expected, got ${ops.join(' ')}`);
+  });
   it('GELU spelled out, with its erf also read outside: the ops\' own rules, still exact', async () => {
     const erfDeriv = (x: number) => Math.sqrt(2 / Math.PI) * Math.exp(-x * x / 2);
     const ops = await analyticCheck((b, a) => {

@@ -64,4 +64,6 @@ export interface PatternMatch {
   /** The single value the pattern is a function of. */
   readonly input: Value;
   readonly inner: readonly Node[];
+  /** Which variant of its function the pattern found, where it knows several (e.g. GELU's erf and tanh forms). */
+  readonly form?: string;
 }

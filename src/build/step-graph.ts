@@ -229,7 +229,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     const shape = dimsOf(initial);
     const plan = plainUpdates ? null : chunkPlan(shape);
     // A chunked parameter and its state travel as [chunks, length]; the model reads the parameter through a
-    // Reshape to its own shape, which ORT runs as a view (docs/TRAINING-STEP.md, "Chunked updates").
+    // Reshape to its own shape, which ORT runs as a view (docs/TRAINING-STEP.md, "Chunked and grouped updates").
     const ioShape = plan ? [plan.chunks, plan.length] : shape;
     if (plan) {
       const view = g.newValue(`${b.prefix}${p.name}/view`);

@@ -26,7 +26,7 @@ export function register(cli: Argv): Argv {
         .option('chunked-update', {
           type: 'boolean',
           default: true,
-          describe: 'update large parameters chunk by chunk in a Scan (faster on CPUs; --no-chunked-update for GPU execution providers)',
+          describe: 'update large parameters chunk by chunk in a Scan and small ones in one shared update (faster on CPUs; --no-chunked-update for GPU execution providers)',
         })
         .option('out', { type: 'string', demandOption: true, describe: 'output folder' }),
     (args) => {

@@ -1,6 +1,6 @@
 /**
  * Activations: Relu, LeakyRelu, Gelu (the opset-20 op, exact and tanh forms), and GELU as exporters write
- * it in ops, x * (1 + erf(x / sqrt2)) * 0.5, as a pattern. Formulas follow PyTorch's derivatives
+ * it in ops (both forms) as a pattern. Formulas follow PyTorch's derivatives
  * (threshold_backward, leaky_relu_backward, gelu_backward), including the value at the kink: the gradient at
  * x = 0 is 0 for Relu and alpha for LeakyRelu.
  */
@@ -91,28 +91,54 @@ function otherOperand(node: Node, known: (v: Value | null) => boolean): Value | 
   return null;
 }
 
-/**
- * 1 + erf(x / sqrt2) (or erf(x * (1/sqrt2)) + 1, either operand order): its x and its three nodes, or null.
- */
-function matchCdf2(p: Value | null): { x: Value; nodes: Node[] } | null {
-  const add = producedBy(p, 'Add');
-  if (!add) return null;
-  const e = otherOperand(add, (v) => isConstant(v, 1));
-  const erf = producedBy(e, 'Erf');
+/** A pattern's matched input, its nodes (outermost first), and which GELU it computes. */
+interface Cdf2 {
+  x: Value;
+  nodes: Node[];
+  approximate: 'none' | 'tanh';
+}
+
+/** 1 + erf(x / sqrt2), with x / sqrt2 as Div or as Mul by 1/sqrt2, operands in either order. */
+function matchErfCdf2(erf: Node | null, add: Node): Cdf2 | null {
   const s = erf?.inputs[0] ?? null;
   const div = producedBy(s, 'Div');
-  if (div && isConstant(div.inputs[1] ?? null, Math.SQRT2)) return { x: div.inputs[0]!, nodes: [add, erf!, div] };
+  if (div && isConstant(div.inputs[1] ?? null, Math.SQRT2)) return { x: div.inputs[0]!, nodes: [add, erf!, div], approximate: 'none' };
   const mul = producedBy(s, 'Mul');
   const x = mul && otherOperand(mul, (v) => isConstant(v, Math.SQRT1_2));
-  return x ? { x, nodes: [add, erf!, mul!] } : null;
+  return x ? { x, nodes: [add, erf!, mul!], approximate: 'none' } : null;
+}
+
+/** 1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)), x^3 as Pow(x, 3), operands in either order. */
+function matchTanhCdf2(tanh: Node | null, add: Node): Cdf2 | null {
+  const scaled = producedBy(tanh?.inputs[0] ?? null, 'Mul');
+  const inner = scaled && producedBy(otherOperand(scaled, (v) => isConstant(v, Math.sqrt(2 / Math.PI))), 'Add');
+  if (!inner) return null;
+  for (const slot of [0, 1]) {
+    const cubicTerm = producedBy(inner.inputs[1 - slot] ?? null, 'Mul');
+    const pow = cubicTerm && producedBy(otherOperand(cubicTerm, (v) => isConstant(v, 0.044715)), 'Pow');
+    const x = inner.inputs[slot];
+    if (pow && x && pow.inputs[0] === x && isConstant(pow.inputs[1] ?? null, 3)) {
+      return { x, nodes: [add, tanh!, scaled!, inner, cubicTerm!, pow], approximate: 'tanh' };
+    }
+  }
+  return null;
+}
+
+/** 2 Phi(x) as the erf or tanh form writes it: 1 + erf(..) or 1 + tanh(..). */
+function matchCdf2(p: Value | null): Cdf2 | null {
+  const add = producedBy(p, 'Add');
+  const e = add && otherOperand(add, (v) => isConstant(v, 1));
+  if (!add || !e) return null;
+  return matchErfCdf2(producedBy(e, 'Erf'), add) ?? matchTanhCdf2(producedBy(e, 'Tanh'), add);
 }
 
 /**
- * The exact GELU as TorchScript and dynamo exports of nn.GELU / F.gelu spell it: a product of x,
- * 1 + erf(x / sqrt2) and 0.5 in two Muls, grouped and ordered either way.
+ * GELU as TorchScript and dynamo exports spell it: a product of x, 2 Phi(x) and 0.5 in two Muls, grouped and
+ * ordered either way, with 2 Phi(x) = 1 + erf(x / sqrt2) (nn.GELU, F.gelu) or 1 + tanh(sqrt(2/pi) (x +
+ * 0.044715 x^3)) (F.gelu(approximate="tanh"), Hugging Face's NewGELUActivation in GPT-2).
  */
-const erfGeluPattern: PatternRule = {
-  name: 'GELU (erf form): x * (1 + erf(x / sqrt2)) * 0.5',
+const geluPattern: PatternRule = {
+  name: 'GELU in ops: x * (1 + erf(x / sqrt2)) * 0.5, or its tanh form with x + 0.044715 x^3',
   root: 'Mul',
   match(root: Node): PatternMatch | null {
     for (const slot of [0, 1]) {
@@ -126,13 +152,13 @@ const erfGeluPattern: PatternRule = {
       const rest = factors.filter((_, i) => i !== half);
       for (const [x, p] of [[rest[0], rest[1]], [rest[1], rest[0]]] as const) {
         const cdf = matchCdf2(p ?? null);
-        if (cdf && x && cdf.x === x) return { input: x, inner: [inner, ...cdf.nodes] };
+        if (cdf && x && cdf.x === x) return { input: x, inner: [inner, ...cdf.nodes], form: cdf.approximate };
       }
     }
     return null;
   },
-  backward: (b, m, dy) => geluGradient(b, m.input, dy, 'none', () => 'GELU pattern'),
+  backward: (b, m, dy) => geluGradient(b, m.input, dy, m.form ?? 'none', () => 'GELU pattern'),
 };
 
 export const rules: readonly GradRule[] = [relu, leakyRelu, gelu];
-export const patterns: readonly PatternRule[] = [erfGeluPattern];
+export const patterns: readonly PatternRule[] = [geluPattern];
