@@ -20,6 +20,8 @@ import { DataType } from '../src/onnx/dtype.js';
 import { loadModel, saveModel } from '../src/onnx/model-io.js';
 import { makeTensor } from '../src/onnx/tensor.js';
 import { CHUNK_MIN_ELEMENTS, chunkPlan } from '../src/optim/chunked.js';
+import { GROUP_MAX_ELEMENTS, GROUP_MAX_MEMBERS, memberGroups } from '../src/optim/grouped.js';
+import { MODELS } from './helpers/fixtures.js';
 import { type StepMetrics, TrainerSession } from '../src/runtime/trainer-session.js';
 import { readSafetensorsFile } from '../src/export/safetensors.js';
 import { train } from '../src/train/trainer.js';
@@ -42,6 +44,38 @@ describe('chunkPlan', () => {
     assert.equal(chunkPlan([2, 4194319]), null, '2 x a prime: no divisor in range');
     assert.equal(chunkPlan(['vocab', 768]), null, 'a symbolic dimension');
     assert.equal(chunkPlan(undefined), null);
+  });
+});
+
+describe('grouped updates of small parameters', () => {
+  it('memberGroups cuts a list into runs of at most 7 in order, and drops runs of one', () => {
+    for (let n = 0; n <= 23; n++) {
+      const items = Array.from({ length: n }, (_, i) => i);
+      const groups = memberGroups(items);
+      assert.ok(groups.every((g) => g.length >= 2 && g.length <= GROUP_MAX_MEMBERS), `${n}: ${JSON.stringify(groups)}`);
+      const flat = groups.flat();
+      assert.deepEqual(flat, [...flat].sort((a, b) => a - b), `${n}: order`);
+      assert.equal(flat.length, n - (n % GROUP_MAX_MEMBERS === 1 ? 1 : 0), `${n}: only a trailing single is left out`);
+    }
+  });
+
+  it('on the BERT fixture: every small parameter is in a group of at most 7, each Concat and Split within 8 tensors (WebGPU)', () => {
+    const out = path.join(tmp, 'bert-grouped');
+    const m = buildTrainingArtifacts({ student: path.join(MODELS, 'bert-student', 'model.onnx'), task: 'seq-cls', optimizer: 'adamw', outDir: out });
+    const nodes = loadModel(path.join(out, 'train_step.onnx')).model.graph!.node;
+    const small = m.parameters.filter((p) => p.shape.reduce((a, d) => a * d, 1) <= GROUP_MAX_ELEMENTS).length;
+    const splits = nodes.filter((n) => n.opType === 'Split' && n.name?.includes('update_group/'));
+    // three Splits (parameter, exp_avg, exp_avg_sq) per group, whose outputs cover the small parameters
+    assert.equal(splits.length % 3, 0);
+    assert.ok(splits.length / 3 >= Math.ceil(small / GROUP_MAX_MEMBERS), `${splits.length / 3} groups for ${small} small parameters`);
+    assert.equal(splits.reduce((a, n) => a + n.output.length, 0), 3 * small);
+    const grouping = nodes.filter((x) => x.name?.includes('update_group/'));
+    assert.equal(grouping.filter((x) => x.opType === 'Concat').length, (4 / 3) * splits.length);
+    for (const n of grouping) {
+      assert.ok(n.input.length + n.output.length <= 8 + (n.opType === 'Split' ? 1 : 0), `${n.name}: ${n.input.length} inputs, ${n.output.length} outputs`);
+    }
+    const updates = nodes.filter((n) => n.name?.includes('adamw_param')).length;
+    assert.equal(updates, m.parameters.length - small + splits.length / 3);
   });
 });
 

@@ -17,7 +17,7 @@ import { DataType, dtypeName } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';
 import { clipCoefficient } from '../optim/clip.js';
 import { type ChunkPlan, chunkPlan, scanChunks } from '../optim/chunked.js';
-import { groupable, groupedUpdate } from '../optim/grouped.js';
+import { groupable, groupedUpdate, memberGroups } from '../optim/grouped.js';
 import type { Optimizer, ParamUpdate, StepScalars } from '../optim/optimizer.js';
 
 /** Names of the inputs and outputs every step graph has (the manifest repeats them). */
@@ -243,7 +243,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     return { p, initial, shape, dtype: dtypeName(initial.dataType), plan, ioShape, update };
   });
   const updated = new Map<Value, { param: Value; state: Value[] }>();
-  const groups = new Map<string, typeof entries>();
+  const groups = new Map<string, typeof entries>(); // by dtype
   if (!plainUpdates) {
     for (const e of entries) {
       if (e.plan || !groupable(e.shape)) continue;
@@ -252,8 +252,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
       else groups.set(e.dtype, [e]);
     }
   }
-  for (const group of groups.values()) {
-    if (group.length < 2) continue;
+  for (const group of [...groups.values()].flatMap(memberGroups)) {
     const scalars = optimizer.perStep(b, stepInputs, group[0]!.p);
     const results = groupedUpdate(b, optimizer, scalars, group.map((e) => e.update), group.map((e) => e.shape));
     group.forEach((e, i) => updated.set(e.p, results[i]!));

@@ -10,19 +10,33 @@
  * bit; the parameters keep their own names, shapes and interface.
  *
  * The concatenations and splits copy the group seven times (four vectors in, three out). For a tensor of n
- * float32 values that costs about as much as the 13 kernels it saves when n is around 30 k, hence the limit.
+ * float32 values that costs about as much as the 13 kernels it saves when n is around 30 k, hence the limit
+ * on size; the limit on members keeps every Concat and Split within what any WebGPU device offers.
  */
 import type { Builder } from '../ir/builder.js';
 import type { Value } from '../ir/graph.js';
 import type { Optimizer, ParamUpdate, StepScalars } from './optimizer.js';
 
-/** Parameters of at most this many elements share one update with the others of their dtype. */
+/** Parameters of at most this many elements share one update with others of their dtype. */
 export const GROUP_MAX_ELEMENTS = 1 << 15;
+/**
+ * Members of one group. A Concat of n inputs or a Split of n outputs binds n + 1 storage buffers in ORT's
+ * WebGPU kernels, and WebGPU guarantees only 8 per shader stage (maxStorageBuffersPerShaderStage; an H200
+ * offered 16, and a group of 41 failed there with "Too many storage buffers in shader").
+ */
+export const GROUP_MAX_MEMBERS = 7;
 
 const elements = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
 
 /** Whether a parameter of this shape is updated in a group rather than on its own. */
 export const groupable = (shape: readonly number[]): boolean => elements(shape) <= GROUP_MAX_ELEMENTS;
+
+/** `items` cut into groups of at most GROUP_MAX_MEMBERS, in order; a group of one is no group. */
+export function memberGroups<T>(items: readonly T[]): T[][] {
+  const groups: T[][] = [];
+  for (let i = 0; i < items.length; i += GROUP_MAX_MEMBERS) groups.push(items.slice(i, i + GROUP_MAX_MEMBERS));
+  return groups.filter((g) => g.length > 1);
+}
 
 /**
  * `optimizer.apply` once over the concatenation of `members` (parameters of one dtype, with their own
@@ -37,7 +51,7 @@ export function groupedUpdate(
 ): { param: Value; state: Value[] }[] {
   const sizes = shapes.map(elements);
   const flat = (v: Value, k: number) => (shapes[k]!.length === 1 ? v : b.reshape(v, [sizes[k]!]));
-  const joined = (pick: (u: ParamUpdate) => Value) => b.op('Concat', members.map((u, k) => flat(pick(u), k)), { axis: 0 });
+  const joined = (pick: (u: ParamUpdate) => Value) => b.op('Concat', members.map((u, k) => flat(pick(u), k)), { axis: 0 }, 'update_group/concat');
   const stateCount = members[0]!.state.length;
   const r = optimizer.apply(b, scalars, {
     param: joined((u) => u.param),
@@ -46,7 +60,7 @@ export function groupedUpdate(
   });
   const splitSizes = b.int64(sizes);
   const parts = (v: Value) =>
-    b.opN('Split', [v, splitSizes], members.length, { axis: 0 }).map((part, k) => (shapes[k]!.length === 1 ? part : b.reshape(part, shapes[k]!)));
+    b.opN('Split', [v, splitSizes], members.length, { axis: 0 }, 'update_group/split').map((part, k) => (shapes[k]!.length === 1 ? part : b.reshape(part, shapes[k]!)));
   const params = parts(r.param);
   const states = r.state.map(parts);
   return members.map((_, k) => ({ param: params[k]!, state: states.map((s) => s[k]!) }));
