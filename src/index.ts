@@ -16,7 +16,7 @@ export { inferTypes } from './ir/infer.js';
 // Autodiff.
 export { differentiate, type DifferentiateOptions, type GradientResult } from './autodiff/differentiate.js';
 export { addGradients, selectParameters, type GradientModelOptions } from './autodiff/gradient-model.js';
-export { differentiableOps } from './autodiff/rules/index.js';
+export { differentiableOps, differentiablePatterns } from './autodiff/rules/index.js';
 export type { GradContext, GradRule } from './autodiff/rule.js';
 
 // Losses, optimizers, training-step artifacts.
