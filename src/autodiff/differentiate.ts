@@ -193,15 +193,7 @@ function matchPattern(graph: Graph, node: Node): { rule: PatternRule; match: Pat
  * (Builder.transpose); returns how many backward nodes remain.
  */
 function dropUnread(graph: Graph, added: readonly Node[], gradients: readonly Value[]): number {
-  const mine = new Set(added);
-  const live = new Set<Node>();
-  const stack = gradients.map((v) => v.producer).filter((n): n is Node => n !== null && mine.has(n));
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (live.has(n)) continue;
-    live.add(n);
-    for (const v of [...n.inputs, ...n.implicitInputs]) if (v?.producer && mine.has(v.producer)) stack.push(v.producer);
-  }
+  const live = graph.liveNodes(gradients, new Set(added));
   for (const n of added) if (!live.has(n)) graph.removeNode(n);
   return live.size;
 }

@@ -266,18 +266,28 @@ export class Graph {
   }
 
   /**
-   * Dead-code elimination: removes nodes none of whose outputs reach a graph output, and values that are no
-   * longer produced, consumed or declared. Initializers nobody reads are dropped unless they are graph inputs.
+   * The nodes `roots` are computed from: their producers, those nodes' inputs' producers (subgraph reads
+   * included), and so on; with `within`, only nodes in it are walked.
    */
-  eliminateDeadCode(): void {
+  liveNodes(roots: readonly Value[], within?: ReadonlySet<Node>): Set<Node> {
+    const inScope = (n: Node | null): n is Node => n !== null && (!within || within.has(n));
     const live = new Set<Node>();
-    const stack = this.outputs.map((v) => v.producer).filter((n): n is Node => n !== null);
+    const stack = roots.map((v) => v.producer).filter(inScope);
     while (stack.length) {
       const n = stack.pop()!;
       if (live.has(n)) continue;
       live.add(n);
-      for (const v of [...n.inputs, ...n.implicitInputs]) if (v?.producer && !live.has(v.producer)) stack.push(v.producer);
+      for (const v of [...n.inputs, ...n.implicitInputs]) if (v && inScope(v.producer) && !live.has(v.producer)) stack.push(v.producer);
     }
+    return live;
+  }
+
+  /**
+   * Dead-code elimination: removes nodes none of whose outputs reach a graph output, and values that are no
+   * longer produced, consumed or declared. Initializers nobody reads are dropped unless they are graph inputs.
+   */
+  eliminateDeadCode(): void {
+    const live = this.liveNodes(this.outputs);
     for (const n of [...this.nodes]) if (!live.has(n)) this.removeNode(n);
     for (const [name, v] of this.values) {
       if (v.producer || v.uses.length || this.outputs.includes(v) || this.inputs.includes(v)) continue;
