@@ -44,6 +44,13 @@ describe('distill build', () => {
     // Only standard ops: no contrib domains anywhere in the step.
     assert.deepEqual(step.node.filter((n) => n.domain && n.domain !== 'ai.onnx').map((n) => n.opType), []);
     assert.match(r.stdout, /25 trained tensors/);
+    // Small parameters share grouped updates by default; --no-grouped-update gives each its own.
+    const grouping = (dir: string) => loadModel(path.join(dir, 'train_step.onnx')).model.graph!.node.filter((n) => n.name?.includes('update_group/')).length;
+    assert.ok(grouping(out) > 0);
+    const apart = path.join(tmp, 'cli-ungrouped');
+    const r2 = run('build', '--student', model('bert-student'), '--task', 'seq-cls', '--optimizer', 'adamw', '--no-grouped-update', '--out', apart);
+    assert.equal(r2.status, 0, r2.stderr);
+    assert.equal(grouping(apart), 0);
   });
 
   it('freezes parameters by glob: they stay constants of the graph and get no optimizer state', () => {

@@ -103,9 +103,10 @@ function writeStudent(file: string): void {
 const LR = 1e-2;
 const WD = 0.1;
 const student = path.join(tmp, 'student.onnx');
+/** Chunked and grouped updates (the defaults), or every parameter with its own plain update. */
 const build = (chunkedUpdate: boolean, accumulationSteps = 1) =>
   buildTrainingArtifacts({
-    student, task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: WD }, chunkedUpdate, accumulationSteps,
+    student, task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: WD }, chunkedUpdate, groupedUpdate: chunkedUpdate, accumulationSteps,
     outDir: path.join(tmp, `${chunkedUpdate ? 'chunked' : 'plain'}-${accumulationSteps}`),
   });
 
@@ -184,22 +185,28 @@ describe('chunked and grouped updates (a Scan over chunks of a 2^21-value embedd
     await s.release();
   });
 
-  it('equals the plain update bit for bit: the loop, low-memory mode in place, with accumulation, and for SGD', async () => {
+  it('equals the plain update bit for bit: the loop, low-memory mode in place (chunked and grouped, or grouped only), with accumulation, and for SGD', async () => {
     const data = batches(4);
     const lrs = [LR, LR, LR / 2, LR / 2];
     const runs: { session: TrainerSession; metrics: StepMetrics[] }[] = [];
-    for (const [dir, lowMemory] of [['plain-1', false], ['chunked-1', false], ['chunked-1', true]] as const) {
+    // What `distill train --low-memory` and `--ep webgpu` build: grouped updates without chunks
+    buildTrainingArtifacts({
+      student, task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: WD }, chunkedUpdate: false, outDir: path.join(tmp, 'grouped-1'),
+    });
+    for (const [dir, lowMemory] of [['plain-1', false], ['chunked-1', false], ['chunked-1', true], ['grouped-1', true]] as const) {
       const session = await TrainerSession.open(path.join(tmp, dir), { threads: 2, lowMemory });
       const held = [...session.parameterArrays().values()];
       const metrics = [...await session.train(data.slice(0, 3), lrs.slice(0, 3), HYPER), ...await session.train(data.slice(3), lrs.slice(3), HYPER)];
       if (lowMemory) assert.ok([...session.parameterArrays().values()].every((a, i) => a === held[i]), 'low-memory mode replaced a buffer');
       runs.push({ session, metrics });
     }
-    const [plainRun, loopRun, leanRun] = runs as [typeof runs[number], typeof runs[number], typeof runs[number]];
+    const [plainRun, loopRun, leanRun, groupedRun] = runs as [typeof runs[number], typeof runs[number], typeof runs[number], typeof runs[number]];
     assert.deepEqual(loopRun.metrics, plainRun.metrics);
     assert.deepEqual(leanRun.metrics, plainRun.metrics);
+    assert.deepEqual(groupedRun.metrics, plainRun.metrics);
     assertSameState(loopRun.session, plainRun.session, 'loop');
     assertSameState(leanRun.session, plainRun.session, 'low-memory');
+    assertSameState(groupedRun.session, plainRun.session, 'grouped, low-memory');
     await Promise.all(runs.map((r) => r.session.release()));
 
     build(true, 2);
@@ -207,7 +214,7 @@ describe('chunked and grouped updates (a Scan over chunks of a 2^21-value embedd
     // SGD with momentum: its first-step flag (a bool) and the clipping scale enter the Scan body as well.
     for (const chunkedUpdate of [true, false]) {
       buildTrainingArtifacts({
-        student, task: 'seq-cls', optimizer: 'sgd', optimizerSettings: { momentum: 0.9, weightDecay: WD }, chunkedUpdate,
+        student, task: 'seq-cls', optimizer: 'sgd', optimizerSettings: { momentum: 0.9, weightDecay: WD }, chunkedUpdate, groupedUpdate: chunkedUpdate,
         outDir: path.join(tmp, `sgd-${chunkedUpdate}`),
       });
     }

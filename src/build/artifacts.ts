@@ -37,6 +37,8 @@ export interface BuildOptions {
   accumulationSteps?: number;
   /** Update large parameters chunk by chunk (default true; see StepGraphOptions.chunkedUpdate). */
   chunkedUpdate?: boolean;
+  /** Update small parameters in groups (default true; see StepGraphOptions.groupedUpdate). */
+  groupedUpdate?: boolean;
   outDir: string;
 }
 
@@ -137,7 +139,7 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   const opset = stepModel.opset('')!;
   const step = buildStepGraph(stepModel, {
     task: options.task, optimizer, logits, teacher, freeze: options.freeze, accumulationSteps: options.accumulationSteps,
-    chunkedUpdate: options.chunkedUpdate,
+    chunkedUpdate: options.chunkedUpdate, groupedUpdate: options.groupedUpdate,
   });
   const inPlace = inPlaceViolations(stepModel.graph, [...step.parameters, ...step.state].map((t) => ({ input: t.name, output: t.output })));
   saveModel(modelToProto(stepModel), path.join(options.outDir, 'train_step.onnx'), { externalData: { threshold: 1 << 20 } });

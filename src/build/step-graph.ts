@@ -52,11 +52,15 @@ export interface StepGraphOptions {
   accumulationSteps?: number;
   /**
    * Run the update of large parameters chunk by chunk in a Scan, with the parameter and its state carried
-   * as [chunks, length] (optim/chunked.ts), and that of small ones as one update over their concatenation
-   * (optim/grouped.ts); default true, faster on CPUs. False gives every parameter its own update in plain
-   * nodes and keeps every tensor in its own shape, e.g. for execution providers that run Scan on the CPU.
+   * as [chunks, length] (optim/chunked.ts; default true, faster on CPUs). False keeps every tensor in its own
+   * shape and large updates in plain nodes, e.g. for execution providers that run Scan on the CPU.
    */
   chunkedUpdate?: boolean;
+  /**
+   * Update small parameters in groups, one update over each group's concatenation (optim/grouped.ts;
+   * default true: fewer kernels on every execution provider). False gives each its own update.
+   */
+  groupedUpdate?: boolean;
 }
 
 export interface ParameterInfo {
@@ -221,13 +225,12 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   const specs = options.optimizer.stateSpecs();
   const optimizer = options.optimizer;
   const stepInputs = { lr, step, gradScale: clipped.scale };
-  const plainUpdates = options.chunkedUpdate === false;
   // Interface first (each parameter, then its state), then the updates: chunked (large), grouped (small,
   // per dtype) or plain, then the outputs in interface order.
   const entries = trained.map((p, k) => {
     const initial = g.promoteToInput(p);
     const shape = dimsOf(initial);
-    const plan = plainUpdates ? null : chunkPlan(shape);
+    const plan = options.chunkedUpdate === false ? null : chunkPlan(shape);
     // A chunked parameter and its state travel as [chunks, length]; the model reads the parameter through a
     // Reshape to its own shape, which ORT runs as a view (docs/TRAINING-STEP.md, "Chunked and grouped updates").
     const ioShape = plan ? [plan.chunks, plan.length] : shape;
@@ -244,7 +247,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   });
   const updated = new Map<Value, { param: Value; state: Value[] }>();
   const groups = new Map<string, typeof entries>(); // by dtype
-  if (!plainUpdates) {
+  if (options.groupedUpdate !== false) {
     for (const e of entries) {
       if (e.plan || !groupable(e.shape)) continue;
       const group = groups.get(e.dtype);

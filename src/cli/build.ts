@@ -26,7 +26,12 @@ export function register(cli: Argv): Argv {
         .option('chunked-update', {
           type: 'boolean',
           default: true,
-          describe: 'update large parameters chunk by chunk in a Scan and small ones in one shared update (faster on CPUs; --no-chunked-update for GPU execution providers)',
+          describe: 'update large parameters chunk by chunk in a Scan (faster on CPUs; --no-chunked-update for GPU execution providers)',
+        })
+        .option('grouped-update', {
+          type: 'boolean',
+          default: true,
+          describe: 'update small parameters (biases, norms) in groups of up to 7, one update each (fewer kernels)',
         })
         .option('out', { type: 'string', demandOption: true, describe: 'output folder' }),
     (args) => {
@@ -44,6 +49,7 @@ export function register(cli: Argv): Argv {
         logits: args.logits,
         freeze: args.freeze as string[],
         chunkedUpdate: args['chunked-update'],
+        groupedUpdate: args['grouped-update'],
         outDir: args.out,
       });
       const count = m.parameters.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);

@@ -129,10 +129,10 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const manifest = buildTrainingArtifacts({
     student: opts.student, teacher: opts.teacher, task, optimizer: opts.optimizer, optimizerSettings,
     freeze: opts.freeze, accumulationSteps: accum, outDir: buildDir,
-    // Chunked updates (docs/TRAINING-STEP.md; the flag covers grouped ones too) are for the CPU's default
-    // mode. ORT's WebGPU provider runs Scan on the CPU, which would move the chunked tensors across every
-    // step; and in low-memory mode they cost 0.1-0.2 GB more at the same speed (bare base session,
-    // docs/PERFORMANCE.md).
+    // Chunked updates (docs/TRAINING-STEP.md) are for the CPU's default mode. ORT's WebGPU provider runs Scan
+    // on the CPU, which would move the chunked tensors across every step; and in low-memory mode they cost
+    // 0.1-0.2 GB more at the same speed (bare base session, docs/PERFORMANCE.md). Grouped updates of small
+    // parameters stay on everywhere: they only remove kernels.
     chunkedUpdate: opts.ep !== 'webgpu' && !opts.lowMemory,
   });
   const sessionOptions = { ep: opts.ep, threads: opts.threads };
