@@ -22,7 +22,7 @@ export const GROUP_MAX_ELEMENTS = 1 << 15;
 /**
  * Members of one group. ORT 1.30's WebGPU Split binds its input and each output as a storage buffer, and
  * WebGPU guarantees only 8 per shader stage (maxStorageBuffersPerShaderStage; an H200 offered 16, and a
- * group of 41 failed there with "Too many storage buffers in shader"). Its Concat ran 25 inputs there, but
+ * group of 24 failed there with "Too many storage buffers in shader"). Its Concat ran 25 inputs there, but
  * 7 keeps both within 8 on any device.
  */
 export const GROUP_MAX_MEMBERS = 7;
