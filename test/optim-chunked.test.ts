@@ -77,6 +77,26 @@ describe('grouped updates of small parameters', () => {
     const updates = nodes.filter((n) => n.name?.includes('adamw_param')).length;
     assert.equal(updates, m.parameters.length - small + splits.length / 3);
   });
+
+  it('an optimizer without state (plain SGD): grouped equals separate updates bit for bit', async () => {
+    const rand = mulberry32(5);
+    const batch = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: 64 }, () => BigInt(1 + Math.floor(rand() * 1000))), [4, 16]),
+      attention_mask: new ort.Tensor('int64', BigInt64Array.from({ length: 64 }, () => 1n), [4, 16]),
+      labels: new ort.Tensor('int64', BigInt64Array.from({ length: 4 }, () => BigInt(Math.floor(rand() * 2))), [4]),
+    };
+    const runs = [];
+    for (const groupedUpdate of [true, false]) {
+      const outDir = path.join(tmp, `bert-sgd-${groupedUpdate}`);
+      const m = buildTrainingArtifacts({ student: path.join(MODELS, 'bert-student', 'model.onnx'), task: 'seq-cls', optimizer: 'sgd', groupedUpdate, outDir });
+      assert.equal(m.state.length, 0);
+      const session = await TrainerSession.open(outDir, { threads: 1 });
+      runs.push({ session, metrics: await session.train([batch, batch], [0.1, 0.1], HYPER) });
+    }
+    assert.deepEqual(runs[0]!.metrics, runs[1]!.metrics);
+    assertSameState(runs[0]!.session, runs[1]!.session, 'sgd without state');
+    await Promise.all(runs.map((r) => r.session.release()));
+  });
 });
 
 /**
