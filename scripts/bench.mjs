@@ -84,7 +84,7 @@ function parseArgs(argv) {
   a.teacher = path.join(a.dir, 'teacher', 'model.onnx');
   a.student = path.join(a.dir, 'student', 'model.onnx');
   a.artifacts = path.join(a.dir, 'artifacts');
-  // What `distill train --low-memory` builds: plain updates, no chunked Scans (src/train/trainer.ts).
+  // What `distill train --low-memory` builds: no chunked Scans, grouped updates kept (src/train/trainer.ts).
   a.artifactsLowMemory = path.join(a.dir, 'artifacts-low-memory');
   return a;
 }

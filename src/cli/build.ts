@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { buildTrainingArtifacts } from '../build/artifacts.js';
 import { TASKS, type Task } from '../losses/distill.js';
+import { elementCount } from '../onnx/tensor.js';
 import type { OptimizerName } from '../optim/index.js';
 
 export function register(cli: Argv): Argv {
@@ -52,7 +53,7 @@ export function register(cli: Argv): Argv {
         groupedUpdate: args['grouped-update'],
         outDir: args.out,
       });
-      const count = m.parameters.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+      const count = m.parameters.reduce((n, p) => n + elementCount(p.shape), 0);
       process.stdout.write(
         `${args.out}: train_step.onnx, train_loop.onnx, eval.onnx, ${m.initial_state}, manifest.json\n` +
           `  ${m.parameters.length} trained tensors (${count.toLocaleString('en-US')} values), ${m.frozen.length} frozen, ${m.state.length} optimizer state tensors (${m.optimizer.name})\n`,

@@ -21,6 +21,7 @@ import { makeAttribute } from '../ir/attributes.js';
 import { Builder } from '../ir/builder.js';
 import { graphToProto } from '../ir/convert.js';
 import { Graph, type Value } from '../ir/graph.js';
+import { elementCount } from '../onnx/tensor.js';
 import type { StepScalars } from './optimizer.js';
 
 /** Tensors with fewer elements than this are updated by plain nodes: they fit in cache as they are. */
@@ -47,7 +48,7 @@ export interface ChunkPlan {
  */
 export function chunkPlan(dims: readonly (number | string | null)[] | undefined): ChunkPlan | null {
   if (!dims || dims.some((d) => typeof d !== 'number')) return null;
-  const n = (dims as number[]).reduce((a, d) => a * d, 1);
+  const n = elementCount(dims as number[]);
   if (!Number.isSafeInteger(n) || n < CHUNK_MIN_ELEMENTS) return null;
   let best: number | null = null;
   const score = (d: number) => Math.abs(Math.log(d / CHUNK_TARGET));

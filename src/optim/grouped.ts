@@ -15,6 +15,7 @@
  */
 import type { Builder } from '../ir/builder.js';
 import type { Value } from '../ir/graph.js';
+import { elementCount } from '../onnx/tensor.js';
 import type { Optimizer, ParamUpdate, StepScalars } from './optimizer.js';
 
 /** Parameters of at most this many elements share one update with others of their dtype. */
@@ -27,10 +28,8 @@ export const GROUP_MAX_ELEMENTS = 1 << 15;
  */
 export const GROUP_MAX_MEMBERS = 7;
 
-const elements = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
-
 /** Whether a parameter of this shape is updated in a group rather than on its own. */
-export const groupable = (shape: readonly number[]): boolean => elements(shape) <= GROUP_MAX_ELEMENTS;
+export const groupable = (shape: readonly number[]): boolean => elementCount(shape) <= GROUP_MAX_ELEMENTS;
 
 /** `items` cut into groups of at most GROUP_MAX_MEMBERS, in order; a group of one is no group. */
 export function memberGroups<T>(items: readonly T[]): T[][] {
@@ -50,7 +49,7 @@ export function groupedUpdate(
   members: readonly ParamUpdate[],
   shapes: readonly (readonly number[])[],
 ): { param: Value; state: Value[] }[] {
-  const sizes = shapes.map(elements);
+  const sizes = shapes.map(elementCount);
   const flat = (v: Value, k: number) => (shapes[k]!.length === 1 ? v : b.reshape(v, [sizes[k]!]));
   const joined = (pick: (u: ParamUpdate) => Value) => b.op('Concat', members.map((u, k) => flat(pick(u), k)), { axis: 0 }, 'update_group/concat');
   const stateCount = members[0]!.state.length;

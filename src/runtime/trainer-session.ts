@@ -20,6 +20,7 @@ import ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
 import type { Manifest } from '../build/artifacts.js';
 import { floatArray, readSafetensors } from '../export/safetensors.js';
+import { elementCount } from '../onnx/tensor.js';
 import { type Batch, stackBatches } from './batch.js';
 import { collectGarbage } from './gc.js';
 import { TRAINING_DISABLED_OPTIMIZERS, createSession, type SessionOptions } from './session.js';
@@ -120,7 +121,7 @@ export class TrainerSession {
     for (const st of manifest.state) {
       // Fresh typed arrays are zero and not yet backed by memory: filling them with the zeros they hold would
       // make the whole optimizer state resident (536 MB for a 67M-parameter student) before ORT needs it.
-      const n = st.shape.reduce((a, b) => a * b, 1);
+      const n = elementCount(st.shape);
       const data = st.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
       if (st.init !== 0) data.fill(st.init);
       s.state.set(st.name, new ort.Tensor(st.dtype === 'float64' ? 'float64' : 'float32', data, st.ioShape ?? st.shape));
