@@ -15,6 +15,7 @@ import { readSafetensors, safeToFloat64, type SafeTensor } from '../src/export/s
 import { Builder } from '../src/ir/builder.js';
 import { modelFromProto, modelToProto } from '../src/ir/convert.js';
 import type { Node } from '../src/ir/graph.js';
+import { narrowToReadRows } from '../src/ir/narrow-rows.js';
 import { crossEntropy } from '../src/losses/cross-entropy.js';
 import { encodeModel, loadModel } from '../src/onnx/model-io.js';
 import { DataType } from '../src/onnx/dtype.js';
@@ -47,13 +48,26 @@ describe('whole-model gradients match PyTorch autograd', () => {
     assert.ok(cases.some((c) => c.onnx.endsWith('model.dynamo.onnx')));
   });
 
-  for (const c of cases) {
-    it(`${path.relative(MODELS, c.onnx)}: loss and every parameter gradient within 1e-4 relative`, async () => {
-      const sidecar = JSON.parse(fs.readFileSync(c.sidecar, 'utf8')) as Sidecar;
+  // Each fixture as exported, and each classifier also narrowed to the rows its logits read (ir/narrow-rows.ts):
+  // the same loss and gradients from a last layer that runs for the [CLS] position only.
+  const runs = cases.flatMap((c) => {
+    const sidecar = JSON.parse(fs.readFileSync(c.sidecar, 'utf8')) as Sidecar;
+    return sidecar.task === 'seq-cls' ? [{ c, sidecar, narrow: false }, { c, sidecar, narrow: true }] : [{ c, sidecar, narrow: false }];
+  });
+  it('narrows every classifier fixture of both exporters', () => {
+    assert.ok(runs.filter((r) => r.narrow).length >= 6);
+  });
+
+  for (const { c, sidecar, narrow } of runs) {
+    it(`${path.relative(MODELS, c.onnx)}${narrow ? ', rows narrowed' : ''}: loss and every parameter gradient within 1e-4 relative`, async () => {
       const ref = readSafetensors(c.ref);
       const model = modelFromProto(loadModel(c.onnx).model);
       const g = model.graph;
       const opset = model.opset('')!;
+      // The last layer after its attention: output projection (MatMul, bias Add), its Transpose and Reshape,
+      // residual Add, LayerNorm, the feed-forward block (MatMul, Add, the GELU's five ops, MatMul, Add), residual
+      // Add, LayerNorm: 17 nodes in each exporter's spelling.
+      if (narrow) assert.equal(narrowToReadRows(g, opset).narrowed, 17, 'the last layer narrows');
       const b = new Builder(g, { opset, prefix: 'loss/' });
       let logits = g.get('logits')!;
       const labels = g.value('labels');

@@ -51,6 +51,13 @@ describe('distill build', () => {
     const r2 = run('build', '--student', model('bert-student'), '--task', 'seq-cls', '--optimizer', 'adamw', '--no-grouped-update', '--out', apart);
     assert.equal(r2.status, 0, r2.stderr);
     assert.equal(grouping(apart), 0);
+    // The step and eval models compute the last layer for the [CLS] row only; --no-narrow-rows keeps it whole.
+    const narrowing = (dir: string, f: string) => loadModel(path.join(dir, f)).model.graph!.node.filter((n) => n.name?.startsWith('narrow/')).length;
+    assert.ok(narrowing(out, 'train_step.onnx') > 0 && narrowing(out, 'eval.onnx') > 0);
+    const whole = path.join(tmp, 'cli-whole-rows');
+    const r3 = run('build', '--student', model('bert-student'), '--task', 'seq-cls', '--optimizer', 'adamw', '--no-narrow-rows', '--out', whole);
+    assert.equal(r3.status, 0, r3.stderr);
+    assert.equal(narrowing(whole, 'train_step.onnx') + narrowing(whole, 'eval.onnx'), 0);
   });
 
   it('freezes parameters by glob: they stay constants of the graph and get no optimizer state', () => {

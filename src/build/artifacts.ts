@@ -39,6 +39,8 @@ export interface BuildOptions {
   chunkedUpdate?: boolean;
   /** Update small parameters in groups (default true; see StepGraphOptions.groupedUpdate). */
   groupedUpdate?: boolean;
+  /** Compute only the rows the logits read (default true; see StepGraphOptions.narrowRows). */
+  narrowRows?: boolean;
   outDir: string;
 }
 
@@ -139,7 +141,7 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   const opset = stepModel.opset('')!;
   const step = buildStepGraph(stepModel, {
     task: options.task, optimizer, logits, teacher, freeze: options.freeze, accumulationSteps: options.accumulationSteps,
-    chunkedUpdate: options.chunkedUpdate, groupedUpdate: options.groupedUpdate,
+    chunkedUpdate: options.chunkedUpdate, groupedUpdate: options.groupedUpdate, narrowRows: options.narrowRows,
   });
   const inPlace = inPlaceViolations(stepModel.graph, [...step.parameters, ...step.state].map((t) => ({ input: t.name, output: t.output })));
   saveModel(modelToProto(stepModel), path.join(options.outDir, 'train_step.onnx'), { externalData: { threshold: 1 << 20 } });
@@ -151,7 +153,7 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
 
   const evalModel = loadStudent(options.student);
   // Evaluation needs no teacher: eval_loss is the cross-entropy, as Hugging Face reports it.
-  buildEvalGraph(evalModel, { task: options.task, logits, teacher: false, parameters: step.parameters.map((p) => p.name) });
+  buildEvalGraph(evalModel, { task: options.task, logits, teacher: false, parameters: step.parameters.map((p) => p.name), narrowRows: options.narrowRows });
   saveModel(modelToProto(evalModel), path.join(options.outDir, 'eval.onnx'), { externalData: { threshold: 1 << 20 } });
 
   const tensors = new Map<string, SafeTensor>();

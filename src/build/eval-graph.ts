@@ -4,6 +4,7 @@
  */
 import { InputError } from '../errors.js';
 import { Builder } from '../ir/builder.js';
+import { narrowToReadRows } from '../ir/narrow-rows.js';
 import type { Model } from '../ir/convert.js';
 import type { Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
@@ -16,6 +17,8 @@ export interface EvalGraphOptions {
   teacher: boolean;
   /** Parameters that become inputs (the trained set). */
   parameters: readonly string[];
+  /** As StepGraphOptions.narrowRows (default true). */
+  narrowRows?: boolean;
 }
 
 export function buildEvalGraph(model: Model, options: EvalGraphOptions): void {
@@ -23,6 +26,8 @@ export function buildEvalGraph(model: Model, options: EvalGraphOptions): void {
   const logitsName = options.logits ?? 'logits';
   const student = g.outputs.find((o) => o.name === logitsName);
   if (!student) throw new InputError(`the student has no output '${logitsName}'`);
+  g.outputs = [student];
+  if (options.narrowRows !== false) narrowToReadRows(g, model.opset('')!);
   const floatType = student.type.elemType ?? DataType.FLOAT;
   const input = (name: string, type: Value['type']) => g.addInput(name, type);
   const labels = input(STEP_IO.labels, { elemType: DataType.INT64, shape: options.task === 'seq-cls' ? ['batch'] : ['batch', 'sequence'] });

@@ -10,6 +10,7 @@ import { GraphError, InputError } from '../errors.js';
 import { differentiate } from '../autodiff/differentiate.js';
 import { selectParameters } from '../autodiff/gradient-model.js';
 import { Builder } from '../ir/builder.js';
+import { narrowToReadRows } from '../ir/narrow-rows.js';
 import type { Model } from '../ir/convert.js';
 import type { Graph, TensorType, Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
@@ -61,6 +62,11 @@ export interface StepGraphOptions {
    * default true: fewer kernels on every execution provider). False gives each its own update.
    */
   groupedUpdate?: boolean;
+  /**
+   * Compute only the rows of the student's tensors that its logits read (ir/narrow-rows.ts: a sequence
+   * classifier's last layer for the [CLS] position alone; default true). The gradients are the same.
+   */
+  narrowRows?: boolean;
 }
 
 export interface ParameterInfo {
@@ -160,6 +166,9 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     throw new InputError(`the student has no output '${logitsName}' (its outputs: ${g.outputs.map((o) => o.name).join(', ')}); pass the logits output name`);
   }
   const studentInputs = g.inputs.filter((v) => !v.initializer).map((v) => v.name);
+  // The step returns no other student output, so nothing else may keep a full tensor alive.
+  g.outputs = [student];
+  if (options.narrowRows !== false) narrowToReadRows(g, opset);
   const floatType = student.type.elemType ?? DataType.FLOAT;
   const scalar: TensorType = { elemType: floatType, shape: [] };
   const b = new Builder(g, { opset, prefix: 'step/' });

@@ -34,6 +34,11 @@ export function register(cli: Argv): Argv {
           default: true,
           describe: 'update small parameters (biases, norms) in groups of up to 7, one update each (fewer kernels)',
         })
+        .option('narrow-rows', {
+          type: 'boolean',
+          default: true,
+          describe: 'compute only the rows the logits read (a classifier\'s last layer for the [CLS] position alone)',
+        })
         .option('out', { type: 'string', demandOption: true, describe: 'output folder' }),
     (args) => {
       const optimizer = args.optimizer as OptimizerName;
@@ -51,6 +56,7 @@ export function register(cli: Argv): Argv {
         freeze: args.freeze as string[],
         chunkedUpdate: args['chunked-update'],
         groupedUpdate: args['grouped-update'],
+        narrowRows: args['narrow-rows'],
         outDir: args.out,
       });
       const count = m.parameters.reduce((n, p) => n + elementCount(p.shape), 0);

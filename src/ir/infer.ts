@@ -325,6 +325,9 @@ export function inferNode(node: Node, opset: number): void {
             shape![ax] = sliceLength(d, st, en, sp);
           } else if (st === 0 && typeof en === 'number' && en >= 2 ** 31 - 1 && sp === 1) {
             shape![ax] = d ?? null;
+          } else if (sp === 1 && ((st === 0 && en === 1) || (st === -1 && typeof en === 'number' && en >= 2 ** 31 - 1))) {
+            // The first or the last element: 1 on any dim of at least one (a symbolic dim names a size > 0).
+            shape![ax] = 1;
           } else if (st === 0 && typeof en === 'string' && sp === 1) {
             // x[:n] with a symbolic n (position ids sliced to the sequence length): n, assuming n <= the
             // dim, which holds whenever the model runs at all (it would read past its tables otherwise).

@@ -30,6 +30,11 @@ export interface CreateOptions extends SessionOptions {
   disabledOptimizers?: readonly string[];
   /** ORT's CPU memory arena (default on): faster, but it keeps every block it once grew by. */
   memArena?: boolean;
+  /**
+   * For a model given as bytes whose initializers stay in external data files: the folder their locations
+   * are relative to (ORT then reads them itself, as it would for the model's own path).
+   */
+  externalDataFolder?: string;
 }
 
 const HOW_TO: Record<Exclude<ExecutionProvider, 'cpu'>, string> = {
@@ -52,9 +57,10 @@ export function ortSessionOptions(options: CreateOptions = {}): ort.InferenceSes
     // A missing provider library is reported by our own error below; ORT's log line would only repeat it.
     logSeverityLevel: ep === 'cpu' ? 3 : 4,
   };
-  if (options.disabledOptimizers?.length) {
-    sessionOptions.extra = { optimization: { disable_specified_optimizers: options.disabledOptimizers.join(',') } };
-  }
+  const extra: Record<string, Record<string, string>> = {};
+  if (options.disabledOptimizers?.length) extra.optimization = { disable_specified_optimizers: options.disabledOptimizers.join(',') };
+  if (options.externalDataFolder) extra.session = { model_external_initializers_file_folder_path: options.externalDataFolder };
+  if (Object.keys(extra).length) sessionOptions.extra = extra;
   return sessionOptions;
 }
 
