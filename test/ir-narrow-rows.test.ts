@@ -58,10 +58,10 @@ function assertClose(got: number[][], want: number[][], rel = 1e-6): void {
 const feedX = (b: number, s: number, seed = 3): Feed => ({ x: tensor('float32', [b, s, 4], uniform(rng(seed), b * s * 4)) });
 
 /** Narrows a fresh copy of the model, checks it computes what the original does; returns the report and graph. */
-async function narrowed(make: () => Model, feed: Feed) {
+async function narrowed(make: () => Model, feed: Feed, exactAcrossPadding = true) {
   const want = await outputsOf(make(), feed);
   const m = make();
-  const report = narrowToReadRows(m.graph, OPSET);
+  const report = narrowToReadRows(m.graph, OPSET, { exactAcrossPadding });
   assertClose(await outputsOf(m, feed), want);
   // The remaining one-row Slices, by what they read.
   const slicesOf = m.graph.nodes.filter((n) => n.opType === 'Slice' && n.name.startsWith('narrow/') && n.name.endsWith('/row')).map((n) => n.inputs[0]!.name).sort();
@@ -92,21 +92,23 @@ describe('row narrowing: what it proves and moves', () => {
     return row(b, b.add(ctx, x), 1);
   });
 
-  it('attention over a run-time sequence axis stays whole: a one-row product over the padded axis would depend on the padding', async () => {
+  it('attention over a run-time sequence axis stays whole where results must not depend on the padding', async () => {
     const r = await narrowed(attention(), feedX(2, 6));
     // Add, Reshape, Transpose; the probabilities-times-values product sums over the sequence and stays whole.
     assert.deepEqual(r.report, { selections: 1, narrowed: 3 });
     assert.deepEqual(r.slicesOf, ['f/context_out', 'x']);
   });
 
-  it('attention over a fixed sequence axis: queries, scores, softmax and context narrow; keys and values stay whole', async () => {
-    const r = await narrowed(attention(6), feedX(2, 6));
-    // Add, Reshape, Transpose, MatMul(p, v), Softmax, MatMul(q, k), Transpose, Reshape, MatMul(x, Wq).
-    assert.deepEqual(r.report, { selections: 1, narrowed: 9 });
-    assert.deepEqual(r.slicesOf, ['x']);
-    const full = r.graph.nodes.filter((n) => n.opType === 'MatMul' && n.outputs[0]!.type.shape?.[1] === 6);
-    assert.equal(full.length, 2, 'the key and value projections still see every position');
-  });
+  for (const [what, seq, exact] of [['a fixed sequence axis', 6, true], ['a run-time sequence axis, padding-exactness not asked', undefined, false]] as const) {
+    it(`attention over ${what}: queries, scores, softmax and context narrow; keys and values stay whole`, async () => {
+      const r = await narrowed(attention(seq), feedX(2, 6), exact);
+      // Add, Reshape, Transpose, MatMul(p, v), Softmax, MatMul(q, k), Transpose, Reshape, MatMul(x, Wq).
+      assert.deepEqual(r.report, { selections: 1, narrowed: 9 });
+      assert.deepEqual(r.slicesOf, ['x']);
+      const full = r.graph.nodes.filter((n) => n.opType === 'MatMul' && n.outputs[0]!.type.shape?.[1] === (seq ?? 's'));
+      assert.equal(full.length, 2, 'the key and value projections still see every position');
+    });
+  }
 
   it('an operand of unknown broadcast shape narrows for row 0 (a size-1 dim has that row too), not for row 2', async () => {
     const make = (k: number) => () => model((b, x, g) => row(b, b.op('Tanh', [b.add(x, g.get('m')!)]), k), { m: [null, null, 4] });
@@ -145,24 +147,27 @@ describe('row narrowing: what it proves and moves', () => {
 describe('row narrowing on the exported classifiers (both exporters)', () => {
   const files = ['bert-student/model.onnx', 'bert-student/model.dynamo.onnx', 'distilbert-student/model.onnx', 'distilbert-student/model.dynamo.onnx', 'bert-teacher/model.onnx'];
   for (const f of files) {
-    it(`${f}: the last layer runs for the [CLS] row only, with the same logits`, async () => {
-      const file = path.join(MODELS, f);
-      const original = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
-      const feed = tokenBatch(original.inputNames, 3, 9);
-      const want = (await original.run(feed)).logits!.data as Float32Array;
-      const m = modelFromProto(loadModel(file).model);
-      m.graph.outputs = m.graph.outputs.filter((o) => o.name === 'logits');
-      const report = narrowToReadRows(m.graph, m.opset('')!);
-      assert.equal(report.selections, 1);
-      const s = await session(m);
-      const got = (await s.run(feed)).logits!.data as Float32Array;
-      assertClose([Array.from(got)], [Array.from(want)], 1e-5);
-      // The output projection and both feed-forward products on one position ([batch, 1, n]); the attention
-      // (over the run-time sequence axis) whole.
-      const matmuls = m.graph.nodes.filter((n) => n.opType === 'MatMul').map((n) => n.outputs[0]!.type.shape ?? []);
-      assert.equal(matmuls.filter((d) => d.length === 3 && d[1] === 1).length, 3, 'token-wise products on one row');
-      assert.equal(matmuls.filter((d) => d.length === 4 && d[2] === 1).length, 0, 'attention products whole');
-    });
+    for (const exact of [true, false]) {
+      it(`${f}${exact ? '' : ', attention too'}: the last layer runs for the [CLS] row only, with the same logits`, async () => {
+        const file = path.join(MODELS, f);
+        const original = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
+        const feed = tokenBatch(original.inputNames, 3, 9);
+        const want = (await original.run(feed)).logits!.data as Float32Array;
+        const m = modelFromProto(loadModel(file).model);
+        m.graph.outputs = m.graph.outputs.filter((o) => o.name === 'logits');
+        const report = narrowToReadRows(m.graph, m.opset('')!, { exactAcrossPadding: exact });
+        assert.equal(report.selections, 1);
+        const s = await session(m);
+        const got = (await s.run(feed)).logits!.data as Float32Array;
+        assertClose([Array.from(got)], [Array.from(want)], 1e-5);
+        // Padding-exact: the output projection and both feed-forward products on one position ([batch, 1, n]),
+        // the attention (over the run-time sequence axis) whole. Otherwise the query's product too, and the
+        // scores and context on one query row ([batch, heads, 1, n]).
+        const matmuls = m.graph.nodes.filter((n) => n.opType === 'MatMul').map((n) => n.outputs[0]!.type.shape ?? []);
+        assert.equal(matmuls.filter((d) => d.length === 3 && d[1] === 1).length, exact ? 3 : 4, 'token-wise products on one row');
+        assert.equal(matmuls.filter((d) => d.length === 4 && d[2] === 1).length, exact ? 0 : 2, 'attention products on one query row');
+      });
+    }
   }
 
   it('the teacher session computes only the logits, narrowed, and gives the same logits', async () => {

@@ -27,7 +27,7 @@ export function buildEvalGraph(model: Model, options: EvalGraphOptions): void {
   const student = g.outputs.find((o) => o.name === logitsName);
   if (!student) throw new InputError(`the student has no output '${logitsName}'`);
   g.outputs = [student];
-  if (options.narrowRows !== false) narrowToReadRows(g, model.opset('')!);
+  if (options.narrowRows !== false) narrowToReadRows(g, model.opset('')!, { exactAcrossPadding: false });
   const floatType = student.type.elemType ?? DataType.FLOAT;
   const input = (name: string, type: Value['type']) => g.addInput(name, type);
   const labels = input(STEP_IO.labels, { elemType: DataType.INT64, shape: options.task === 'seq-cls' ? ['batch'] : ['batch', 'sequence'] });

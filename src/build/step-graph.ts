@@ -168,7 +168,8 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   const studentInputs = g.inputs.filter((v) => !v.initializer).map((v) => v.name);
   // The step returns no other student output, so nothing else may keep a full tensor alive.
   g.outputs = [student];
-  if (options.narrowRows !== false) narrowToReadRows(g, opset);
+  // A step's sums over batch and sequence depend on the padding anyway, so its attention narrows too.
+  if (options.narrowRows !== false) narrowToReadRows(g, opset, { exactAcrossPadding: false });
   const floatType = student.type.elemType ?? DataType.FLOAT;
   const scalar: TensorType = { elemType: floatType, shape: [] };
   const b = new Builder(g, { opset, prefix: 'step/' });

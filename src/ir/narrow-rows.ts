@@ -3,13 +3,13 @@
  *
  * A sequence classifier reads one position of its last hidden state: BERT's pooler and DistilBERT's head take
  * `hidden[:, 0]` (a Gather with a constant index on the sequence axis). Everything of the last layer that is
- * computed position by position after the attention (its output projection, the residual adds, both
- * LayerNorms, the feed-forward block: 9 of the layer's 12 d^2 multiply-adds per position) is then needed for
- * that one position only. This pass turns such a Gather into a one-row Slice and moves the Slice up through
- * the ops that compute each row from the same row of their inputs, as long as nothing else reads the full
- * tensor. On a 6-layer student that is about 12 % of the encoder's work, forward and backward, and the
- * gradients are the same ones: rows nobody reads contribute nothing to the loss. The attention itself stays
- * whole (see matmulPlan): narrowing it would make results depend on the padding.
+ * computed position by position (the queries, their scores, softmax and context, the output projection, the
+ * residual adds, both LayerNorms, the feed-forward block) is then needed for that one position only; the
+ * keys and values still need every position. This pass turns such a Gather into a one-row Slice and moves
+ * the Slice up through the ops that compute each row from the same row of their inputs, as long as nothing
+ * else reads the full tensor. On a 6-layer student that is about 13 % of the encoder's work, forward and
+ * backward, and the gradients are the same ones: rows nobody reads contribute nothing to the loss. Where
+ * results must not depend on padding, the attention stays whole (NarrowOptions.exactAcrossPadding).
  *
  * Every move is checked by the op's own semantics (which input axis each output axis comes from, which axes
  * an op mixes); anything not proven stays as it was, so the pass never changes what the graph computes.
@@ -59,7 +59,7 @@ class Narrower {
   private readonly rowOfValue = new Map<Value, Row>();
   private count = 0;
 
-  constructor(private readonly g: Graph, private readonly opset: number) {}
+  constructor(private readonly g: Graph, private readonly opset: number, private readonly exactAcrossPadding: boolean) {}
 
   get narrowed(): number {
     return this.count;
@@ -231,10 +231,9 @@ class Narrower {
     if (ra === undefined || rb === undefined || ra < 2 || rb < 2 || rank < 2) return undefined;
     if (row.axis === rank - 2) {
       // One row times a matrix over a run-time axis (attention's probabilities times values, summed over the
-      // padded sequence) stays whole: ORT's CPU kernel for a single row sums in an order that depends on
-      // that axis's length, so the result would change in its last bits with the padding, and a resumed
-      // run's teacher logits with it. Products over fixed axes (the projections) do not.
-      if (typeof a!.type.shape![ra - 1] !== 'number') return undefined;
+      // padded sequence) is where padding would show: ORT's CPU kernel for a single row sums in an order that
+      // depends on that axis's length. Products over fixed axes (the projections) do not.
+      if (this.exactAcrossPadding && typeof a!.type.shape![ra - 1] !== 'number') return undefined;
       return { narrow: new Map([[0, ra - 2]]) };
     }
     if (row.axis === rank - 1) return { narrow: new Map([[1, rb - 1]]) };
@@ -274,14 +273,24 @@ class Narrower {
   }
 }
 
+export interface NarrowOptions {
+  /**
+   * Keep results bit for bit independent of how far the inputs are padded (default true): a one-row product
+   * over a run-time axis stays whole, so a classifier's attention is not narrowed. A teacher needs this (a
+   * resumed run recomputes its logits in batches padded differently); a training step does not, since its
+   * backward's sums over the batch and sequence already depend on the padding.
+   */
+  exactAcrossPadding?: boolean;
+}
+
 /**
  * Narrows `g` in place to the rows its constant-index Gathers read (see the file comment). Outputs other
  * than the ones the caller needs should be dropped first: a full tensor that is also a graph output stays
  * full. Types are re-inferred afterwards.
  */
-export function narrowToReadRows(g: Graph, opset: number): NarrowReport {
+export function narrowToReadRows(g: Graph, opset: number, options: NarrowOptions = {}): NarrowReport {
   inferTypes(g, opset);
-  const n = new Narrower(g, opset);
+  const n = new Narrower(g, opset, options.exactAcrossPadding ?? true);
   let selections = 0;
   for (const node of [...g.nodes]) {
     if (node.opType === 'Gather' && (node.domain === '' || node.domain === 'ai.onnx') && n.seed(node)) selections++;
