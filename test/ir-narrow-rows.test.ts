@@ -5,17 +5,20 @@
  * ops allow it, not at all where they do not.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { Builder } from '../src/ir/builder.js';
 import { type Model, modelFromProto, newModel } from '../src/ir/convert.js';
 import { Graph, type Value } from '../src/ir/graph.js';
+import { inferTypes } from '../src/ir/infer.js';
 import { narrowToReadRows } from '../src/ir/narrow-rows.js';
 import { DataType } from '../src/onnx/dtype.js';
-import { loadModel } from '../src/onnx/model-io.js';
+import { loadModel, saveModel } from '../src/onnx/model-io.js';
 import { makeTensor, typedFromNumbers } from '../src/onnx/tensor.js';
-import { createTeacherSession } from '../src/train/teacher.js';
+import { createTeacherSession, teacherModel } from '../src/train/teacher.js';
 import { MODELS, tokenBatch } from './helpers/fixtures.js';
 import { type Feed, session, tensor } from './helpers/ort.js';
 import { rng, uniform } from './helpers/rng.js';
@@ -182,6 +185,23 @@ describe('row narrowing on the exported classifiers (both exporters)', () => {
     await Promise.all([original.release(), teacher.release()]);
   });
 
+  it('a teacher with its weights in an external data file: the session reads them from there, same logits', async () => {
+    const file = path.join(MODELS, 'bert-teacher', 'model.onnx');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'narrow-teacher-'));
+    const external = path.join(dir, 'model.onnx');
+    saveModel(loadModel(file).model, external, { externalData: { threshold: 1024 } });
+    const t = teacherModel(external);
+    assert.equal(t.externalDataFolder, dir);
+    assert.ok(t.bytes.length < fs.statSync(file).size / 10, 'the weights stay in the data file');
+    const original = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
+    const teacher = await createTeacherSession(external, { threads: 1 });
+    const feed = tokenBatch(original.inputNames, 3, 10);
+    const want = (await original.run(feed)).logits!.data as Float32Array;
+    const got = (await teacher.run(feed)).logits!.data as Float32Array;
+    assertClose([Array.from(got)], [Array.from(want)], 1e-5);
+    await Promise.all([original.release(), teacher.release()]);
+  });
+
   it('the teacher\'s logits of an example do not depend on how far its batch is padded, bit for bit', async () => {
     // A resumed run recomputes teacher logits in batches padded differently from the uninterrupted run's;
     // its weights are the same only if these agree exactly (train.test.ts, kill -9 and resume).
@@ -201,5 +221,28 @@ describe('row narrowing on the exported classifiers (both exporters)', () => {
     }
     assert.deepEqual(differing, []);
     await teacher.release();
+  });
+});
+
+describe('shape inference the narrowing relies on', () => {
+  it('a first- or last-element Slice of a symbolic dim has length 1', () => {
+    const g = new Graph('infer');
+    const x = g.addInput('x', { elemType: DataType.FLOAT, shape: ['b', 's', 4] });
+    const b = new Builder(g, { opset: OPSET, prefix: 'f/' });
+    const first = b.op('Slice', [x, b.int64([0]), b.int64([1]), b.int64([1])]);
+    const last = b.op('Slice', [x, b.int64([-1]), b.int64([2 ** 40]), b.int64([1])]);
+    const second = b.op('Slice', [x, b.int64([1]), b.int64([2]), b.int64([1])]);
+    inferTypes(g, OPSET);
+    assert.deepEqual([first.type.shape, last.type.shape, second.type.shape], [['b', 1, 4], ['b', 1, 4], ['b', null, 4]]);
+  });
+
+  it('a shape tensor whose data stayed in an external file is unknown, not an error', () => {
+    const g = new Graph('infer');
+    const x = g.addInput('x', { elemType: DataType.FLOAT, shape: ['b', 's', 4] });
+    const target = g.addInitializer({ ...makeTensor('target', DataType.INT64, [3], new BigInt64Array(0)), dataLocation: 1 });
+    const b = new Builder(g, { opset: OPSET, prefix: 'f/' });
+    const y = b.reshape(x, target);
+    assert.doesNotThrow(() => inferTypes(g, OPSET));
+    assert.ok((y.type.shape ?? []).every((d) => d === null), `no dims claimed: ${JSON.stringify(y.type.shape)}`);
   });
 });

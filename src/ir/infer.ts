@@ -5,7 +5,7 @@
  * stays unknown (undefined type fields, null dims); callers must treat unknown as "could be anything".
  */
 import { DataType } from '../onnx/dtype.js';
-import { tensorArray, tensorDims } from '../onnx/tensor.js';
+import { isExternal, tensorArray, tensorDims } from '../onnx/tensor.js';
 import type { TensorProto } from '../onnx/proto.js';
 import type { Dim, Graph, Node, TensorType, Value } from './graph.js';
 
@@ -22,7 +22,8 @@ export function knownIntValues(v: Value): Dim[] | undefined {
 function intsOf(t: TensorProto): Dim[] | undefined {
   if (t.dataType !== DataType.INT64 && t.dataType !== DataType.INT32) return undefined;
   const dims = tensorDims(t);
-  if (dims.length > 1 || (dims[0] ?? 1) > 64) return undefined;
+  // A tensor whose data stayed in its external file (a model loaded without it) is simply not known here.
+  if (dims.length > 1 || (dims[0] ?? 1) > 64 || isExternal(t)) return undefined;
   return Array.from(tensorArray(t) as ArrayLike<number | bigint>, (x) => Number(x));
 }
 
