@@ -190,6 +190,33 @@ describe('distill train: modes', () => {
     assertSameWeights(path.join(tmp, 'default-mode'), path.join(tmp, 'low-memory'));
   });
 
+  it('--no-narrow-rows trains the whole last layer: the same weights to rounding, and the narrowed step is the default', () => {
+    // The [CLS]-only last layer (docs/TRAINING-STEP.md) gives the same gradients as the whole one; only the
+    // summation order differs, so after 6 steps the weights agree to float32 rounding.
+    const args = (out: string, more: string[]) => ['--teacher', model('bert-teacher'), '--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'),
+      '--batch-size', '16', '--epochs', '1', '--threads', '2', '--learning-rate', '1e-3', '--output-dir', out, ...more];
+    const [narrow, whole] = [path.join(tmp, 'narrow-rows'), path.join(tmp, 'whole-rows')];
+    assert.equal(distill(args(narrow, [])).status, 0);
+    assert.equal(distill(args(whole, ['--no-narrow-rows'])).status, 0);
+    const narrowNodes = (dir: string) => loadModel(path.join(dir, 'build', 'train_step.onnx')).model.graph!.node.filter((n) => n.name?.startsWith('narrow/')).length;
+    assert.ok(narrowNodes(narrow) > 0);
+    assert.equal(narrowNodes(whole), 0);
+    const [a, b] = [initializerBytes(path.join(narrow, 'model.onnx')), initializerBytes(path.join(whole, 'model.onnx'))];
+    const before = initializerBytes(model('bert-student'));
+    for (const [name, bytes] of a) {
+      const [x, y, x0] = [bytes, b.get(name)!, before.get(name)!].map((buf) => new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4));
+      let diff = 0;
+      let moved = 0;
+      for (let i = 0; i < x!.length; i++) {
+        diff = Math.max(diff, Math.abs(x![i]! - y![i]!));
+        moved = Math.max(moved, Math.abs(y![i]! - x0![i]!));
+      }
+      // Within 1e-4 of how far training moved the tensor (measured: 6.5e-6 at most); the 1e-7 covers tensors
+      // whose exact gradient is zero (the key biases), where both runs hold rounding noise alone.
+      assert.ok(diff <= 1e-4 * moved + 1e-7, `${name}: max|diff| ${diff} against a change of ${moved}`);
+    }
+  });
+
   it('Ctrl-C saves a checkpoint, exits 130 and says how to resume', async () => {
     const { spawn } = await import('node:child_process');
     const out = path.join(tmp, 'sigint');

@@ -85,6 +85,7 @@ export function register(cli: Argv): Argv {
         .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
         .option('steps-per-call', { type: 'number', default: D.stepsPerCall, describe: 'optimizer steps per ONNX Runtime call' })
         .option('low-memory', { type: 'boolean', default: D.lowMemory, describe: 'update weights and optimizer state in place: less memory, slower steps' })
+        .option('narrow-rows', { type: 'boolean', default: D.narrowRows, describe: "compute only the rows of the last layer the logits read (a classifier's [CLS] position); --no-narrow-rows builds it whole" })
         .option('early-stopping-patience', { type: 'number' })
         .option('resume-from-checkpoint', { type: 'string', describe: "checkpoint folder, or 'latest' in --output-dir" })
         .option('output-dir', { type: 'string', demandOption: true }),
@@ -98,7 +99,7 @@ export function register(cli: Argv): Argv {
         warmupSteps: a['warmup-steps'], batchSize: a['batch-size'], gradientAccumulationSteps: a['gradient-accumulation-steps'],
         epochs: a.epochs, maxSteps: a['max-steps'], maxLength: a['max-length'], seed: a.seed, shuffle: a.shuffle,
         evalSteps: a['eval-steps'], saveSteps: a['save-steps'], loggingSteps: a['logging-steps'], teacherCache: a['teacher-cache'], streaming: a.streaming,
-        freeze: a.freeze as string[], ep: a.ep as TrainOptions['ep'], threads: a.threads, stepsPerCall: a['steps-per-call'], lowMemory: a['low-memory'],
+        freeze: a.freeze as string[], ep: a.ep as TrainOptions['ep'], threads: a.threads, stepsPerCall: a['steps-per-call'], lowMemory: a['low-memory'], narrowRows: a['narrow-rows'],
         earlyStoppingPatience: a['early-stopping-patience'], resumeFromCheckpoint: a['resume-from-checkpoint'], outputDir: a['output-dir'],
       };
       const cb = consoleCallbacks();

@@ -70,6 +70,11 @@ export interface TrainOptions {
    * progress is reported.
    */
   lowMemory: boolean;
+  /**
+   * Compute only the rows of the student's last layer that its logits read (a classifier's [CLS] position;
+   * docs/TRAINING-STEP.md): the same gradients for less work. False builds the whole graph, e.g. to compare.
+   */
+  narrowRows: boolean;
 }
 
 export const TRAIN_DEFAULTS: Omit<TrainOptions, 'student' | 'trainFile' | 'outputDir'> = {
@@ -98,4 +103,5 @@ export const TRAIN_DEFAULTS: Omit<TrainOptions, 'student' | 'trainFile' | 'outpu
   stepsPerCall: 8,
   callBytes: 256 * 2 ** 20,
   lowMemory: false,
+  narrowRows: true,
 };

@@ -134,6 +134,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     // 0.1-0.2 GB more at the same speed (bare base session, docs/PERFORMANCE.md). Grouped updates of small
     // parameters stay on everywhere: they only remove kernels.
     chunkedUpdate: opts.ep !== 'webgpu' && !opts.lowMemory,
+    narrowRows: opts.narrowRows,
   });
   const sessionOptions = { ep: opts.ep, threads: opts.threads };
   const session = await TrainerSession.open(buildDir, { ...sessionOptions, lowMemory: opts.lowMemory });
