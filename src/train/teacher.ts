@@ -72,9 +72,11 @@ interface CacheIndex {
 
 /**
  * The teacher as its session runs it: a copy of its graph that computes its first output (the logits) alone
- * and, where the logits read only some rows (a classifier's [CLS] position), only those rows
- * (ir/narrow-rows.ts): the same logits for about 1 / layers less work. The weights are not copied: external
- * data stays in its files (`externalDataFolder` tells ORT where they are), inline weights are encoded once.
+ * and, where the logits read only some rows (a classifier's [CLS] position), only those rows after the
+ * attention (ir/narrow-rows.ts; the attention stays whole, so an example's logits do not depend on how its
+ * batch is padded): the same logits for about three quarters of a layer less work. The weights are not
+ * copied: external data stays in its files (`externalDataFolder` tells ORT where they are), inline weights
+ * are encoded once.
  */
 export function teacherModel(file: string): { bytes: Uint8Array; externalDataFolder?: string } {
   const loaded = loadModel(file, { loadExternalData: false });
