@@ -14,9 +14,8 @@
  * Every move is checked by the op's own semantics (which input axis each output axis comes from, which axes
  * an op mixes); anything not proven stays as it was, so the pass never changes what the graph computes.
  */
-import { makeTensor, typedFromNumbers } from '../onnx/tensor.js';
-import { DataType } from '../onnx/dtype.js';
 import { makeAttribute } from './attributes.js';
+import { Builder } from './builder.js';
 import { constantNumbers } from './constants.js';
 import type { Dim, Graph, Node, Value } from './graph.js';
 import { inferNode, inferTypes } from './infer.js';
@@ -59,18 +58,14 @@ class Narrower {
   private readonly rowOfValue = new Map<Value, Row>();
   private count = 0;
 
-  constructor(private readonly g: Graph, private readonly opset: number, private readonly exactAcrossPadding: boolean) {}
+  private readonly b: Builder;
+
+  constructor(private readonly g: Graph, private readonly opset: number, private readonly exactAcrossPadding: boolean) {
+    this.b = new Builder(g, { opset, prefix: 'narrow/' });
+  }
 
   get narrowed(): number {
     return this.count;
-  }
-
-  private int64(name: string, values: number[]): Value {
-    const v = this.g.newValue(`narrow/${name}`);
-    const t = makeTensor('', DataType.INT64, [values.length], typedFromNumbers(DataType.INT64, values));
-    const n = this.g.addNode('Constant', [], [v], [makeAttribute('value', t)], { name: `narrow/${name}` });
-    inferNode(n, this.opset);
-    return v;
   }
 
   /** x[..., start:start+1, ...] on `axis`, one Slice per (value, row) shared by every reader. */
@@ -79,13 +74,12 @@ class Narrower {
     const hit = this.byKey.get(key);
     if (hit) return hit;
     const end = row.start === -1 ? TO_THE_END : row.start + 1;
-    const out = this.g.newValue(`narrow/${x.name}/row`);
-    const node = this.g.addNode('Slice', [x, this.int64('start', [row.start]), this.int64('end', [end]), this.int64('axis', [row.axis])], [out], [], { name: `narrow/${x.name}/row` });
-    inferNode(node, this.opset);
+    const { b } = this;
+    const out = b.op('Slice', [x, b.int64([row.start]), b.int64([end]), b.int64([row.axis])], {}, `${x.name}/row`);
     // The row exists (a reader of it was found), so the axis is 1 even where the dim is symbolic.
     const shape = x.type.shape;
     if (shape) out.type = { ...out.type, shape: shape.map((d, i) => (i === row.axis ? 1 : d)) };
-    this.slices.add(node);
+    this.slices.add(out.producer!);
     this.byKey.set(key, out);
     return out;
   }
@@ -108,8 +102,9 @@ class Narrower {
     if (idxRank === 1) {
       this.g.addNode('Identity', [row], [out], [], { name: gather.name });
     } else {
+      // Into the Gather's own output value, which may be a graph output (Builder.squeeze makes a new one).
       const squeeze = this.opset >= 13
-        ? this.g.addNode('Squeeze', [row, this.int64('squeeze', [axis])], [out], [], { name: gather.name })
+        ? this.g.addNode('Squeeze', [row, this.b.int64([axis])], [out], [], { name: gather.name })
         : this.g.addNode('Squeeze', [row], [out], [makeAttribute('axes', [axis])], { name: gather.name });
       inferNode(squeeze, this.opset);
     }
@@ -121,10 +116,7 @@ class Narrower {
     let moved = true;
     while (moved) {
       moved = false;
-      for (const s of [...this.slices]) {
-        if (!this.g.nodes.includes(s)) continue;
-        if (this.lift(s)) moved = true;
-      }
+      for (const s of [...this.slices]) if (this.lift(s)) moved = true;
     }
   }
 
@@ -257,18 +249,12 @@ class Narrower {
     }
     // The new target: the old one with an explicit 1 on the row's axis. Every other entry stays as it was, so
     // 0 and -1 keep their meaning under either allowzero, and shape inference still reads the values.
+    const { b } = this;
     const parts: Value[] = [];
-    const piece = (from: number, to: number) => {
-      const out = this.g.newValue('narrow/target');
-      const slice = this.g.addNode('Slice', [target, this.int64('from', [from]), this.int64('to', [to])], [out], [], { name: 'narrow/target' });
-      inferNode(slice, this.opset);
-      parts.push(out);
-    };
-    if (row.axis > 0) piece(0, row.axis);
-    parts.push(this.int64('one', [1]));
-    if (row.axis < ys.length - 1) piece(row.axis + 1, ys.length);
-    const shape = this.g.newValue('narrow/target');
-    inferNode(this.g.addNode('Concat', parts, [shape], [makeAttribute('axis', 0)], { name: 'narrow/target' }), this.opset);
+    if (row.axis > 0) parts.push(b.op('Slice', [target, b.int64([0]), b.int64([row.axis])], {}, 'target'));
+    parts.push(b.int64([1]));
+    if (row.axis < ys.length - 1) parts.push(b.op('Slice', [target, b.int64([row.axis + 1]), b.int64([ys.length])], {}, 'target'));
+    const shape = b.op('Concat', parts, { axis: 0 }, 'target');
     return { narrow: new Map([[0, row.axis]]), replace: new Map([[1, shape]]) };
   }
 }
