@@ -147,6 +147,21 @@ describe('row narrowing: what it proves and moves', () => {
   });
 });
 
+const TEACHER = path.join(MODELS, 'bert-teacher', 'model.onnx');
+
+/** The teacher session on `teacherFile` gives the logits ORT gives for `file` itself; returns its outputs. */
+async function teacherAgainstOriginal(file: string, teacherFile: string, batch: number, seq: number): Promise<readonly string[]> {
+  const original = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
+  const teacher = await createTeacherSession(teacherFile, { threads: 1 });
+  const feed = tokenBatch(original.inputNames, batch, seq);
+  const want = (await original.run(feed)).logits!.data as Float32Array;
+  const got = (await teacher.run(feed)).logits!.data as Float32Array;
+  assertClose([Array.from(got)], [Array.from(want)], 1e-5);
+  const outputs = teacher.outputNames;
+  await Promise.all([original.release(), teacher.release()]);
+  return outputs;
+}
+
 describe('row narrowing on the exported classifiers (both exporters)', () => {
   const files = ['bert-student/model.onnx', 'bert-student/model.dynamo.onnx', 'distilbert-student/model.onnx', 'distilbert-student/model.dynamo.onnx', 'bert-teacher/model.onnx'];
   for (const f of files) {
@@ -174,38 +189,24 @@ describe('row narrowing on the exported classifiers (both exporters)', () => {
   }
 
   it('the teacher session computes only the logits, narrowed, and gives the same logits', async () => {
-    const file = path.join(MODELS, 'bert-teacher', 'model.onnx');
-    const original = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
-    const teacher = await createTeacherSession(file, { threads: 1 });
-    assert.deepEqual(teacher.outputNames, ['logits']);
-    const feed = tokenBatch(original.inputNames, 4, 11);
-    const want = (await original.run(feed)).logits!.data as Float32Array;
-    const got = (await teacher.run(feed)).logits!.data as Float32Array;
-    assertClose([Array.from(got)], [Array.from(want)], 1e-5);
-    await Promise.all([original.release(), teacher.release()]);
+    const outputs = await teacherAgainstOriginal(TEACHER, TEACHER, 4, 11);
+    assert.deepEqual(outputs, ['logits']);
   });
 
   it('a teacher with its weights in an external data file: the session reads them from there, same logits', async () => {
-    const file = path.join(MODELS, 'bert-teacher', 'model.onnx');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'narrow-teacher-'));
     const external = path.join(dir, 'model.onnx');
-    saveModel(loadModel(file).model, external, { externalData: { threshold: 1024 } });
+    saveModel(loadModel(TEACHER).model, external, { externalData: { threshold: 1024 } });
     const t = teacherModel(external);
     assert.equal(t.externalDataFolder, dir);
-    assert.ok(t.bytes.length < fs.statSync(file).size / 10, 'the weights stay in the data file');
-    const original = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
-    const teacher = await createTeacherSession(external, { threads: 1 });
-    const feed = tokenBatch(original.inputNames, 3, 10);
-    const want = (await original.run(feed)).logits!.data as Float32Array;
-    const got = (await teacher.run(feed)).logits!.data as Float32Array;
-    assertClose([Array.from(got)], [Array.from(want)], 1e-5);
-    await Promise.all([original.release(), teacher.release()]);
+    assert.ok(t.bytes.length < fs.statSync(TEACHER).size / 10, 'the weights stay in the data file');
+    await teacherAgainstOriginal(TEACHER, external, 3, 10);
   });
 
   it('the teacher\'s logits of an example do not depend on how far its batch is padded, bit for bit', async () => {
     // A resumed run recomputes teacher logits in batches padded differently from the uninterrupted run's;
     // its weights are the same only if these agree exactly (train.test.ts, kill -9 and resume).
-    const teacher = await createTeacherSession(path.join(MODELS, 'bert-teacher', 'model.onnx'), { threads: 2 });
+    const teacher = await createTeacherSession(TEACHER, { threads: 2 });
     const one = (S: number, len: number, seed: number): Feed => {
       const ids = Array.from({ length: S }, (_, s) => (s < len ? 1 + ((seed * 31 + s * 17) % 1500) : 0));
       return { input_ids: tensor('int64', [1, S], ids), attention_mask: tensor('int64', [1, S], ids.map((i) => (i ? 1 : 0))) };
