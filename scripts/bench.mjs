@@ -252,7 +252,9 @@ async function phaseTrain(a) {
   const openMs = performance.now() - t0;
   mark('trainer_session_open');
   t0 = performance.now();
-  const teacher = await createTeacherSession(a.teacher, opts);
+  // As `distill train` opens it: in low-memory mode without ORT's arena (src/train/trainer.ts).
+  const teacherOpts = { ...opts, memArena: !a.lowMemory };
+  const teacher = await createTeacherSession(a.teacher, teacherOpts);
   const teacherOpenMs = performance.now() - t0;
   mark('teacher_session_open');
   const out = { open_ms: openMs, teacher_open_ms: teacherOpenMs, k: a.k };
@@ -326,7 +328,7 @@ async function phaseTrain(a) {
 
   // end to end: 3 epochs of E batches, teacher logits through the trainer's cache (epoch 1 only)
   const EPOCHS = 3;
-  const cache = TeacherLogits.open(a.teacher, false, opts);
+  const cache = TeacherLogits.open(a.teacher, false, teacherOpts);
   // Loading the teacher stays out of the timing, as on PyTorch's side, whose models are loaded before.
   await cache.prepare();
   t0 = performance.now();
@@ -571,7 +573,9 @@ function measured(a, name, fn) {
 function child(a, phase) {
   const args = [SELF, '--phase', phase, '--config', a.config, '--steps', String(a.steps), '--k', String(a.k),
     '--batch', String(a.batch), '--seq', String(a.seq), '--batches-per-epoch', String(a.batchesPerEpoch)];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  // The low-memory phase runs under the malloc setting `distill train --low-memory` gives itself (src/cli/relaunch.ts).
+  const env = phase === 'train-low-memory' ? { ...process.env, ...a.lowMemoryEnv } : process.env;
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26, env });
   if (r.status !== 0) throw new Error(`phase ${phase} failed (exit ${r.status}): ${r.stdout.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -701,6 +705,7 @@ async function main() {
     printResults(a, { ...r, targets: targets(r) });
     return;
   }
+  a.lowMemoryEnv = (await import(lib('cli/relaunch.js'))).LOW_MEMORY_MALLOC_ENV;
   const m = machine();
   console.error(`[bench] ${a.config}: batch ${a.batch} x seq ${a.seq}, ${a.steps} steps (K = ${a.k} per call), ${a.batchesPerEpoch} batches/epoch, ${THREADS} threads; ${m.nproc} CPUs (${m.cpu}), load ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
   const r = { config: a.config, batch: a.batch, seq: a.seq, threads: THREADS, machine: m, flops: stepFlops(a) };

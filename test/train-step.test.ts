@@ -55,7 +55,7 @@ describe('training steps match PyTorch (5 steps, same batches)', () => {
   });
 });
 
-describe('low-memory mode: train_step.onnx once per micro-batch, updated in place', () => {
+describe('low-memory mode: train_grad.onnx once per micro-batch, then train_update in place chunk by chunk', () => {
   /** Parameters and optimizer state as bytes, by name. */
   const bytes = (s: TrainerSession) => new Map([...s.snapshot()].map(([k, t]) => [k, Buffer.from((t.data as Float32Array).slice().buffer)]));
 
@@ -65,7 +65,8 @@ describe('low-memory mode: train_step.onnx once per micro-batch, updated in plac
       const { meta, outDir, batches, hyper, lrs } = reference;
       const loop = await TrainerSession.open(outDir, { threads: 2 });
       const loopMetrics = await loop.train(batches, lrs, hyper);
-      const lean = await TrainerSession.open(outDir, { threads: 2, lowMemory: true });
+      // Chunks of 1000 elements: most parameters take several update calls, at offsets inside their buffers.
+      const lean = await TrainerSession.open(outDir, { threads: 2, lowMemory: true, updateChunk: 1000 });
       const initial = new Map([...lean.parameterArrays()].map(([k, v]) => [k, Float64Array.from(v)]));
       const tensorsBefore = [...lean.snapshot().values()];
       const leanMetrics = [...await lean.train(batches.slice(0, 3), lrs.slice(0, 3), hyper), ...await lean.train(batches.slice(3), lrs.slice(3), hyper)];
@@ -91,21 +92,21 @@ describe('low-memory mode: train_step.onnx once per micro-batch, updated in plac
     const four = batches.slice(0, 4);
     const lrs = [2e-3, 2e-3, 1e-3, 1e-3];
     const loop = await TrainerSession.open(outDir, { threads: 2 });
-    const lean = await TrainerSession.open(outDir, { threads: 2, lowMemory: true });
+    const lean = await TrainerSession.open(outDir, { threads: 2, lowMemory: true, updateChunk: 777 });
     assert.deepEqual(await lean.train(four, lrs, hyper), await loop.train(four, lrs, hyper));
     assert.equal(lean.stepsDone, 2);
     const want = bytes(loop);
     for (const [name, got] of bytes(lean)) assert.ok(got.equals(want.get(name)!), `${name} differs from the loop model's`);
   });
 
-  it('refuses artifacts whose manifest does not record a passed in-place check', async () => {
+  it('refuses artifacts built without the split step', async () => {
     const { outDir } = await setup('bert-student.sgd.ref.safetensors');
     const file = path.join(outDir, 'manifest.json');
     const manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
-    assert.deepEqual(manifest.in_place, { safe: true, violations: [] });
-    delete manifest.in_place;
+    assert.equal(manifest.models.train_grad, 'train_grad.onnx');
+    delete manifest.models.train_grad;
     fs.writeFileSync(file, JSON.stringify(manifest));
-    await assert.rejects(TrainerSession.open(outDir, { lowMemory: true }), (e: Error) => e instanceof InputError && /low-memory mode cannot update these artifacts in place: it was built without the in-place check; rebuild/.test(e.message));
+    await assert.rejects(TrainerSession.open(outDir, { lowMemory: true }), (e: Error) => e instanceof InputError && /these artifacts have no split step for low-memory mode \(train_grad.onnx\); rebuild them with 'distill build'/.test(e.message));
   });
 });
 

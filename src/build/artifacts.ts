@@ -3,6 +3,7 @@
  *   train_step.onnx   one optimizer step (portable: drive it from any ONNX Runtime)
  *   train_loop.onnx   the same step inside an ONNX Loop over K stacked batches (what our runner uses)
  *   eval.onnx         student forward + loss terms
+ *   train_grad.onnx, train_update.<dtype>.onnx   the step split in two, for low-memory mode (build/split-step.ts)
  *   initial_state.safetensors   the parameters to start from (optimizer state starts at the manifest's init)
  *   manifest.json     every input, output, parameter and state tensor, and the settings used
  */
@@ -13,15 +14,16 @@ import { type SafeDtype, type SafeTensor, writeSafetensors } from '../export/saf
 import { type Model, modelFromProto, modelToProto } from '../ir/convert.js';
 import { inferTypes } from '../ir/infer.js';
 import type { Task } from '../losses/distill.js';
-import { DataType } from '../onnx/dtype.js';
+import { DataType, dtypeName } from '../onnx/dtype.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
 import { tensorBytes } from '../onnx/tensor.js';
 import { createOptimizer, type OptimizerName } from '../optim/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { buildEvalGraph } from './eval-graph.js';
 import { inPlaceViolations } from './in-place.js';
+import { SPLIT_IO, buildGradModel, buildUpdateModel } from './split-step.js';
 import { buildLoopGraph, METRICS } from './loop.js';
-import { STEP_IO, buildStepGraph, type StepGraph } from './step-graph.js';
+import { STEP_IO, buildStepGraph, newName, type StepGraph } from './step-graph.js';
 
 export const MANIFEST_FORMAT = 1;
 
@@ -78,7 +80,7 @@ export interface Manifest {
   student: string;
   teacher: string | null;
   opset: number;
-  models: { train_step: string; train_loop: string; eval: string };
+  models: { train_step: string; train_loop: string; eval: string; train_grad: string; train_update: Record<string, string> };
   initial_state: string;
   batch: BatchInput[];
   hyperparameters: Hyperparameter[];
@@ -91,10 +93,20 @@ export interface Manifest {
   accumulation_steps: number;
   /**
    * Whether train_step.onnx's new parameters and state may be written into the buffers of the inputs they
-   * replace (build/in-place.ts; TrainerSession's low-memory mode), and what forbids it if not.
+   * replace (build/in-place.ts), and what forbids it if not: for drivers that run the whole step in place
+   * (low-memory mode runs the split step, whose update model is checked when it is built).
    */
   in_place: { safe: boolean; violations: string[] };
   optimizer: { name: string; settings: Record<string, number | boolean> };
+  /**
+   * The split step of low-memory mode: train_grad.onnx's outputs, and train_update's inputs and outputs
+   * (one model per parameter dtype, `models.train_update`; every tensor input and output is a 1-D chunk).
+   */
+  split_step: {
+    grad_scale: string;
+    gradients: { param: string; output: string }[];
+    update: { inputs: { param: string; grad: string; state: string[]; lr: string; step: string; grad_scale: string }; outputs: { param: string; state: string[] } };
+  };
   loop: { stacked_axis: string; inputs: string[]; outputs: string[]; note: string };
 }
 
@@ -151,6 +163,19 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   loopSource.graph = buildLoopGraph(loopSource.graph, step, opset);
   saveModel(modelToProto(loopSource), path.join(options.outDir, 'train_loop.onnx'), { externalData: { threshold: 1 << 20 } });
 
+  // Low-memory mode's split step, from the same step graph (so the same numbers).
+  saveModel(modelToProto(buildGradModel(stepModel, step)), path.join(options.outDir, 'train_grad.onnx'), { externalData: { threshold: 1 << 20 } });
+  const updateModels: Record<string, string> = {};
+  const scalarTypes = {
+    hyper: stepModel.graph.get(STEP_IO.lr)!.type.elemType ?? DataType.FLOAT,
+    gradScale: stepModel.graph.get(step.gradScale)!.type.elemType ?? DataType.FLOAT,
+  };
+  for (const elemType of new Set(step.parameters.map((p) => p.initial.dataType))) {
+    const file = `train_update.${dtypeName(elemType)}.onnx`;
+    saveModel(modelToProto(buildUpdateModel(optimizer, elemType, opset, scalarTypes)), path.join(options.outDir, file));
+    updateModels[dtypeName(elemType)] = file;
+  }
+
   const evalModel = loadStudent(options.student);
   // Evaluation needs no teacher: eval_loss is the cross-entropy, as Hugging Face reports it.
   buildEvalGraph(evalModel, { task: options.task, logits, teacher: false, parameters: step.parameters.map((p) => p.name), narrowRows: options.narrowRows });
@@ -170,7 +195,7 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
     student: path.resolve(options.student),
     teacher: options.teacher ? path.resolve(options.teacher) : null,
     opset,
-    models: { train_step: 'train_step.onnx', train_loop: 'train_loop.onnx', eval: 'eval.onnx' },
+    models: { train_step: 'train_step.onnx', train_loop: 'train_loop.onnx', eval: 'eval.onnx', train_grad: 'train_grad.onnx', train_update: updateModels },
     initial_state: 'initial_state.safetensors',
     batch: step.batch.map((b) => ({
       ...b,
@@ -185,6 +210,14 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
     accumulation_steps: step.accumulationSteps,
     in_place: { safe: inPlace.length === 0, violations: inPlace.slice(0, 10) },
     optimizer: { name: optimizer.name, settings: optimizer.settings },
+    split_step: {
+      grad_scale: SPLIT_IO.gradScale,
+      gradients: step.parameters.map((p) => ({ param: p.name, output: SPLIT_IO.gradient(p.name) })),
+      update: {
+        inputs: { param: SPLIT_IO.param, grad: SPLIT_IO.grad, state: optimizer.stateSpecs().map((sp) => SPLIT_IO.state(sp.suffix)), lr: STEP_IO.lr, step: STEP_IO.step, grad_scale: SPLIT_IO.gradScale },
+        outputs: { param: newName(SPLIT_IO.param), state: optimizer.stateSpecs().map((sp) => newName(SPLIT_IO.state(sp.suffix))) },
+      },
+    },
     loop: {
       stacked_axis: 'steps',
       inputs: [

@@ -113,6 +113,13 @@ export interface StepGraph {
   frozen: string[];
   /** The student's inputs as named in its graph (input_ids, attention_mask, ...). */
   studentInputs: string[];
+  /**
+   * Names of values inside the step graph that the split low-memory models expose (build/split-step.ts): each
+   * parameter's gradient (summed over the window with accumulation), in `parameters` order, in the
+   * parameter's own shape; and the scalar every gradient is to be multiplied by (clipping times 1/n).
+   */
+  gradients: string[];
+  gradScale: string;
 }
 
 const dimsOf = (t: TensorProto) => t.dims.map(Number);
@@ -303,5 +310,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     state,
     frozen,
     studentInputs,
+    gradients: entries.map((e) => accumulated[trained.indexOf(e.p)]!.name),
+    gradScale: clipped.scale.name,
   };
 }

@@ -84,7 +84,7 @@ export function register(cli: Argv): Argv {
         .option('ep', { choices: EXECUTION_PROVIDERS as unknown as string[], default: D.ep })
         .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
         .option('steps-per-call', { type: 'number', default: D.stepsPerCall, describe: 'optimizer steps per ONNX Runtime call' })
-        .option('low-memory', { type: 'boolean', default: D.lowMemory, describe: 'update weights and optimizer state in place: less memory, slower steps' })
+        .option('low-memory', { type: 'boolean', default: D.lowMemory, describe: 'run each step as a gradient call and in-place chunked updates: less memory, slower steps (docs/TRAINING.md)' })
         .option('narrow-rows', { type: 'boolean', default: D.narrowRows, describe: "compute only the rows of the last layer the logits read (a classifier's [CLS] position); --no-narrow-rows builds it whole" })
         .option('early-stopping-patience', { type: 'number' })
         .option('resume-from-checkpoint', { type: 'string', describe: "checkpoint folder, or 'latest' in --output-dir" })

@@ -3,16 +3,14 @@
  * optimizer state are held as ORT tensors and passed to the K-step loop model: inputs cost no copy, and the
  * state is fetched once per call of K steps rather than once per step.
  *
- * Low-memory mode runs train_step.onnx once per micro-batch instead, with every updated parameter and state
- * tensor fetched into the very buffer it was fed from (ORT writes graph outputs straight into preallocated
- * fetch tensors). The loop keeps the old and the new state alive inside ORT, plus a copy for its outputs;
- * this keeps one. Writing in place is safe when every node that reads a tensor runs before the node that
- * writes its replacement: each update depends, through the global gradient norm that clipping always
- * computes, on every gradient and so on every read of every parameter, and an optimizer state tensor is read
- * by its own update only. The build checks this (build/in-place.ts) and records it in the manifest; artifacts
- * without that record are refused. Cost: onnxruntime-node still returns a fresh copy
- * of every fetched output, which is dropped at once, so each step pays the state copy the loop pays once per
- * call (docs/PERFORMANCE.md has both modes measured).
+ * Low-memory mode runs the split step instead (build/split-step.ts), once per micro-batch: train_grad.onnx
+ * returns the gradients, then train_update.onnx runs over chunks of every parameter and its optimizer state,
+ * each chunk's results fetched into the very buffers it was fed from (ORT writes graph outputs straight into
+ * preallocated fetch tensors; the update model is checked at build time to allow it). The loop keeps the old
+ * and the new state alive inside ORT, and onnxruntime-node returns a fresh copy of every fetched output even
+ * when ORT wrote it in place; here the largest output is the gradients (a third of the state) and an update
+ * call's copy is a few MB. Cost: the gradients and the state still cross into JavaScript every step
+ * (docs/PERFORMANCE.md has both modes measured).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,8 +31,10 @@ export interface Hyperparameters {
 }
 
 export interface TrainerSessionOptions extends SessionOptions {
-  /** Update parameters and optimizer state in place, one ORT call per micro-batch (see above). */
+  /** The split step, one gradient call per micro-batch and updates in place (see above). */
   lowMemory?: boolean;
+  /** Low-memory mode: elements per update call (default UPDATE_CHUNK). */
+  updateChunk?: number;
 }
 
 export interface StepMetrics {
@@ -45,6 +45,12 @@ export interface StepMetrics {
 }
 
 type FloatArray = Float32Array | Float64Array;
+
+/**
+ * Elements per update call in low-memory mode: 4 MB of float32, so the update's intermediates stay in cache
+ * (as the chunked updates of the default mode: optim/chunked.ts) and each call's transient copy is small.
+ */
+const UPDATE_CHUNK = 1 << 20;
 
 function floatTensor(dtype: string, data: ArrayLike<number>, dims: readonly number[]): ort.Tensor {
   return dtype === 'float64'
@@ -86,9 +92,12 @@ export class TrainerSession {
   private constructor(
     readonly dir: string,
     readonly manifest: Manifest,
-    /** train_loop.onnx, or train_step.onnx in low-memory mode. */
+    /** train_loop.onnx, or train_grad.onnx in low-memory mode. */
     private readonly session: ort.InferenceSession,
     readonly lowMemory: boolean,
+    /** Low-memory mode: train_update.<dtype>.onnx by parameter dtype. */
+    private readonly updates: ReadonlyMap<string, ort.InferenceSession>,
+    private readonly updateChunk: number,
   ) {
     this.floatType = manifest.hyperparameters[0]?.dtype ?? 'float32';
     this.shapes = new Map([...manifest.parameters, ...manifest.state].map((t) => [t.name, t.shape]));
@@ -97,11 +106,10 @@ export class TrainerSession {
   static async open(dir: string, options: TrainerSessionOptions = {}): Promise<TrainerSession> {
     const manifest = readManifest(dir);
     const lowMemory = options.lowMemory ?? false;
-    if (lowMemory && manifest.in_place?.safe !== true) {
-      const why = manifest.in_place ? `its update reads parameters late (${manifest.in_place.violations[0] ?? '?'})` : 'it was built without the in-place check';
-      throw new InputError(`${dir}: low-memory mode cannot update these artifacts in place: ${why}; rebuild them with 'distill build', or train without --low-memory`);
+    if (lowMemory && (!manifest.models.train_grad || !manifest.split_step)) {
+      throw new InputError(`${dir}: these artifacts have no split step for low-memory mode (train_grad.onnx); rebuild them with 'distill build', or train without --low-memory`);
     }
-    const model = lowMemory ? manifest.models.train_step : manifest.models.train_loop;
+    const model = lowMemory ? manifest.models.train_grad : manifest.models.train_loop;
     const session = await createSession(path.join(dir, model), {
       ...options,
       disabledOptimizers: TRAINING_DISABLED_OPTIMIZERS,
@@ -109,7 +117,17 @@ export class TrainerSession {
       // instead of keeping the largest blocks it ever grew by (docs/PERFORMANCE.md, "Peak RSS").
       memArena: !lowMemory,
     });
-    const s = new TrainerSession(dir, manifest, session, lowMemory);
+    const updates = new Map<string, ort.InferenceSession>();
+    if (lowMemory) {
+      // On the CPU whatever the provider: the update is a few elementwise passes over buffers that live in
+      // JavaScript, which a GPU would first have to receive and send back.
+      for (const [dtype, file] of Object.entries(manifest.models.train_update)) {
+        updates.set(dtype, await createSession(path.join(dir, file), { threads: options.threads, ep: 'cpu', disabledOptimizers: TRAINING_DISABLED_OPTIMIZERS }));
+      }
+    }
+    const updateChunk = options.updateChunk ?? UPDATE_CHUNK;
+    if (!(Number.isInteger(updateChunk) && updateChunk >= 1)) throw new InputError(`updateChunk must be a positive integer, got ${updateChunk}`);
+    const s = new TrainerSession(dir, manifest, session, lowMemory, updates, updateChunk);
     const initial = readSafetensors(path.join(dir, manifest.initial_state));
     for (const p of manifest.parameters) {
       const t = initial.get(p.name);
@@ -140,7 +158,7 @@ export class TrainerSession {
     if (batches.length % window !== 0) {
       throw new InputError(`train: ${batches.length} micro-batches is not a multiple of the ${window} accumulation steps the model was built with`);
     }
-    const metrics = this.lowMemory ? await this.trainInPlace(batches, lrs, hyper, window) : await this.trainLoop(batches, lrs, hyper);
+    const metrics = this.lowMemory ? await this.trainSplit(batches, lrs, hyper, window) : await this.trainLoop(batches, lrs, hyper);
     this.stepsDone += batches.length / window;
     return metrics;
   }
@@ -175,12 +193,16 @@ export class TrainerSession {
     return loss.map((_, k) => ({ loss: loss[k]!, ce: ce[k]!, kd: kd[k]!, gradNorm: gradNorm[k]! }));
   }
 
-  /** train_step.onnx once per micro-batch, each new parameter and state written into its input's buffer. */
-  private async trainInPlace(batches: readonly Batch[], lrs: readonly number[], hyper: Hyperparameters, window: number): Promise<StepMetrics[]> {
-    const feeds = this.commonFeeds(hyper);
-    const fetches: Record<string, ort.Tensor | null> = { loss: null, ce: null, kd: null, grad_norm: null };
-    for (const p of this.manifest.parameters) fetches[p.output] = this.params.get(p.name)!;
-    for (const st of this.manifest.state) fetches[st.output] = this.state.get(st.name)!;
+  /**
+   * Low-memory mode: per micro-batch, train_grad.onnx, then (on the micro-batch that closes an accumulation
+   * window) the update of every parameter chunk by chunk, in place. With accumulation the gradient model
+   * returns the window's running sum, which stands in for the accumulator until the window's update resets it.
+   */
+  private async trainSplit(batches: readonly Batch[], lrs: readonly number[], hyper: Hyperparameters, window: number): Promise<StepMetrics[]> {
+    const wanted = new Set(this.session.inputNames);
+    const feeds = Object.fromEntries(Object.entries(this.commonFeeds(hyper)).filter(([k]) => wanted.has(k)));
+    const split = this.manifest.split_step;
+    const accumulators = this.manifest.state.filter((st) => wanted.has(st.name));
     const metrics: StepMetrics[] = [];
     for (const [k, batch] of batches.entries()) {
       for (const io of this.manifest.batch) {
@@ -188,16 +210,52 @@ export class TrainerSession {
         if (!t) throw new InputError(`train: batch ${k} has no '${io.name}'`);
         feeds[io.name] = t;
       }
-      feeds.lr = this.scalar(lrs[k]!);
-      // 1-based optimizer step this micro-batch belongs to; the last micro-batch of a window applies it.
-      feeds.step = this.scalar(this.stepsDone + Math.floor(k / window) + 1);
-      if (window > 1) feeds.apply_update = new ort.Tensor('bool', Uint8Array.of((k + 1) % window === 0 ? 1 : 0), []);
-      const out = await this.session.run(feeds, fetches);
+      const out = await this.session.run(feeds);
       const value = (n: string) => (out[n]!.data as FloatArray)[0]!;
       metrics.push({ loss: value('loss'), ce: value('ce'), kd: value('kd'), gradNorm: value('grad_norm') });
-      collectGarbage(); // the binding's copies of the outputs, already written into the fetched tensors
+      const gradients = new Map(split.gradients.map((g) => [g.param, out[g.output]!.data as FloatArray]));
+      if ((k + 1) % window === 0) {
+        // 1-based optimizer step of this window (PyTorch's state['step'] after its increment).
+        await this.update(gradients, lrs[k]!, this.stepsDone + Math.floor(k / window) + 1, out[split.grad_scale]!);
+        for (const st of accumulators) feeds[st.name] = this.zeros(st);
+      } else {
+        for (const st of accumulators) feeds[st.name] = viewAs(out[split.gradients.find((g) => g.param === st.param)!.output]!, st.shape);
+      }
+      for (const st of accumulators) this.state.set(st.name, feeds[st.name]!);
+      collectGarbage(); // the gradients of this micro-batch and the binding's copies of each update's chunks
     }
     return metrics;
+  }
+
+  /** Runs train_update over every parameter in chunks, writing each chunk's results where it read them. */
+  private async update(gradients: ReadonlyMap<string, FloatArray>, lr: number, step: number, gradScale: ort.Tensor): Promise<void> {
+    const io = this.manifest.split_step.update;
+    const suffixes = io.inputs.state.map((n) => n.slice('state.'.length));
+    const scalars = { [io.inputs.lr]: this.scalar(lr), [io.inputs.step]: this.scalar(step), [io.inputs.grad_scale]: gradScale };
+    for (const p of this.manifest.parameters) {
+      const session = this.updates.get(p.dtype);
+      if (!session) throw new InputError(`${this.dir}: no update model for ${p.dtype} parameter '${p.name}'; rebuild the artifacts with 'distill build'`);
+      const param = this.params.get(p.name)!.data as FloatArray;
+      const grad = gradients.get(p.name)!;
+      const state = suffixes.map((sfx) => this.state.get(`${p.name}.${sfx}`)!.data as FloatArray);
+      for (let at = 0; at < param.length; at += this.updateChunk) {
+        const end = Math.min(param.length, at + this.updateChunk);
+        const chunk = (a: FloatArray) => new ort.Tensor(p.dtype === 'float64' ? 'float64' : 'float32', a.subarray(at, end), [end - at]);
+        const paramChunk = chunk(param);
+        const stateChunks = state.map(chunk);
+        const feeds: Record<string, ort.Tensor> = { ...scalars, [io.inputs.param]: paramChunk, [io.inputs.grad]: chunk(grad) };
+        const fetches: Record<string, ort.Tensor> = { [io.outputs.param]: paramChunk };
+        io.inputs.state.forEach((n, i) => (feeds[n] = stateChunks[i]!));
+        io.outputs.state.forEach((n, i) => (fetches[n] = stateChunks[i]!));
+        await session.run(feeds, fetches);
+      }
+    }
+  }
+
+  /** A zero tensor shaped as state `st` is fed (not yet backed by memory: see `open`). */
+  private zeros(st: Manifest['state'][number]): ort.Tensor {
+    const n = elementCount(st.shape);
+    return new ort.Tensor(st.dtype === 'float64' ? 'float64' : 'float32', st.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n), st.ioShape ?? st.shape);
   }
 
   /** Current parameters in their own shapes (views of the session's buffers), by ONNX initializer name. */
@@ -233,5 +291,6 @@ export class TrainerSession {
 
   async release(): Promise<void> {
     await this.session.release();
+    for (const u of this.updates.values()) await u.release();
   }
 }

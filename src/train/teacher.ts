@@ -16,7 +16,10 @@ import type { Batch } from '../runtime/batch.js';
 import { modelFromProto, modelToProto } from '../ir/convert.js';
 import { narrowToReadRows } from '../ir/narrow-rows.js';
 import { encodeModel, loadModel } from '../onnx/model-io.js';
-import { createSession, type SessionOptions } from '../runtime/session.js';
+import { type CreateOptions, createSession } from '../runtime/session.js';
+
+/** What a teacher session may be opened with (its external-data folder is the teacher's own). */
+export type TeacherSessionOptions = Omit<CreateOptions, 'externalDataFolder'>;
 import { writeFileAtomic } from '../util/fs.js';
 
 const CACHE_FORMAT = 1;
@@ -89,7 +92,7 @@ export function teacherModel(file: string): { bytes: Uint8Array; externalDataFol
   return loaded.externalFiles.length ? { bytes, externalDataFolder: path.dirname(path.resolve(file)) } : { bytes };
 }
 
-export async function createTeacherSession(file: string, options: SessionOptions): Promise<ort.InferenceSession> {
+export async function createTeacherSession(file: string, options: TeacherSessionOptions): Promise<ort.InferenceSession> {
   const { bytes, externalDataFolder } = teacherModel(file);
   return createSession(bytes, { ...options, externalDataFolder });
 }
@@ -109,13 +112,13 @@ export class TeacherLogits {
 
   private constructor(
     private readonly teacher: string,
-    private readonly options: SessionOptions,
+    private readonly options: TeacherSessionOptions,
     private readonly perToken: boolean,
     private readonly cacheDir: string | undefined,
   ) {}
 
   /** The teacher session is opened lazily: a complete cache never needs it. */
-  static open(teacher: string, perToken: boolean, options: SessionOptions, cache?: { dir: string; key: string }): TeacherLogits {
+  static open(teacher: string, perToken: boolean, options: TeacherSessionOptions, cache?: { dir: string; key: string }): TeacherLogits {
     const t = new TeacherLogits(teacher, options, perToken, cache ? path.join(cache.dir, cache.key) : undefined);
     t.cacheHit = t.cacheDir !== undefined && t.load();
     return t;

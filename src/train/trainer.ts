@@ -130,8 +130,8 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     student: opts.student, teacher: opts.teacher, task, optimizer: opts.optimizer, optimizerSettings,
     freeze: opts.freeze, accumulationSteps: accum, outDir: buildDir,
     // Chunked updates (docs/TRAINING-STEP.md) are for the CPU's default mode. ORT's WebGPU provider runs Scan
-    // on the CPU, which would move the chunked tensors across every step; and in low-memory mode they cost
-    // 0.1-0.2 GB more at the same speed (bare base session, docs/PERFORMANCE.md). Grouped updates of small
+    // on the CPU, which would move the chunked tensors across every step; and low-memory mode never runs the
+    // step's update (its split step updates chunk by chunk from JavaScript). Grouped updates of small
     // parameters stay on everywhere: they only remove kernels.
     chunkedUpdate: opts.ep !== 'webgpu' && !opts.lowMemory,
     narrowRows: opts.narrowRows,
@@ -139,8 +139,9 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const sessionOptions = { ep: opts.ep, threads: opts.threads };
   const session = await TrainerSession.open(buildDir, { ...sessionOptions, lowMemory: opts.lowMemory });
   const evaluator = evalSet ? await EvalSession.open(buildDir, manifest, sessionOptions) : undefined;
+  // In low-memory mode the teacher, too, runs without ORT's arena: its activations go back after each batch.
   const teacher = opts.teacher
-    ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', sessionOptions, opts.teacherCache
+    ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', { ...sessionOptions, memArena: !opts.lowMemory }, opts.teacherCache
       ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, inputsDigest: trainSet.inputsDigest }) }
       : undefined)
     : undefined;

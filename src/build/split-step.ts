@@ -1,0 +1,92 @@
+/**
+ * The training step split in two, for low-memory mode (runtime/trainer-session.ts):
+ *   train_grad.onnx    (batch, hyperparameters, parameters[, accumulators]) -> (metrics, grad_scale, gradients)
+ *   train_update.onnx  one parameter chunk: (param, grad, state..., lr, step, grad_scale) -> (new param, new state)
+ *
+ * Why: onnxruntime-node hands every fetched output back as a fresh JavaScript copy, also when ORT wrote it into
+ * a preallocated tensor. A whole step returns all parameters and optimizer state at once, so its call ends with
+ * two copies of the state alive (803 MB more at the peak of a BERT-base student). Here the step's only large
+ * output is the gradients (a third of the state), and the update runs chunk by chunk over views of the
+ * parameter and state buffers, writing each result into the chunk it read: the transient copy of an update call
+ * is a few MB.
+ *
+ * Both models come from the step graph itself, so the numbers are those of train_step.onnx: the gradient model
+ * is the step with its update nodes dropped (the gradients and the clipping scale become outputs), and the
+ * update model runs the optimizer's own per-step scalars and elementwise update (the contract that chunked
+ * updates rely on already: optim/optimizer.ts) over a 1-D chunk.
+ */
+import { InputError } from '../errors.js';
+import { Builder } from '../ir/builder.js';
+import { type Model, modelFromProto, modelToProto, newModel } from '../ir/convert.js';
+import { Graph, type Value } from '../ir/graph.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import { inPlaceViolations } from './in-place.js';
+import { METRICS } from './loop.js';
+import { STEP_IO, newName, type StepGraph } from './step-graph.js';
+
+/** Names of the split models' own inputs and outputs (the manifest repeats them). */
+export const SPLIT_IO = {
+  gradScale: 'grad_scale',
+  gradient: (param: string) => `grad/${param}`,
+  param: 'param',
+  grad: 'grad',
+  state: (suffix: string) => `state.${suffix}`,
+} as const;
+
+/**
+ * The gradient model: a structural copy of the finished step model (tensors shared) whose outputs are the
+ * metrics, the clipping scale and every parameter's gradient; dead code elimination then drops the update.
+ * Inputs nothing reads any more (optimizer state, lr, step, apply_update) are removed, so a caller feeds only
+ * what the gradients need.
+ */
+export function buildGradModel(stepModel: Model, step: StepGraph): Model {
+  const m = modelFromProto(modelToProto(stepModel));
+  const g = m.graph;
+  g.name = 'train_grad';
+  const b = new Builder(g, { opset: m.opset('')!, prefix: 'split/' });
+  const expose = (name: string, as: string): Value => {
+    const v = g.get(name);
+    if (!v) throw new InputError(`split step: the step graph has no value '${name}'`);
+    if (g.get(as)) throw new InputError(`the student model already has a value named '${as}'; rename it before building`);
+    // A value that is already an output or an input (or exposed once) keeps its name: an Identity carries it.
+    const own = v.producer !== null && !g.inputs.includes(v) && !g.outputs.includes(v);
+    return g.rename(own ? v : b.op('Identity', [v]), as);
+  };
+  const metrics = METRICS.map((name) => g.get(name)!);
+  const scale = expose(step.gradScale, SPLIT_IO.gradScale);
+  const gradients = step.parameters.map((p, i) => expose(step.gradients[i]!, SPLIT_IO.gradient(p.name)));
+  g.outputs = [...metrics, scale, ...gradients];
+  g.eliminateDeadCode();
+  g.inputs = g.inputs.filter((v) => v.uses.length > 0 || g.outputs.includes(v));
+  return m;
+}
+
+/**
+ * The update of one 1-D chunk of a parameter of `dtype` and its optimizer state, with the same scalar
+ * inputs the step takes (lr, step, in the step's float type) plus the gradient model's grad_scale. Each result may be written into
+ * the buffer of the input it replaces (checked here as for train_step.onnx: build/in-place.ts). One per
+ * parameter dtype.
+ */
+export function buildUpdateModel(optimizer: Optimizer, elemType: number, opset: number, scalarTypes: { hyper: number; gradScale: number }): Model {
+  const g = new Graph('train_update');
+  const chunk = { elemType, shape: ['n'] };
+  const scalar = { elemType: scalarTypes.hyper, shape: [] };
+  const param = g.addInput(SPLIT_IO.param, chunk);
+  const grad = g.addInput(SPLIT_IO.grad, chunk);
+  const specs = optimizer.stateSpecs();
+  const state = specs.map((s) => g.addInput(SPLIT_IO.state(s.suffix), chunk));
+  const lr = g.addInput(STEP_IO.lr, scalar);
+  const stepIn = g.addInput(STEP_IO.step, scalar);
+  const gradScale = g.addInput(SPLIT_IO.gradScale, { elemType: scalarTypes.gradScale, shape: [] });
+  const b = new Builder(g, { opset, prefix: 'update/' });
+  const scalars = optimizer.perStep(b, { lr, step: stepIn, gradScale }, param);
+  const result = optimizer.apply(b, scalars, { param, grad, state });
+  const named: [Value, string][] = [[result.param, newName(SPLIT_IO.param)], ...result.state.map((v, i): [Value, string] => [v, newName(SPLIT_IO.state(specs[i]!.suffix))])];
+  g.outputs = named.map(([v, name]) => g.rename(v.producer && !g.inputs.includes(v) ? v : b.op('Identity', [v]), name));
+  const bad = inPlaceViolations(g, [
+    { input: SPLIT_IO.param, output: newName(SPLIT_IO.param) },
+    ...specs.map((s) => ({ input: SPLIT_IO.state(s.suffix), output: newName(SPLIT_IO.state(s.suffix)) })),
+  ]);
+  if (bad.length > 0) throw new InputError(`${optimizer.name}: its update cannot run in place over chunks (${bad[0]})`);
+  return newModel(g, opset);
+}
