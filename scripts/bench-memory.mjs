@@ -9,7 +9,8 @@
 //   --model loop            train_loop.onnx, K = 4 steps per call (the default mode); step: train_step.onnx
 //   --no-arena              enableCpuMemArena false;  --no-mem-pattern: enableMemPattern false
 //   --fetch-into-inputs     new parameters and state fetched into the tensors they were fed from (with
-//                           --model step --no-arena, this is TrainerSession's low-memory mode)
+//                           --model step --no-arena, this was TrainerSession's low-memory mode before the
+//                           split step of the seventh session; the bench's low-memory phase measures that one)
 //   --dir                   artifact folder (default .bench/<config>/artifacts; the bench builds what
 //                           `distill train --low-memory` uses, without chunked updates, in artifacts-low-memory)
 // Sessions get TrainerSession's options otherwise (ORT's CSE off), and a garbage collection after each call.

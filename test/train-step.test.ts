@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import ort from 'onnxruntime-node';
 import { buildTrainingArtifacts } from '../src/build/artifacts.js';
 import { readSafetensorsFile } from '../src/export/safetensors.js';
@@ -52,6 +53,21 @@ describe('training steps match PyTorch (5 steps, same batches)', () => {
     for (const [name, v] of together.parameterArrays()) {
       assert.deepEqual(Buffer.from(apart.parameterArrays().get(name)!.buffer), Buffer.from(v.buffer), name);
     }
+  });
+});
+
+describe('memory between calls', () => {
+  it("a train call frees the previous generation of parameters and state before it returns", async () => {
+    const { outDir, batches, hyper, lrs } = await setup('bert-student.adamw.ref.safetensors');
+    const session = await TrainerSession.open(outDir, { threads: 2 });
+    await session.train(batches.slice(0, 2), lrs.slice(0, 2), hyper);
+    // The buffers the first call returned, which the second call takes as its inputs and replaces.
+    const refs = [...session.snapshot().values()].map((t) => new WeakRef(t.data as Float32Array));
+    await nextTurn(); // a weak reference's target stays alive until the job that made it ends
+    await session.train(batches.slice(2, 4), lrs.slice(2, 4), hyper);
+    const alive = refs.filter((r) => r.deref() !== undefined).length;
+    assert.equal(alive, 0, `${alive} of ${refs.length} tensors of the previous generation are still alive after the call`);
+    await session.release();
   });
 });
 

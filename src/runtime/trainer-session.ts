@@ -158,7 +158,14 @@ export class TrainerSession {
     if (batches.length % window !== 0) {
       throw new InputError(`train: ${batches.length} micro-batches is not a multiple of the ${window} accumulation steps the model was built with`);
     }
-    const metrics = this.lowMemory ? await this.trainSplit(batches, lrs, hyper, window) : await this.trainLoop(batches, lrs, hyper);
+    let metrics: StepMetrics[];
+    if (this.lowMemory) metrics = await this.trainSplit(batches, lrs, hyper, window);
+    else {
+      metrics = await this.trainLoop(batches, lrs, hyper);
+      // The previous generation of parameters and state. Collected here, not inside trainLoop, whose feeds
+      // hold that generation until it returns: it would otherwise live through the next call too.
+      collectGarbage();
+    }
     this.stepsDone += batches.length / window;
     return metrics;
   }
@@ -187,7 +194,6 @@ export class TrainerSession {
     const out = await this.session.run(feeds);
     for (const p of this.manifest.parameters) this.params.set(p.name, out[p.output]!);
     for (const st of this.manifest.state) this.state.set(st.name, out[st.output]!);
-    collectGarbage(); // the previous generation of parameters and state
     const col = (n: string) => Array.from(out[n]!.data as FloatArray);
     const [loss, ce, kd, gradNorm] = ['loss', 'ce', 'kd', 'grad_norm'].map(col) as [number[], number[], number[], number[]];
     return loss.map((_, k) => ({ loss: loss[k]!, ce: ce[k]!, kd: kd[k]!, gradNorm: gradNorm[k]! }));
@@ -201,7 +207,6 @@ export class TrainerSession {
   private async trainSplit(batches: readonly Batch[], lrs: readonly number[], hyper: Hyperparameters, window: number): Promise<StepMetrics[]> {
     const wanted = new Set(this.session.inputNames);
     const feeds = Object.fromEntries(Object.entries(this.commonFeeds(hyper)).filter(([k]) => wanted.has(k)));
-    const split = this.manifest.split_step;
     const accumulators = this.manifest.state.filter((st) => wanted.has(st.name));
     const metrics: StepMetrics[] = [];
     for (const [k, batch] of batches.entries()) {
@@ -210,21 +215,33 @@ export class TrainerSession {
         if (!t) throw new InputError(`train: batch ${k} has no '${io.name}'`);
         feeds[io.name] = t;
       }
-      const out = await this.session.run(feeds);
-      const value = (n: string) => (out[n]!.data as FloatArray)[0]!;
-      metrics.push({ loss: value('loss'), ce: value('ce'), kd: value('kd'), gradNorm: value('grad_norm') });
-      const gradients = new Map(split.gradients.map((g) => [g.param, out[g.output]!.data as FloatArray]));
-      if ((k + 1) % window === 0) {
-        // 1-based optimizer step of this window (PyTorch's state['step'] after its increment).
-        await this.update(gradients, lrs[k]!, this.stepsDone + Math.floor(k / window) + 1, out[split.grad_scale]!);
-        for (const st of accumulators) feeds[st.name] = this.zeros(st);
-      } else {
-        for (const st of accumulators) feeds[st.name] = viewAs(out[split.gradients.find((g) => g.param === st.param)!.output]!, st.shape);
-      }
-      for (const st of accumulators) this.state.set(st.name, feeds[st.name]!);
-      collectGarbage(); // the gradients of this micro-batch and the binding's copies of each update's chunks
+      // 1-based optimizer step of this window (PyTorch's state['step'] after its increment).
+      const update = (k + 1) % window === 0 ? { lr: lrs[k]!, step: this.stepsDone + Math.floor(k / window) + 1 } : null;
+      metrics.push(await this.splitStep(feeds, accumulators, update));
+      // Out here, not in splitStep: its locals still hold this micro-batch's gradients until it returns.
+      collectGarbage();
     }
     return metrics;
+  }
+
+  /**
+   * One micro-batch of the split step: its gradients, then either the update (which resets the accumulators)
+   * or the running sums kept as the accumulators' next values.
+   */
+  private async splitStep(feeds: Record<string, ort.Tensor>, accumulators: Manifest['state'], update: { lr: number; step: number } | null): Promise<StepMetrics> {
+    const split = this.manifest.split_step;
+    const out = await this.session.run(feeds);
+    const value = (n: string) => (out[n]!.data as FloatArray)[0]!;
+    const gradient = (param: string) => out[split.gradients.find((g) => g.param === param)!.output]!;
+    if (update) {
+      const gradients = new Map(split.gradients.map((g) => [g.param, out[g.output]!.data as FloatArray]));
+      await this.update(gradients, update.lr, update.step, out[split.grad_scale]!);
+    }
+    for (const st of accumulators) {
+      feeds[st.name] = update ? this.zeros(st) : viewAs(gradient(st.param), st.shape);
+      this.state.set(st.name, feeds[st.name]!);
+    }
+    return { loss: value('loss'), ce: value('ce'), kd: value('kd'), gradNorm: value('grad_norm') };
   }
 
   /** Runs train_update over every parameter in chunks, writing each chunk's results where it read them. */
