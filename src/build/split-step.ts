@@ -48,7 +48,7 @@ export function buildGradModel(stepModel: Model, step: StepGraph): Model {
     const v = g.get(name);
     if (!v) throw new InputError(`split step: the step graph has no value '${name}'`);
     if (g.get(as)) throw new InputError(`the student model already has a value named '${as}'; rename it before building`);
-    // A value that is already an output or an input (or exposed once) keeps its name: an Identity carries it.
+    // A value that is already an input or an output keeps its name: an Identity carries it under the new one.
     const own = v.producer !== null && !g.inputs.includes(v) && !g.outputs.includes(v);
     return g.rename(own ? v : b.op('Identity', [v]), as);
   };
@@ -62,10 +62,10 @@ export function buildGradModel(stepModel: Model, step: StepGraph): Model {
 }
 
 /**
- * The update of one 1-D chunk of a parameter of `dtype` and its optimizer state, with the same scalar
- * inputs the step takes (lr, step, in the step's float type) plus the gradient model's grad_scale. Each result may be written into
- * the buffer of the input it replaces (checked here as for train_step.onnx: build/in-place.ts). One per
- * parameter dtype.
+ * The update of one 1-D chunk of a parameter of type `elemType` and its optimizer state (one model per
+ * parameter dtype), with the scalar inputs the step takes (lr, step, in the step's float type) plus the
+ * gradient model's grad_scale. Each result may be written into the buffer of the input it replaces: checked
+ * here as for train_step.onnx (build/in-place.ts).
  */
 export function buildUpdateModel(optimizer: Optimizer, elemType: number, opset: number, scalarTypes: { hyper: number; gradScale: number }): Model {
   const g = new Graph('train_update');

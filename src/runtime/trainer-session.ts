@@ -33,7 +33,7 @@ export interface Hyperparameters {
 export interface TrainerSessionOptions extends SessionOptions {
   /** The split step, one gradient call per micro-batch and updates in place (see above). */
   lowMemory?: boolean;
-  /** Low-memory mode: elements per update call (default UPDATE_CHUNK). */
+  /** Low-memory mode: values per update call (default 2^20; tests use small ones to cross chunk boundaries). */
   updateChunk?: number;
 }
 
