@@ -33,7 +33,7 @@ export interface Hyperparameters {
 export interface TrainerSessionOptions extends SessionOptions {
   /** The split step, one gradient call per micro-batch and updates in place (see above). */
   lowMemory?: boolean;
-  /** Low-memory mode: values per update call (default 2^18; tests use small ones to cross chunk boundaries). */
+  /** Low-memory mode: values per update call (default 2^20; tests use small ones to cross chunk boundaries). */
   updateChunk?: number;
 }
 
@@ -47,12 +47,14 @@ export interface StepMetrics {
 type FloatArray = Float32Array | Float64Array;
 
 /**
- * Values per update call in low-memory mode: 1 MB of float32. Small enough that a chunk's intermediates and
- * the binding's copies of its three outputs stay in cache; measured on the bench's base student (67 M
- * values), the update took 140-142 ms per step at 2^18 values, 148 at 2^17, 154-170 at 2^20 and 211 at 2^22
- * (the call count, 341 at 2^18, costs less than the cache misses).
+ * Values per update call in low-memory mode: 4 MB of float32, so a chunk's intermediates stay in cache (as in
+ * the default mode's chunked updates: optim/chunked.ts) and each call's transient copy is small. Smaller
+ * chunks looked faster in isolation (the update of the bench's base student: 140 ms per step at 2^18 values
+ * against 154-170 at 2^20) but not in the bench's low-memory run: there 2^18 made glibc map and unmap the
+ * binding's 1 MB output copies, 630 k page faults per 4-step call against 1-70 k, and the train step took
+ * 985-1015 ms against 874-911.
  */
-const UPDATE_CHUNK = 1 << 18;
+const UPDATE_CHUNK = 1 << 20;
 
 function floatTensor(dtype: string, data: ArrayLike<number>, dims: readonly number[]): ort.Tensor {
   return dtype === 'float64'
