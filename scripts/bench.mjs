@@ -22,8 +22,9 @@
 //            cache: the teacher runs in epoch 1 only) and TrainerSession, as train() runs them without
 //            an evaluation set: the trainer's default steps per call, across epoch ends
 //   train-low-memory  the same with TrainerSession's low-memory mode (the split step: a gradient call per
-//            step, then chunked updates in place) and the teacher without ORT's arena, for its peak RSS
-//            and speed (skipped with --no-low-memory)
+//            step, then chunked updates in place), the teacher without ORT's arena and the process under
+//            the malloc setting `distill train --low-memory` starts itself with (src/cli/relaunch.ts), for
+//            its peak RSS and speed (skipped with --no-low-memory)
 //   profile  (--profile) ORT profiling of one train_loop call and one teacher call, by op and by
 //            forward / backward / loss+optimizer; the cost of fetching parameters and state
 //   torch    scripts/bench_torch.py, eager (+ torch.mm GFLOP/s) and --compile, when python3 has torch
@@ -574,7 +575,9 @@ function measured(a, name, fn) {
 function child(a, phase) {
   const args = [SELF, '--phase', phase, '--config', a.config, '--steps', String(a.steps), '--k', String(a.k),
     '--batch', String(a.batch), '--seq', String(a.seq), '--batches-per-epoch', String(a.batchesPerEpoch)];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  // The low-memory phase runs under the malloc setting `distill train --low-memory` gives itself (src/cli/relaunch.ts).
+  const env = phase === 'train-low-memory' ? { ...process.env, ...a.lowMemoryEnv } : process.env;
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26, env });
   if (r.status !== 0) throw new Error(`phase ${phase} failed (exit ${r.status}): ${r.stdout.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -704,6 +707,7 @@ async function main() {
     printResults(a, { ...r, targets: targets(r) });
     return;
   }
+  a.lowMemoryEnv = (await import(lib('cli/relaunch.js'))).LOW_MEMORY_MALLOC_ENV;
   const m = machine();
   console.error(`[bench] ${a.config}: batch ${a.batch} x seq ${a.seq}, ${a.steps} steps (K = ${a.k} per call), ${a.batchesPerEpoch} batches/epoch, ${THREADS} threads; ${m.nproc} CPUs (${m.cpu}), load ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
   const r = { config: a.config, batch: a.batch, seq: a.seq, threads: THREADS, machine: m, flops: stepFlops(a) };

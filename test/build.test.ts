@@ -26,7 +26,7 @@ describe('distill build', () => {
     const out = path.join(tmp, 'cli');
     const r = run('build', '--teacher', model('bert-teacher'), '--student', model('bert-student'), '--task', 'seq-cls', '--optimizer', 'adamw', '--weight-decay', '0.01', '--out', out);
     assert.equal(r.status, 0, r.stderr);
-    for (const f of ['train_step.onnx', 'train_loop.onnx', 'eval.onnx', 'initial_state.safetensors', 'manifest.json']) {
+    for (const f of ['train_step.onnx', 'train_loop.onnx', 'eval.onnx', 'train_grad.onnx', 'train_update.float32.onnx', 'initial_state.safetensors', 'manifest.json']) {
       assert.ok(fs.existsSync(path.join(out, f)), f);
     }
     const m = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as Manifest;
@@ -44,6 +44,7 @@ describe('distill build', () => {
     assert.deepEqual(m.optimizer, { name: 'adamw', settings: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 } });
     // Only standard ops: no contrib domains anywhere in the step.
     assert.deepEqual(step.node.filter((n) => n.domain && n.domain !== 'ai.onnx').map((n) => n.opType), []);
+    assert.match(r.stdout, /train_grad\.onnx, train_update\.float32\.onnx/);
     assert.match(r.stdout, /25 trained tensors/);
     // Small parameters share grouped updates by default; --no-grouped-update gives each its own.
     const grouping = (dir: string) => loadModel(path.join(dir, 'train_step.onnx')).model.graph!.node.filter((n) => n.name?.includes('update_group/')).length;

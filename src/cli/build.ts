@@ -61,7 +61,7 @@ export function register(cli: Argv): Argv {
       });
       const count = m.parameters.reduce((n, p) => n + elementCount(p.shape), 0);
       process.stdout.write(
-        `${args.out}: train_step.onnx, train_loop.onnx, eval.onnx, ${m.initial_state}, manifest.json\n` +
+        `${args.out}: train_step.onnx, train_loop.onnx, eval.onnx, ${m.models.train_grad}, ${Object.values(m.models.train_update).join(', ')}, ${m.initial_state}, manifest.json\n` +
           `  ${m.parameters.length} trained tensors (${count.toLocaleString('en-US')} values), ${m.frozen.length} frozen, ${m.state.length} optimizer state tensors (${m.optimizer.name})\n`,
       );
     },

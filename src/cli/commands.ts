@@ -1,0 +1,51 @@
+/**
+ * The `distill` commands (main.ts loads this module). Library code throws typed errors; this is the one place that turns them into a
+ * one-line message on stderr and an exit code (2: bad input, 3: unsupported graph, 1: anything else).
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DistillError } from '../errors.js';
+import { register as registerBuild } from './build.js';
+import { register as registerDemo } from './demo.js';
+import { register as registerEval } from './eval.js';
+import { register as registerGrad } from './grad.js';
+import { register as registerInspect } from './inspect.js';
+import { register as registerTrain } from './train.js';
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`distill: ${message}\n`);
+  process.exit(code);
+}
+
+function handle(err: unknown): never {
+  if (err instanceof DistillError) fail(err.message, err.exitCode);
+  const e = err as Error;
+  if (process.env.DISTILL_DEBUG) process.stderr.write(`${e?.stack ?? e}\n`);
+  fail(`internal error: ${e?.message ?? String(e)} (set DISTILL_DEBUG=1 for details, and please report it)`, 1);
+}
+
+async function main(): Promise<void> {
+  let cli = yargs(hideBin(process.argv))
+    .scriptName('distill')
+    .usage('$0 <command> [options]\n\nDistill and fine-tune transformer models as ONNX graphs on ONNX Runtime.')
+    .strict()
+    .demandCommand(1, 'name a command: see distill --help')
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      // yargs spreads some messages over lines; the contract is one line.
+      fail(`${msg.replace(/\s*\n\s*/g, ' ')} (see distill --help)`, 2);
+    });
+  cli = registerInspect(cli);
+  cli = registerGrad(cli);
+  cli = registerBuild(cli);
+  cli = registerTrain(cli);
+  cli = registerDemo(cli);
+  cli = registerEval(cli);
+  await cli.help().alias('h', 'help').version().parseAsync();
+}
+
+export function run(): Promise<void> {
+  return main().catch(handle);
+}

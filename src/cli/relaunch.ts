@@ -1,0 +1,66 @@
+/**
+ * Low-memory training under glibc's malloc with a fixed mmap threshold.
+ *
+ * glibc serves blocks below its mmap threshold from the heap, and that threshold is dynamic: each freed
+ * mmap'd block raises it to the block's size, up to 32 MB. After the first training step nearly every
+ * activation and gradient buffer (up to 12 MB each on BERT-base) therefore lives in the heap, whose freed
+ * space stays mapped wherever a live block sits above it. Low-memory mode allocates and frees them on every
+ * step (ORT runs its gradient model without the arena there), and what the first step leaves mapped sets
+ * the peak. A fixed threshold of 4 MB sends the large blocks through mmap, and so back to the system when
+ * freed: on the bench's base student the low-memory peak went from 2248-2540 to about 2000 MiB, for steps
+ * about 10 % slower (docs/PERFORMANCE.md, "Peak RSS"; 16 MB saved nothing, 1 MB cost 50 %).
+ *
+ * glibc reads the setting from the environment once, at process start, so `distill train --low-memory`
+ * starts itself again with it and waits, unless the variable is already set (then it is the user's).
+ */
+import { spawn } from 'node:child_process';
+
+/** The environment low-memory training runs under (glibc; other C libraries ignore it). */
+export const LOW_MEMORY_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: String(4 << 20) };
+
+/** Whether the command line turns low-memory mode on: `--low-memory` or `--low-memory=true`, last one wins. */
+function lowMemoryFlag(args: readonly string[]): boolean {
+  let on = false;
+  for (const a of args) {
+    if (a === '--') break;
+    if (a === '--low-memory' || a === '--low-memory=true') on = true;
+    else if (a === '--no-low-memory' || a === '--low-memory=false') on = false;
+  }
+  return on;
+}
+
+/**
+ * The environment to start `distill` again under, or null to go on in this process: only for `train` with
+ * low-memory mode on Linux, and only when the user has not set the variable themselves.
+ */
+export function lowMemoryRelaunch(args: readonly string[], env: NodeJS.ProcessEnv, platform: NodeJS.Platform): NodeJS.ProcessEnv | null {
+  if (platform !== 'linux' || args[0] !== 'train' || !lowMemoryFlag(args)) return null;
+  if (Object.keys(LOW_MEMORY_MALLOC_ENV).some((k) => env[k] !== undefined)) return null;
+  return { ...env, ...LOW_MEMORY_MALLOC_ENV };
+}
+
+/**
+ * Runs this same command line in a child process under `env` and ends this process as the child ended: with
+ * its exit code, or by the signal that ended it. Ctrl-C reaches the child directly (a terminal signals the
+ * whole foreground process group), so this process ignores SIGINT rather than sending the child a second one,
+ * which would abandon the checkpoint the first one asked for. SIGTERM and SIGHUP, which are sent to a single
+ * process, are passed on.
+ */
+export function relaunch(env: NodeJS.ProcessEnv): Promise<never> {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
+  process.on('SIGINT', () => {});
+  for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  return new Promise<never>(() => {
+    child.on('error', (e) => {
+      process.stderr.write(`distill: could not start the low-memory training process: ${e.message}\n`);
+      process.exit(1);
+    });
+    child.on('exit', (code, signal) => {
+      if (signal) {
+        process.removeAllListeners(signal);
+        process.kill(process.pid, signal);
+      }
+      process.exit(code ?? 1);
+    });
+  });
+}
