@@ -7,8 +7,9 @@
  * space stays mapped wherever a live block sits above it. Low-memory mode allocates and frees them on every
  * step (ORT runs its gradient model without the arena there), and what the first step leaves mapped sets
  * the peak. A fixed threshold of 4 MB sends the large blocks through mmap, and so back to the system when
- * freed: on the bench's base student the low-memory peak went from 2248-2540 to about 2000 MiB, for steps
- * about 10 % slower (docs/PERFORMANCE.md, "Peak RSS"; 16 MB saved nothing, 1 MB cost 50 %).
+ * freed: in the bench's full runs on its base student the low-memory peak went from 2395-2540 MiB to
+ * 2027-2058, with steps about 10 % slower (docs/PERFORMANCE.md, "Peak RSS"; 16 MB saved nothing, 1 MB made
+ * steps 50 % slower).
  *
  * glibc reads the setting from the environment once, at process start, so `distill train --low-memory`
  * starts itself again with it and waits, unless the variable is already set (then it is the user's).
