@@ -23,8 +23,9 @@
 //            an evaluation set: the trainer's default steps per call, across epoch ends
 //   train-low-memory  the same with TrainerSession's low-memory mode (the split step: a gradient call per
 //            step, then chunked updates in place), the teacher without ORT's arena and the process under
-//            the malloc setting `distill train --low-memory` starts itself with (src/cli/relaunch.ts), for
-//            its peak RSS and speed (skipped with --no-low-memory)
+//            the malloc setting `distill train --low-memory` starts itself with (src/cli/relaunch.ts; set
+//            MALLOC_MMAP_THRESHOLD_=4194304 yourself when running this phase alone with --phase), for its
+//            peak RSS and speed (skipped with --no-low-memory)
 //   profile  (--profile) ORT profiling of one train_loop call and one teacher call, by op and by
 //            forward / backward / loss+optimizer; the cost of fetching parameters and state
 //   torch    scripts/bench_torch.py, eager (+ torch.mm GFLOP/s) and --compile, when python3 has torch
