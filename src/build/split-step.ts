@@ -34,6 +34,16 @@ export const SPLIT_IO = {
 } as const;
 
 /**
+ * `v` under the name `as`, for a graph output: renamed where it is a node's own result (an Identity would be a
+ * copy in ORT), carried by an Identity where it is an input or already an output, whose name must stay.
+ */
+function exposeAs(g: Graph, b: Builder, v: Value, as: string): Value {
+  if (g.get(as)) throw new InputError(`the student model already has a value named '${as}'; rename it before building`);
+  const own = v.producer !== null && !g.inputs.includes(v) && !g.outputs.includes(v);
+  return g.rename(own ? v : b.op('Identity', [v]), as);
+}
+
+/**
  * The gradient model: a structural copy of the finished step model (tensors shared) whose outputs are the
  * metrics, the clipping scale and every parameter's gradient; dead code elimination then drops the update.
  * Inputs nothing reads any more (optimizer state, lr, step, apply_update) are removed, so a caller feeds only
@@ -47,10 +57,7 @@ export function buildGradModel(stepModel: Model, step: StepGraph): Model {
   const expose = (name: string, as: string): Value => {
     const v = g.get(name);
     if (!v) throw new InputError(`split step: the step graph has no value '${name}'`);
-    if (g.get(as)) throw new InputError(`the student model already has a value named '${as}'; rename it before building`);
-    // A value that is already an input or an output keeps its name: an Identity carries it under the new one.
-    const own = v.producer !== null && !g.inputs.includes(v) && !g.outputs.includes(v);
-    return g.rename(own ? v : b.op('Identity', [v]), as);
+    return exposeAs(g, b, v, as);
   };
   const metrics = METRICS.map((name) => g.get(name)!);
   const scale = expose(step.gradScale, SPLIT_IO.gradScale);
@@ -82,7 +89,7 @@ export function buildUpdateModel(optimizer: Optimizer, elemType: number, opset: 
   const scalars = optimizer.perStep(b, { lr, step: stepIn, gradScale }, param);
   const result = optimizer.apply(b, scalars, { param, grad, state });
   const named: [Value, string][] = [[result.param, newName(SPLIT_IO.param)], ...result.state.map((v, i): [Value, string] => [v, newName(SPLIT_IO.state(specs[i]!.suffix))])];
-  g.outputs = named.map(([v, name]) => g.rename(v.producer && !g.inputs.includes(v) ? v : b.op('Identity', [v]), name));
+  g.outputs = named.map(([v, name]) => exposeAs(g, b, v, name));
   const bad = inPlaceViolations(g, [
     { input: SPLIT_IO.param, output: newName(SPLIT_IO.param) },
     ...specs.map((s) => ({ input: SPLIT_IO.state(s.suffix), output: newName(SPLIT_IO.state(s.suffix)) })),

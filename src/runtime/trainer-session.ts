@@ -77,6 +77,18 @@ export function readManifest(dir: string): Manifest {
   }
 }
 
+/**
+ * State tensor `st` at its initial value, shaped as the step models take it. Fresh typed arrays are zero and
+ * not yet backed by memory: filling them with the zeros they hold would make the whole optimizer state
+ * resident (536 MB for a 67M-parameter student) before ORT needs it.
+ */
+function initialState(st: Manifest['state'][number]): ort.Tensor {
+  const n = elementCount(st.shape);
+  const data = st.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  if (st.init !== 0) data.fill(st.init);
+  return new ort.Tensor(st.dtype === 'float64' ? 'float64' : 'float32', data, st.ioShape ?? st.shape);
+}
+
 /** The same data under other dims (no copy): between a tensor's own shape and its step-model shape. */
 function viewAs(t: ort.Tensor, dims: readonly number[]): ort.Tensor {
   if (t.dims.length === dims.length && t.dims.every((d, i) => d === dims[i])) return t;
@@ -140,14 +152,7 @@ export class TrainerSession {
       if ((data instanceof Float64Array) !== (p.dtype === 'float64')) throw new InputError(`${manifest.initial_state}: parameter '${p.name}' is ${t.dtype}, the manifest says ${p.dtype}`);
       s.params.set(p.name, new ort.Tensor(p.dtype === 'float64' ? 'float64' : 'float32', data, p.ioShape ?? p.shape));
     }
-    for (const st of manifest.state) {
-      // Fresh typed arrays are zero and not yet backed by memory: filling them with the zeros they hold would
-      // make the whole optimizer state resident (536 MB for a 67M-parameter student) before ORT needs it.
-      const n = elementCount(st.shape);
-      const data = st.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
-      if (st.init !== 0) data.fill(st.init);
-      s.state.set(st.name, new ort.Tensor(st.dtype === 'float64' ? 'float64' : 'float32', data, st.ioShape ?? st.shape));
-    }
+    for (const st of manifest.state) s.state.set(st.name, initialState(st));
     return s;
   }
 
@@ -242,7 +247,7 @@ export class TrainerSession {
       await this.update(gradients, update.lr, update.step, out[split.grad_scale]!);
     }
     for (const st of accumulators) {
-      feeds[st.name] = update ? this.zeros(st) : viewAs(gradient(st.param), st.shape);
+      feeds[st.name] = update ? initialState(st) : viewAs(gradient(st.param), st.shape);
       this.state.set(st.name, feeds[st.name]!);
     }
     return { loss: value('loss'), ce: value('ce'), kd: value('kd'), gradNorm: value('grad_norm') };
@@ -271,12 +276,6 @@ export class TrainerSession {
         await session.run(feeds, fetches);
       }
     }
-  }
-
-  /** A zero tensor shaped as state `st` is fed (not yet backed by memory: see `open`). */
-  private zeros(st: Manifest['state'][number]): ort.Tensor {
-    const n = elementCount(st.shape);
-    return new ort.Tensor(st.dtype === 'float64' ? 'float64' : 'float32', st.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n), st.ioShape ?? st.shape);
   }
 
   /** Current parameters in their own shapes (views of the session's buffers), by ONNX initializer name. */

@@ -17,10 +17,10 @@ import { modelFromProto, modelToProto } from '../ir/convert.js';
 import { narrowToReadRows } from '../ir/narrow-rows.js';
 import { encodeModel, loadModel } from '../onnx/model-io.js';
 import { type CreateOptions, createSession } from '../runtime/session.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 /** What a teacher session may be opened with (its external-data folder is the teacher's own). */
 export type TeacherSessionOptions = Omit<CreateOptions, 'externalDataFolder'>;
-import { writeFileAtomic } from '../util/fs.js';
 
 const CACHE_FORMAT = 1;
 
