@@ -57,10 +57,16 @@ export function ortSessionOptions(options: CreateOptions = {}): ort.InferenceSes
     // A missing provider library is reported by our own error below; ORT's log line would only repeat it.
     logSeverityLevel: ep === 'cpu' ? 3 : 4,
   };
-  const extra: Record<string, Record<string, string>> = {};
+  // ORT's intra-op threads spin for a while after a run, waiting for more work. Our sessions take turns on the
+  // same cores (teacher and trainer each step, evaluator, the low-memory update), so a finished session's
+  // spinning threads took CPU from the next session's run: with a stop at the end of each run, the bench's
+  // small config went from 111-125 to 105-110 ms per step, and from 166-173 to 117-122 ms with one step per
+  // call (docs/PERFORMANCE.md). Spinning within a run, between its kernels, is kept.
+  const session: Record<string, string> = { force_spinning_stop: '1' };
+  if (options.externalDataFolder) session.model_external_initializers_file_folder_path = options.externalDataFolder;
+  const extra: Record<string, Record<string, string>> = { session };
   if (options.disabledOptimizers?.length) extra.optimization = { disable_specified_optimizers: options.disabledOptimizers.join(',') };
-  if (options.externalDataFolder) extra.session = { model_external_initializers_file_folder_path: options.externalDataFolder };
-  if (Object.keys(extra).length) sessionOptions.extra = extra;
+  sessionOptions.extra = extra;
   return sessionOptions;
 }
 

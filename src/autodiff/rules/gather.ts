@@ -111,12 +111,28 @@ function gatherBackOneHot(c: GradContext, ind: Value, axis: number, rows: number
 function gatherBackFlat(c: GradContext, ind: Value, axis: number, reduction: string | undefined): Value {
   const { b } = c;
   const x = c.x(0);
+  const width = x.type.shape?.[1];
+  if (axis === 0 && x.rank === 2 && typeof width === 'number') return tableBack(c, ind, width, reduction);
   const dy3 = dyView(c, ind, axis);
   const d = b.op('Gather', [b.shape(x), b.int64([axis])], { axis: 0 });
   const z3 = b.reshape(b.op('Flatten', [zerosLike(b, x)], { axis }), b.op('Concat', [b.int64([0]), d, b.int64([-1])], { axis: 0 }));
   const i3 = b.op('Expand', [b.reshape(ind, [1, -1, 1]), b.shape(dy3)]);
   const out = b.op('ScatterElements', [z3, i3, dy3], { axis: 1, reduction });
   return b.reshape(out, b.shape(x));
+}
+
+/**
+ * The embedding-table case, x [D, R] (R known) gathered along axis 0: the scatter runs in x's own shape, so its result is
+ * the gradient itself. After the [P, D, R] view a Reshape back would remain, and where the gradient is a model
+ * output (low-memory mode's train_grad.onnx) ORT runs that Reshape as a copy of the whole table into the
+ * output's buffer: 94 MB per step for BERT-base's word embeddings.
+ */
+function tableBack(c: GradContext, ind: Value, width: number, reduction: string | undefined): Value {
+  const { b } = c;
+  const x = c.x(0);
+  const dy2 = b.reshape(c.dy(0)!, [-1, width]);
+  const i2 = b.op('Expand', [b.reshape(ind, [-1, 1]), b.shape(dy2)]);
+  return b.op('ScatterElements', [zerosLike(b, x), i2, dy2], { axis: 0, reduction });
 }
 
 /** reduction="add" from opset 16; below, only indices that cannot repeat can be scattered exactly. */
