@@ -321,9 +321,7 @@ async function phaseTrain(a) {
 
   // per step, one step per call (every call copies all parameters and AdamW state out of ORT); in
   // low-memory mode every step is its own call already. A new K is a new input shape, for which ORT plans its
-  // memory afresh and its arena grows again, so K = 1 gets a warm-up of its own, by the same rule. (Until the
-  // eighth session it got one call, and its median carried that settling: small's train call measured 78 ms
-  // there against 48 ms warm.)
+  // memory afresh, so K = 1 gets a warm-up of its own, by the same rule (until the eighth session: one call).
   if (!a.lowMemory) {
     out.k1_warmup_calls = await warmUp(1);
     const ones = [];

@@ -44,6 +44,9 @@ def open_session(path: str, threads: int) -> ort.InferenceSession:
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # what the TS runner uses
+    # as src/runtime/session.ts: recomputed values stay recomputed; threads stop spinning when a run returns
+    so.add_session_config_entry("optimization.disable_specified_optimizers", "CommonSubexpressionElimination")
+    so.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
