@@ -122,10 +122,10 @@ function gatherBackFlat(c: GradContext, ind: Value, axis: number, reduction: str
 }
 
 /**
- * The embedding-table case, x [D, R] (R known) gathered along axis 0: the scatter runs in x's own shape, so its result is
- * the gradient itself. After the [P, D, R] view a Reshape back would remain, and where the gradient is a model
- * output (low-memory mode's train_grad.onnx) ORT runs that Reshape as a copy of the whole table into the
- * output's buffer: 94 MB per step for BERT-base's word embeddings.
+ * The embedding-table case, x [D, R] (R known) gathered along axis 0: the scatter runs in x's own shape, so
+ * its result is the gradient itself. After the [P, D, R] view a Reshape back would remain, and where the
+ * gradient is a model output (low-memory mode's train_grad.onnx) ORT runs that Reshape as a copy of the whole
+ * table into the output's buffer: 94 MB per step for BERT-base's word embeddings.
  */
 function tableBack(c: GradContext, ind: Value, width: number, reduction: string | undefined): Value {
   const { b } = c;
