@@ -21,9 +21,9 @@ import { createOptimizer, type OptimizerName } from '../optim/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { buildEvalGraph } from './eval-graph.js';
 import { inPlaceViolations } from './in-place.js';
-import { SPLIT_IO, buildGradModel, buildUpdateModel } from './split-step.js';
+import { SPLIT_IO, buildGradModel, buildUpdateModel, updateIO } from './split-step.js';
 import { buildLoopGraph, METRICS } from './loop.js';
-import { STEP_IO, buildStepGraph, newName, type StepGraph } from './step-graph.js';
+import { STEP_IO, buildStepGraph, type StepGraph } from './step-graph.js';
 
 export const MANIFEST_FORMAT = 1;
 
@@ -213,10 +213,7 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
     split_step: {
       grad_scale: SPLIT_IO.gradScale,
       gradients: step.parameters.map((p) => ({ param: p.name, output: SPLIT_IO.gradient(p.name) })),
-      update: {
-        inputs: { param: SPLIT_IO.param, grad: SPLIT_IO.grad, state: optimizer.stateSpecs().map((sp) => SPLIT_IO.state(sp.suffix)), lr: STEP_IO.lr, step: STEP_IO.step, grad_scale: SPLIT_IO.gradScale },
-        outputs: { param: newName(SPLIT_IO.param), state: optimizer.stateSpecs().map((sp) => newName(SPLIT_IO.state(sp.suffix))) },
-      },
+      update: updateIO(optimizer),
     },
     loop: {
       stacked_axis: 'steps',

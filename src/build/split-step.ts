@@ -16,6 +16,7 @@
  * updates rely on already: optim/optimizer.ts) over a 1-D chunk.
  */
 import { InputError } from '../errors.js';
+import type { Manifest } from './artifacts.js';
 import { Builder } from '../ir/builder.js';
 import { type Model, modelFromProto, modelToProto, newModel } from '../ir/convert.js';
 import { Graph, type Value } from '../ir/graph.js';
@@ -32,6 +33,15 @@ export const SPLIT_IO = {
   grad: 'grad',
   state: (suffix: string) => `state.${suffix}`,
 } as const;
+
+/** train_update's input and output names for `optimizer` (the manifest's `split_step.update`). */
+export function updateIO(optimizer: Optimizer): Manifest['split_step']['update'] {
+  const state = optimizer.stateSpecs().map((sp) => SPLIT_IO.state(sp.suffix));
+  return {
+    inputs: { param: SPLIT_IO.param, grad: SPLIT_IO.grad, state, lr: STEP_IO.lr, step: STEP_IO.step, grad_scale: SPLIT_IO.gradScale },
+    outputs: { param: newName(SPLIT_IO.param), state: state.map(newName) },
+  };
+}
 
 /**
  * `v` under the name `as`, for a graph output: renamed where it is a node's own result (an Identity would be a
@@ -75,24 +85,23 @@ export function buildGradModel(stepModel: Model, step: StepGraph): Model {
  * here as for train_step.onnx (build/in-place.ts).
  */
 export function buildUpdateModel(optimizer: Optimizer, elemType: number, opset: number, scalarTypes: { hyper: number; gradScale: number }): Model {
+  const io = updateIO(optimizer);
   const g = new Graph('train_update');
   const chunk = { elemType, shape: ['n'] };
   const scalar = { elemType: scalarTypes.hyper, shape: [] };
-  const param = g.addInput(SPLIT_IO.param, chunk);
-  const grad = g.addInput(SPLIT_IO.grad, chunk);
-  const specs = optimizer.stateSpecs();
-  const state = specs.map((s) => g.addInput(SPLIT_IO.state(s.suffix), chunk));
-  const lr = g.addInput(STEP_IO.lr, scalar);
-  const stepIn = g.addInput(STEP_IO.step, scalar);
-  const gradScale = g.addInput(SPLIT_IO.gradScale, { elemType: scalarTypes.gradScale, shape: [] });
+  const param = g.addInput(io.inputs.param, chunk);
+  const grad = g.addInput(io.inputs.grad, chunk);
+  const state = io.inputs.state.map((name) => g.addInput(name, chunk));
+  const lr = g.addInput(io.inputs.lr, scalar);
+  const stepIn = g.addInput(io.inputs.step, scalar);
+  const gradScale = g.addInput(io.inputs.grad_scale, { elemType: scalarTypes.gradScale, shape: [] });
   const b = new Builder(g, { opset, prefix: 'update/' });
   const scalars = optimizer.perStep(b, { lr, step: stepIn, gradScale }, param);
   const result = optimizer.apply(b, scalars, { param, grad, state });
-  const named: [Value, string][] = [[result.param, newName(SPLIT_IO.param)], ...result.state.map((v, i): [Value, string] => [v, newName(SPLIT_IO.state(specs[i]!.suffix))])];
-  g.outputs = named.map(([v, name]) => exposeAs(g, b, v, name));
+  g.outputs = [exposeAs(g, b, result.param, io.outputs.param), ...result.state.map((v, i) => exposeAs(g, b, v, io.outputs.state[i]!))];
   const bad = inPlaceViolations(g, [
-    { input: SPLIT_IO.param, output: newName(SPLIT_IO.param) },
-    ...specs.map((s) => ({ input: SPLIT_IO.state(s.suffix), output: newName(SPLIT_IO.state(s.suffix)) })),
+    { input: io.inputs.param, output: io.outputs.param },
+    ...io.inputs.state.map((input, i) => ({ input, output: io.outputs.state[i]! })),
   ]);
   if (bad.length > 0) throw new InputError(`${optimizer.name}: its update cannot run in place over chunks (${bad[0]})`);
   return newModel(g, opset);

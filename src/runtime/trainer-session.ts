@@ -241,20 +241,17 @@ export class TrainerSession {
     const split = this.manifest.split_step;
     const out = await this.session.run(feeds);
     const value = (n: string) => (out[n]!.data as FloatArray)[0]!;
-    const gradient = (param: string) => out[split.gradients.find((g) => g.param === param)!.output]!;
-    if (update) {
-      const gradients = new Map(split.gradients.map((g) => [g.param, out[g.output]!.data as FloatArray]));
-      await this.update(gradients, update.lr, update.step, out[split.grad_scale]!);
-    }
+    const gradients = new Map(split.gradients.map((g) => [g.param, out[g.output]!]));
+    if (update) await this.update(gradients, update.lr, update.step, out[split.grad_scale]!);
     for (const st of accumulators) {
-      feeds[st.name] = update ? initialState(st) : viewAs(gradient(st.param), st.shape);
+      feeds[st.name] = update ? initialState(st) : viewAs(gradients.get(st.param)!, st.shape);
       this.state.set(st.name, feeds[st.name]!);
     }
     return { loss: value('loss'), ce: value('ce'), kd: value('kd'), gradNorm: value('grad_norm') };
   }
 
   /** Runs train_update over every parameter in chunks, writing each chunk's results where it read them. */
-  private async update(gradients: ReadonlyMap<string, FloatArray>, lr: number, step: number, gradScale: ort.Tensor): Promise<void> {
+  private async update(gradients: ReadonlyMap<string, ort.Tensor>, lr: number, step: number, gradScale: ort.Tensor): Promise<void> {
     const io = this.manifest.split_step.update;
     const suffixes = io.inputs.state.map((n) => n.slice('state.'.length));
     const scalars = { [io.inputs.lr]: this.scalar(lr), [io.inputs.step]: this.scalar(step), [io.inputs.grad_scale]: gradScale };
@@ -262,7 +259,7 @@ export class TrainerSession {
       const session = this.updates.get(p.dtype);
       if (!session) throw new InputError(`${this.dir}: no update model for ${p.dtype} parameter '${p.name}'; rebuild the artifacts with 'distill build'`);
       const param = this.params.get(p.name)!.data as FloatArray;
-      const grad = gradients.get(p.name)!;
+      const grad = gradients.get(p.name)!.data as FloatArray;
       const state = suffixes.map((sfx) => this.state.get(`${p.name}.${sfx}`)!.data as FloatArray);
       for (let at = 0; at < param.length; at += this.updateChunk) {
         const end = Math.min(param.length, at + this.updateChunk);
