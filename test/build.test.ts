@@ -126,10 +126,17 @@ describe('the split step of low-memory mode (build/split-step.ts)', () => {
     assert.deepEqual(g.node.filter((n) => n.domain && n.domain !== 'ai.onnx').map((n) => n.opType), []);
   });
 
-  it("train_update is torch.optim.AdamW's step on a chunk (the formula in float64), written in place", async () => {
+  it('has an update model without weight decay for the no-decay group (biases, LayerNorm weights)', () => {
+    assert.deepEqual(Object.keys(m.models.train_update).sort(), ['float32', 'float32.no_decay']);
+    const noDecay = m.parameters.filter((p) => !p.decay).map((p) => p.name);
+    assert.ok(noDecay.length > 0 && noDecay.every((n) => /bias|LayerNorm/.test(n)), noDecay.join(', '));
+    assert.ok(m.parameters.some((p) => p.decay && /attention\.self\.query\.weight/.test(p.name)));
+  });
+
+  for (const [key, wd] of [['float32', 0.01], ['float32.no_decay', 0]] as const) {
+  it(`train_update (${key}) is torch.optim.AdamW's step on a chunk with weight decay ${wd} (the formula in float64), written in place`, async () => {
     const io = m.split_step.update;
-    assert.deepEqual(Object.keys(m.models.train_update), ['float32']);
-    const session = await createSession(path.join(out, m.models.train_update.float32!), { threads: 1 });
+    const session = await createSession(path.join(out, m.models.train_update[key]!), { threads: 1 });
     const n = 1000;
     const rnd = (k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.3 + k) * (k + 1));
     const [p, g, m1] = [rnd(0), rnd(1), rnd(2)];
@@ -142,7 +149,7 @@ describe('the split step of low-memory mode (build/split-step.ts)', () => {
     const feeds = { [io.inputs.param]: tensors.p, [io.inputs.grad]: t(g), [io.inputs.state[0]!]: tensors.m, [io.inputs.state[1]!]: tensors.v,
       [io.inputs.lr]: scalar(lr), [io.inputs.step]: scalar(step), [io.inputs.grad_scale]: scalar(c) };
     await session.run(feeds, { [io.outputs.param]: tensors.p, [io.outputs.state[0]!]: tensors.m, [io.outputs.state[1]!]: tensors.v });
-    const [b1, b2, eps, wd] = [0.8, 0.95, 1e-6, 0.01];
+    const [b1, b2, eps] = [0.8, 0.95, 1e-6];
     const lr32 = Math.fround(lr);
     // Float32 rounding, relative to the size of the terms each result sums (m and v can nearly cancel).
     let worst = 0;
@@ -159,6 +166,7 @@ describe('the split step of low-memory mode (build/split-step.ts)', () => {
     assert.ok(worst < 1e-6, `largest difference from the formula, relative to its terms: ${worst}`);
     await session.release();
   });
+  }
 });
 
 describe('in-place check (build/in-place.ts)', () => {

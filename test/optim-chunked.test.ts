@@ -127,6 +127,8 @@ const student = path.join(tmp, 'student.onnx');
 const build = (chunkedUpdate: boolean, accumulationSteps = 1) =>
   buildTrainingArtifacts({
     student, task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: WD }, chunkedUpdate, groupedUpdate: chunkedUpdate, accumulationSteps,
+    // One decay for all, so that the three small parameters share one grouped update.
+    weightDecayGroups: 'all',
     outDir: path.join(tmp, `${chunkedUpdate ? 'chunked' : 'plain'}-${accumulationSteps}`),
   });
 
@@ -211,7 +213,7 @@ describe('chunked and grouped updates (a Scan over chunks of a 2^21-value embedd
     const runs: { session: TrainerSession; metrics: StepMetrics[] }[] = [];
     // What `distill train --low-memory` and `--ep webgpu` build: grouped updates without chunks
     buildTrainingArtifacts({
-      student, task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: WD }, chunkedUpdate: false, outDir: path.join(tmp, 'grouped-1'),
+      student, task: 'seq-cls', optimizer: 'adamw', optimizerSettings: { weightDecay: WD }, chunkedUpdate: false, weightDecayGroups: 'all', outDir: path.join(tmp, 'grouped-1'),
     });
     for (const [dir, lowMemory] of [['plain-1', false], ['chunked-1', false], ['chunked-1', true], ['grouped-1', true]] as const) {
       const session = await TrainerSession.open(path.join(tmp, dir), { threads: 2, lowMemory });
@@ -234,7 +236,7 @@ describe('chunked and grouped updates (a Scan over chunks of a 2^21-value embedd
     // SGD with momentum: its first-step flag (a bool) and the clipping scale enter the Scan body as well.
     for (const chunkedUpdate of [true, false]) {
       buildTrainingArtifacts({
-        student, task: 'seq-cls', optimizer: 'sgd', optimizerSettings: { momentum: 0.9, weightDecay: WD }, chunkedUpdate, groupedUpdate: chunkedUpdate,
+        student, task: 'seq-cls', optimizer: 'sgd', optimizerSettings: { momentum: 0.9, weightDecay: WD }, chunkedUpdate, groupedUpdate: chunkedUpdate, weightDecayGroups: 'all',
         outDir: path.join(tmp, `sgd-${chunkedUpdate}`),
       });
     }

@@ -13,6 +13,7 @@ import { InputError } from '../errors.js';
 import { type SafeDtype, type SafeTensor, writeSafetensors } from '../export/safetensors.js';
 import { type Model, modelFromProto, modelToProto } from '../ir/convert.js';
 import { inferTypes } from '../ir/infer.js';
+import { prepareStudent, savePreparedStudent } from '../params/student.js';
 import type { Task } from '../losses/distill.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
@@ -27,6 +28,12 @@ import { STEP_IO, buildStepGraph, type StepGraph } from './step-graph.js';
 
 export const MANIFEST_FORMAT = 1;
 
+/** The prepared student inside an artifacts folder (its sidecar: student.distill.json). */
+export const STUDENT_FILE = 'student.onnx';
+
+/** The key of train_update's model for a parameter: its dtype, with '.no_decay' outside the decay group. */
+export const updateModelKey = (dtype: string, decay: boolean): string => (decay ? dtype : `${dtype}.no_decay`);
+
 export interface BuildOptions {
   student: string;
   teacher?: string;
@@ -35,6 +42,15 @@ export interface BuildOptions {
   optimizerSettings?: Record<string, number | boolean>;
   logits?: string;
   freeze?: string[];
+  /** A Hugging Face model folder (config.json, model.safetensors) for parameter discovery; default: beside the student. */
+  hfModel?: string;
+  /** Globs of initializers to train although parameter discovery calls them constants. */
+  trainable?: string[];
+  /**
+   * 'hf' (default): weight decay as HF's Trainer applies it, not to biases and normalization weights.
+   * 'all': to every parameter, as `torch.optim.AdamW(model.parameters())` does.
+   */
+  weightDecayGroups?: 'hf' | 'all';
   /** Micro-batches per optimizer step (default 1). */
   accumulationSteps?: number;
   /** Update large parameters chunk by chunk (default true; see StepGraphOptions.chunkedUpdate). */
@@ -77,7 +93,14 @@ const MEANING: Record<string, string> = {
 export interface Manifest {
   format: number;
   task: Task;
+  /** The student graph the artifacts train and export into (params/: one initializer per parameter), with its sidecar. */
   student: string;
+  /** The ONNX file the user gave. */
+  student_source: string;
+  /** Where the parameter set came from: 'sidecar', 'hf-files' or 'heuristics' (docs/PARAMETERS.md). */
+  parameter_source: string;
+  /** What parameter discovery could not decide for sure, each with what to do about it. */
+  warnings: string[];
   teacher: string | null;
   opset: number;
   models: { train_step: string; train_loop: string; eval: string; train_grad: string; train_update: Record<string, string> };
@@ -86,7 +109,7 @@ export interface Manifest {
   hyperparameters: Hyperparameter[];
   metrics: string[];
   /** `ioShape`: the shape the step models take and return the tensor in, where it is not `shape` (chunked). */
-  parameters: { name: string; dtype: string; shape: number[]; ioShape?: number[]; output: string }[];
+  parameters: { name: string; dtype: string; shape: number[]; ioShape?: number[]; output: string; decay: boolean }[];
   state: { name: string; param: string; dtype: string; shape: number[]; ioShape?: number[]; init: number; output: string }[];
   frozen: string[];
   /** Micro-batches per optimizer step; with more than 1, train_step.onnx takes `apply_update`. */
@@ -111,15 +134,6 @@ export interface Manifest {
 }
 
 const SAFE: Partial<Record<number, SafeDtype>> = { [DataType.FLOAT]: 'F32', [DataType.DOUBLE]: 'F64', [DataType.FLOAT16]: 'F16', [DataType.BFLOAT16]: 'BF16' };
-
-function loadStudent(file: string): Model {
-  const m = modelFromProto(loadModel(file).model);
-  const opset = m.opset('');
-  if (opset === undefined || opset < 13) {
-    throw new InputError(`${file}: ai.onnx opset ${opset ?? 'none'}; training needs opset >= 13 (re-export with opset_version=17)`);
-  }
-  return m;
-}
 
 /** The last (class / vocabulary) dimension of a model's logits output, when it is static. */
 function classCount(m: Model, logits: string): number | undefined {
@@ -147,13 +161,25 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   const teacher = options.teacher !== undefined;
 
   const optimizer = createOptimizer(options.optimizer, options.optimizerSettings ?? {});
-  const stepModel = loadStudent(options.student);
-  if (options.teacher) checkTeacherMatches(options.teacher, stepModel, options.student, logits, options.task);
+  // The student with one initializer per PyTorch parameter (params/): what every model below is built from,
+  // and what the trained weights are exported into.
+  const student = prepareStudent(options.student, { hfModel: options.hfModel, trainable: options.trainable, logits });
+  const studentOpset = student.model.opset('')!;
+  if (studentOpset < 13) {
+    throw new InputError(`${options.student}: ai.onnx opset ${studentOpset}; training needs opset >= 13 (re-export with opset_version=17)`);
+  }
   fs.mkdirSync(options.outDir, { recursive: true });
+  const studentFile = path.join(options.outDir, STUDENT_FILE);
+  savePreparedStudent(student, studentFile);
+  const stepModel = student.model;
+  const evalModel = modelFromProto(modelToProto(stepModel));
+  if (options.teacher) checkTeacherMatches(options.teacher, stepModel, options.student, logits, options.task);
   const opset = stepModel.opset('')!;
   const step = buildStepGraph(stepModel, {
     task: options.task, optimizer, logits, teacher, freeze: options.freeze, accumulationSteps: options.accumulationSteps,
     chunkedUpdate: options.chunkedUpdate, groupedUpdate: options.groupedUpdate, narrowRows: options.narrowRows,
+    parameters: Object.keys(student.sidecar.parameters), paddingRows: student.sidecar.padding_rows,
+    noDecay: options.weightDecayGroups === 'all' ? [] : student.sidecar.no_decay,
   });
   const inPlace = inPlaceViolations(stepModel.graph, [...step.parameters, ...step.state].map((t) => ({ input: t.name, output: t.output })));
   saveModel(modelToProto(stepModel), path.join(options.outDir, 'train_step.onnx'), { externalData: { threshold: 1 << 20 } });
@@ -170,13 +196,15 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
     hyper: stepModel.graph.get(STEP_IO.lr)!.type.elemType ?? DataType.FLOAT,
     gradScale: stepModel.graph.get(step.gradScale)!.type.elemType ?? DataType.FLOAT,
   };
-  for (const elemType of new Set(step.parameters.map((p) => p.initial.dataType))) {
-    const file = `train_update.${dtypeName(elemType)}.onnx`;
-    saveModel(modelToProto(buildUpdateModel(optimizer, elemType, opset, scalarTypes)), path.join(options.outDir, file));
-    updateModels[dtypeName(elemType)] = file;
+  // One update model per dtype, and one without weight decay where HF's no-decay group needs it.
+  for (const p of step.parameters) {
+    const key = updateModelKey(p.dtype, p.decay);
+    if (updateModels[key]) continue;
+    const file = `train_update.${key}.onnx`;
+    saveModel(modelToProto(buildUpdateModel(optimizer, p.initial.dataType, opset, scalarTypes, p.decay)), path.join(options.outDir, file));
+    updateModels[key] = file;
   }
 
-  const evalModel = loadStudent(options.student);
   // Evaluation needs no teacher: eval_loss is the cross-entropy, as Hugging Face reports it.
   buildEvalGraph(evalModel, { task: options.task, logits, teacher: false, parameters: step.parameters.map((p) => p.name), narrowRows: options.narrowRows });
   saveModel(modelToProto(evalModel), path.join(options.outDir, 'eval.onnx'), { externalData: { threshold: 1 << 20 } });
@@ -192,7 +220,10 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     task: options.task,
-    student: path.resolve(options.student),
+    student: path.resolve(studentFile),
+    student_source: path.resolve(options.student),
+    parameter_source: student.plan.source,
+    warnings: student.plan.warnings,
     teacher: options.teacher ? path.resolve(options.teacher) : null,
     opset,
     models: { train_step: 'train_step.onnx', train_loop: 'train_loop.onnx', eval: 'eval.onnx', train_grad: 'train_grad.onnx', train_update: updateModels },

@@ -84,7 +84,7 @@ export function buildGradModel(stepModel: Model, step: StepGraph): Model {
  * gradient model's grad_scale. Each result may be written into the buffer of the input it replaces: checked
  * here as for train_step.onnx (build/in-place.ts).
  */
-export function buildUpdateModel(optimizer: Optimizer, elemType: number, opset: number, scalarTypes: { hyper: number; gradScale: number }): Model {
+export function buildUpdateModel(optimizer: Optimizer, elemType: number, opset: number, scalarTypes: { hyper: number; gradScale: number }, decay = true): Model {
   const io = updateIO(optimizer);
   const g = new Graph('train_update');
   const chunk = { elemType, shape: ['n'] };
@@ -97,7 +97,7 @@ export function buildUpdateModel(optimizer: Optimizer, elemType: number, opset: 
   const gradScale = g.addInput(io.inputs.grad_scale, { elemType: scalarTypes.gradScale, shape: [] });
   const b = new Builder(g, { opset, prefix: 'update/' });
   const scalars = optimizer.perStep(b, { lr, step: stepIn, gradScale }, param);
-  const result = optimizer.apply(b, scalars, { param, grad, state });
+  const result = optimizer.apply(b, scalars, { param, grad, state, decay });
   g.outputs = [exposeAs(g, b, result.param, io.outputs.param), ...result.state.map((v, i) => exposeAs(g, b, v, io.outputs.state[i]!))];
   const bad = inPlaceViolations(g, [
     { input: io.inputs.param, output: io.outputs.param },

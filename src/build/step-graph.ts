@@ -16,6 +16,7 @@ import type { Graph, TensorType, Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';
+import { makeTensor } from '../onnx/tensor.js';
 import { clipCoefficient } from '../optim/clip.js';
 import { type ChunkPlan, chunkPlan, scanChunks } from '../optim/chunked.js';
 import { groupable, groupedUpdate, memberGroups } from '../optim/grouped.js';
@@ -49,6 +50,18 @@ export interface StepGraphOptions {
   teacher: boolean;
   /** Parameter name globs to keep frozen. */
   freeze?: string[];
+  /**
+   * The initializers that are parameters (params/: one per PyTorch parameter). Default: every float
+   * initializer, for graphs that hold nothing else.
+   */
+  parameters?: readonly string[];
+  /** Parameters without weight decay (HF's no-decay group: biases, normalization weights). */
+  noDecay?: readonly string[];
+  /**
+   * Embedding parameters and the row PyTorch never updates (nn.Embedding's padding_idx): their gradient
+   * there is zeroed, so clipping and the update see what PyTorch's do.
+   */
+  paddingRows?: Readonly<Record<string, number>>;
   /** Micro-batches whose gradients are averaged into one optimizer step (default 1). */
   accumulationSteps?: number;
   /**
@@ -82,6 +95,8 @@ export interface ParameterInfo {
   output: string;
   /** The parameter's value in the student model (the initial value for training). */
   initial: TensorProto;
+  /** Whether weight decay applies to it (false: HF's no-decay group). */
+  decay: boolean;
 }
 
 export interface StateInfo {
@@ -150,10 +165,21 @@ function output(g: Graph, b: Builder, v: Value, name: string): Value {
 /** `optimizer.apply` over cache-sized chunks of the parameter, gradient and state (optim/chunked.ts). */
 function chunkedUpdate(b: Builder, optimizer: Optimizer, plan: ChunkPlan, scalars: StepScalars, u: ParamUpdate): { param: Value; state: Value[] } {
   const [param, ...state] = scanChunks(b, 'update_chunks', plan, scalars, [u.param, u.grad, ...u.state], (bb, s, [p, grad, ...st]) => {
-    const r = optimizer.apply(bb, s, { param: p!, grad: grad!, state: st });
+    const r = optimizer.apply(bb, s, { param: p!, grad: grad!, state: st, decay: u.decay });
     return [r.param, ...r.state];
   });
   return { param: param!, state };
+}
+
+/**
+ * The gradient with row `row` zeroed: PyTorch's nn.Embedding(padding_idx) leaves that row's gradient at 0
+ * although padded positions read it. A constant mask keeps it one Mul over the table's gradient.
+ */
+function withoutRow(b: Builder, grad: Value, dims: number[], row: number): Value {
+  const mask = new Float32Array(dims[0]!).fill(1);
+  mask[row] = 0;
+  const maskValue = b.constant(makeTensor('padding_row_mask', DataType.FLOAT, [dims[0]!, 1], mask), 'padding_row_mask');
+  return b.mul(grad, b.castLike(maskValue, grad));
 }
 
 /** Adds an interface input, with a message that tells the user what to rename when the name is taken. */
@@ -205,8 +231,8 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     temperature,
   });
 
-  const candidates = selectParameters(model, undefined, options.freeze ?? []);
-  if (candidates.length === 0) throw new InputError('no trainable parameters: every float initializer is frozen');
+  const candidates = selectParameters(model, undefined, options.freeze ?? []).filter((v) => !options.parameters || options.parameters.includes(v.name));
+  if (candidates.length === 0) throw new InputError('no trainable parameters: every parameter is frozen (check --freeze)');
   const grads = differentiate(g, { loss, wrt: candidates, opset });
   const trained = candidates.filter((p) => grads.gradients.has(p.name));
   if (trained.length === 0) throw new GraphError('the loss does not depend on any trainable parameter');
@@ -224,7 +250,8 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   const accumulated: Value[] = [];
   const accumulators: { input: Value; param: Value }[] = [];
   for (const p of trained) {
-    const grad = grads.gradients.get(p.name)!;
+    const row = options.paddingRows?.[p.name];
+    const grad = row === undefined ? grads.gradients.get(p.name)! : withoutRow(b, grads.gradients.get(p.name)!, dimsOf(p.initializer!), row);
     if (!apply) {
       accumulated.push(grad);
       continue;
@@ -259,17 +286,19 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
       p.type = { elemType: initial.dataType, shape: ioShape };
     }
     const stateIn = specs.map((s) => addInput(g, stateName(p.name, s.suffix), { elemType: initial.dataType, shape: ioShape }));
-    const update: ParamUpdate = { param: p, grad: plan ? b.reshape(accumulated[k]!, ioShape) : accumulated[k]!, state: stateIn };
-    return { p, initial, shape, dtype: dtypeName(initial.dataType), plan, ioShape, update };
+    const decay = !options.noDecay?.includes(p.name);
+    const update: ParamUpdate = { param: p, grad: plan ? b.reshape(accumulated[k]!, ioShape) : accumulated[k]!, state: stateIn, decay };
+    return { p, initial, shape, dtype: dtypeName(initial.dataType), plan, ioShape, update, decay };
   });
   const updated = new Map<Value, { param: Value; state: Value[] }>();
-  const groups = new Map<string, typeof entries>(); // by dtype
+  const groups = new Map<string, typeof entries>(); // by dtype and weight decay: one update rule per group
   if (options.groupedUpdate !== false) {
     for (const e of entries) {
       if (e.plan || !groupable(e.shape)) continue;
-      const group = groups.get(e.dtype);
+      const key = `${e.dtype}/${e.decay}`;
+      const group = groups.get(key);
       if (group) group.push(e);
-      else groups.set(e.dtype, [e]);
+      else groups.set(key, [e]);
     }
   }
   for (const group of [...groups.values()].flatMap(memberGroups)) {
@@ -282,11 +311,11 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     const scalars = optimizer.perStep(b, stepInputs, e.p);
     updated.set(e.p, e.plan ? chunkedUpdate(b, optimizer, e.plan, scalars, e.update) : optimizer.apply(b, scalars, e.update));
   }
-  for (const { p, initial, shape, dtype, plan, ioShape, update } of entries) {
+  for (const { p, initial, shape, dtype, plan, ioShape, update, decay } of entries) {
     const upd = updated.get(p)!;
     outputs.push(output(g, b, keepUnlessApplied(upd.param, p), newName(p.name)));
     const io = plan ? { ioShape } : {};
-    parameters.push({ name: p.name, dtype, shape, ...io, output: newName(p.name), initial });
+    parameters.push({ name: p.name, dtype, shape, ...io, output: newName(p.name), initial, decay });
     upd.state.forEach((s, i) => {
       const name = update.state[i]!.name;
       outputs.push(output(g, b, keepUnlessApplied(s, update.state[i]!), newName(name)));

@@ -12,9 +12,8 @@ import { InputError } from '../errors.js';
 import { dataBatches } from '../eval/batches.js';
 import { type EvalReport, evaluate } from '../eval/evaluator.js';
 import { readSidecar } from '../export/student.js';
+import { declaredOutputWidth } from '../params/student.js';
 import { TASKS } from '../losses/distill.js';
-import { loadModel } from '../onnx/model-io.js';
-import { toNumber } from '../onnx/proto.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../runtime/session.js';
 import { formatBytes, formatCount } from '../util/format.js';
 
@@ -28,14 +27,6 @@ export interface EvalCommandOptions {
   textField: string;
   labelField?: string;
   ep: ExecutionProvider;
-}
-
-/** The static last dimension of a model output (the class count when there is no sidecar). */
-function outputWidth(model: string, output: string): number | undefined {
-  const out = loadModel(model, { loadExternalData: false }).model.graph!.output.find((o) => o.name === output);
-  const dims = out?.type?.tensorType?.shape?.dim;
-  const last = dims?.[dims.length - 1];
-  return last?.dimValue !== undefined && last.dimValue !== null && !last.dimParam ? toNumber(last.dimValue) : undefined;
 }
 
 /** Evaluates every model on the data file, each with its own tokenizer and label names. */
@@ -53,7 +44,7 @@ export async function runEval(o: EvalCommandOptions): Promise<EvalReport[]> {
     const tokFile = o.tokenizer ?? path.join(path.dirname(model), 'tokenizer.json');
     const tokenizer = fs.existsSync(tokFile) ? loadTokenizer(tokFile, side?.vocab_size) : undefined;
     const logits = side?.logits ?? 'logits';
-    const labels = task === 'causal-lm' ? undefined : labelSet(side ?? { num_labels: outputWidth(model, logits) }, undefined, side ? `${model} sidecar` : model);
+    const labels = task === 'causal-lm' ? undefined : labelSet(side ?? { num_labels: declaredOutputWidth(model, logits) }, undefined, side ? `${model} sidecar` : model);
     const maxLength = side?.max_position_embeddings ? Math.min(o.maxLength, side.max_position_embeddings) : o.maxLength;
     const source = dataBatches({
       task, tokenizer, labels, batchSize: o.batchSize, maxLength, textField: o.textField, labelField: o.labelField,

@@ -1,6 +1,8 @@
 /** `distill inspect MODEL`: what a model takes, gives, and is made of. */
 import type { Argv } from 'yargs';
 import { summarizeModel, type ModelSummary } from '../onnx/summary.js';
+import { prepareStudent } from '../params/student.js';
+import { renderPlan } from './params.js';
 import { formatBytes, formatCount, formatShape } from '../util/format.js';
 
 export function renderSummary(s: ModelSummary): string {
@@ -32,8 +34,16 @@ export function register(cli: Argv): Argv {
     (y) =>
       y
         .positional('model', { type: 'string', demandOption: true, describe: 'path to a .onnx file' })
-        .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' }),
+        .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' })
+        .option('params', { type: 'boolean', default: false, describe: "the parameters PyTorch trains: HF names, uses, ties, untied copies, and what is held constant and why" })
+        .option('hf-model', { type: 'string', describe: 'with --params: Hugging Face folder (config.json, model.safetensors) of the model (default: its folder)' })
+        .option('trainable', { type: 'string', array: true, default: [], describe: 'with --params: initializer globs to train although they look like constants' }),
     (args) => {
+      if (args.params) {
+        const student = prepareStudent(args.model as string, { hfModel: args['hf-model'], trainable: args.trainable as string[] });
+        process.stdout.write(args.json ? `${JSON.stringify(student.plan, null, 2)}\n` : `${renderPlan(student)}\n`);
+        return;
+      }
       const summary = summarizeModel(args.model as string);
       process.stdout.write(args.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderSummary(summary)}\n`);
     },

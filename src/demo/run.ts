@@ -99,6 +99,8 @@ export async function runDemo(options: DemoOptions, cb: TrainCallbacks & { onSta
   const common = {
     student, epochs, batchSize: 32, learningRate: 1e-3, seed, threads: options.threads, ep: options.ep,
     loggingSteps: 50, teacherCache: path.join(options.outputDir, 'teacher-cache'),
+    // Running the demo again replaces its previous students.
+    overwriteOutputDir: true,
   };
   const runs: { name: string; dir: string; teacher?: string; trainFile: string; maxSteps?: number }[] = [
     { name: 'student, distilled (all labels)', dir: 'distilled-all', teacher, trainFile: split.train },

@@ -116,7 +116,7 @@ export function createAdamW(settings: AdamWSettings = {}): Optimizer {
       const newM = b.op('Add', [b.mul(m, c(beta1)), b.mul(g, s.k1!)], {}, 'adamw_exp_avg');
       const newV = b.op('Add', [b.mul(v, c(beta2)), b.mul(b.mul(g, g), s.k2!)], {}, 'adamw_exp_avg_sq');
       const denom = b.add(b.op('Sqrt', [newV]), s.epsScaled!);
-      const p = s.decay ? b.mul(u.param, s.decay) : u.param;
+      const p = s.decay && u.decay !== false ? b.mul(u.param, s.decay) : u.param;
       const newP = b.op('Add', [p, b.mul(b.div(newM, denom), s.negStepSize!)], {}, 'adamw_param');
       return { param: newP, state: [newM, newV] };
     },

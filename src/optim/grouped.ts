@@ -57,6 +57,7 @@ export function groupedUpdate(
     param: joined((u) => u.param),
     grad: joined((u) => u.grad),
     state: Array.from({ length: stateCount }, (_, i) => joined((u) => u.state[i]!)),
+    decay: members[0]!.decay,
   });
   const splitSizes = b.int64(sizes);
   const parts = (v: Value) =>

@@ -35,6 +35,11 @@ export interface ParamUpdate {
   grad: Value;
   /** Current state tensors, in the order of `stateSpecs()`. */
   state: Value[];
+  /**
+   * False for a parameter HF's Trainer gives no weight decay (biases and normalization weights,
+   * params/decay.ts); default true.
+   */
+  decay?: boolean;
 }
 
 /** Per-step scalars of an update (step size, bias corrections, clipping scale), by name. */

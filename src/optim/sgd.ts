@@ -84,7 +84,7 @@ export function createSgd(settings: SgdSettings = {}): Optimizer {
       // The clipped gradient (SGD's first use of it is an add, so the scale cannot be folded into a scalar).
       const clipped = s.scale ? b.mul(u.grad, s.scale) : u.grad;
       // grad.add(param, alpha=weight_decay)
-      let g = weightDecay !== 0 ? b.add(clipped, b.mul(p, b.scalarLike(weightDecay, p))) : clipped;
+      let g = weightDecay !== 0 && u.decay !== false ? b.add(clipped, b.mul(p, b.scalarLike(weightDecay, p))) : clipped;
       const state: Value[] = [];
       if (momentum !== 0) {
         const buf = u.state[0]!;

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
-import type { Manifest } from '../build/artifacts.js';
+import { type Manifest, updateModelKey } from '../build/artifacts.js';
 import { floatArray, readSafetensors } from '../export/safetensors.js';
 import { elementCount } from '../onnx/tensor.js';
 import { type Batch, stackBatches } from './batch.js';
@@ -256,7 +256,7 @@ export class TrainerSession {
     const suffixes = io.inputs.state.map((n) => n.slice('state.'.length));
     const scalars = { [io.inputs.lr]: this.scalar(lr), [io.inputs.step]: this.scalar(step), [io.inputs.grad_scale]: gradScale };
     for (const p of this.manifest.parameters) {
-      const session = this.updates.get(p.dtype);
+      const session = this.updates.get(updateModelKey(p.dtype, p.decay !== false));
       if (!session) throw new InputError(`${this.dir}: no update model for ${p.dtype} parameter '${p.name}'; rebuild the artifacts with 'distill build'`);
       const param = this.params.get(p.name)!.data as FloatArray;
       const grad = gradients.get(p.name)!.data as FloatArray;

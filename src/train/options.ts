@@ -49,11 +49,17 @@ export interface TrainOptions {
   /** Stream the training file every epoch instead of holding it in memory (default: files over 512 MB). */
   streaming?: boolean;
   freeze: string[];
+  /** Globs of initializers to train although parameter discovery calls them constants (docs/PARAMETERS.md). */
+  trainable?: string[];
+  /** A Hugging Face model folder (config.json, model.safetensors, tokenizer) for the student; default: beside it. */
+  hfModel?: string;
   ep: ExecutionProvider;
   threads?: number;
   resumeFromCheckpoint?: string;
   earlyStoppingPatience?: number;
   outputDir: string;
+  /** Train into an output folder that holds another run, replacing its checkpoints and results (HF's flag). */
+  overwriteOutputDir?: boolean;
   /** Optimizer steps run per ONNX Runtime call (parameters stay inside ORT between them). */
   stepsPerCall: number;
   /**

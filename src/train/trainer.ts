@@ -17,7 +17,10 @@ import { loadTokenizer } from '../data/tokenize.js';
 import { DistillError, InputError } from '../errors.js';
 import { ClassificationStats, LanguageModelStats, causalTargets } from '../eval/metrics.js';
 import { exportHfWeights } from '../export/hf-weights.js';
-import { exportStudent, readSidecar } from '../export/student.js';
+import { exportStudent } from '../export/student.js';
+import { writeModelFolder } from '../export/model-folder.js';
+import { checkOutputDir, writeTrainingArgs } from './output-dir.js';
+import { maxTokens, studentMetadata } from '../params/student.js';
 import type { Task } from '../losses/distill.js';
 import type { Batch } from '../runtime/batch.js';
 import { EvalSession } from '../runtime/eval-session.js';
@@ -99,36 +102,45 @@ const batchBytes = (b: Batch) => Object.values(b).reduce((n, t) => n + (t.data a
 
 export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 'student' | 'trainFile' | 'outputDir'>, cb: TrainCallbacks = {}): Promise<TrainResult> {
   const opts: TrainOptions = { ...TRAIN_DEFAULTS, ...partial };
-  const sidecar = readSidecar(opts.student);
-  const task = opts.task ?? sidecar?.task;
-  if (!task) throw new InputError(`${opts.student}: no task given and no distill.json sidecar names one; pass --task`);
+  // What the student's files say (its sidecar, config.json beside it or in --hf-model): task, labels, padding.
+  const { sidecar, hf: hfFiles } = studentMetadata(opts.student, { hfModel: opts.hfModel });
+  const task = opts.task ?? sidecar.task;
+  if (!task) throw new InputError(`${opts.student}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);
   const schedule: Schedule = { name: opts.lrScheduler, baseLr: opts.learningRate, warmupSteps: opts.warmupSteps, totalSteps: 0 };
   checkSchedule(schedule);
   if (!(opts.batchSize >= 1)) throw new InputError(`--batch-size must be >= 1, got ${opts.batchSize}`);
   const accum = opts.gradientAccumulationSteps;
 
   // Data and tokenizer.
-  const tokenizerFile = opts.tokenizer ?? path.join(path.dirname(opts.student), 'tokenizer.json');
-  const tokenizer = fs.existsSync(tokenizerFile) ? loadTokenizer(tokenizerFile, sidecar?.vocab_size) : undefined;
+  const tokenizerFile = opts.tokenizer ?? [path.dirname(opts.student), hfFiles.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f)) ?? '';
+  const tokenizer = fs.existsSync(tokenizerFile) ? loadTokenizer(tokenizerFile, sidecar.vocab_size) : undefined;
   if (opts.tokenizer && !tokenizer) throw new InputError(`${opts.tokenizer}: tokenizer file does not exist`);
-  const labels = task === 'causal-lm' ? undefined : labelSet(sidecar ?? {}, opts.labels, sidecar ? 'distill.json' : '--labels');
+  const labels = task === 'causal-lm' ? undefined : labelSet(sidecar, opts.labels, hfFiles.configFile ?? `${opts.student} (pass --labels)`);
+  // Rows longer than the position table would index past it: truncate to what the model can read.
+  const positions = maxTokens(sidecar);
+  const maxLength = positions !== undefined ? Math.min(opts.maxLength, positions) : opts.maxLength;
+  if (maxLength < opts.maxLength && partial.maxLength !== undefined) cb.onInfo?.(`--max-length ${opts.maxLength} is over the student's ${positions} positions: rows are truncated to ${positions} tokens`);
   const exampleOptions = (file: string, allowUnlabeled: boolean): ExampleOptions => ({
-    task, file, tokenizer, maxLength: opts.maxLength, textField: opts.textField, textPairField: opts.textPairField,
-    labelField: opts.labelField, labels, allowUnlabeled, vocabSize: sidecar?.vocab_size,
+    task, file, tokenizer, maxLength, textField: opts.textField, textPairField: opts.textPairField,
+    labelField: opts.labelField, labels, allowUnlabeled, vocabSize: sidecar.vocab_size,
   });
   const streaming = opts.streaming ?? fs.statSync(opts.trainFile, { throwIfNoEntry: false })?.size! > STREAM_ABOVE_BYTES;
   const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
   const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
 
-  // Training artifacts, rebuilt on every run (under 3 s even for a base-size student: docs/PERFORMANCE.md).
+  // Another run's folder is not overwritten by accident (HF's --overwrite-output-dir); the run's arguments
+  // are saved beside its results.
+  checkOutputDir(opts.outputDir, { overwrite: opts.overwriteOutputDir ?? false, resuming: opts.resumeFromCheckpoint !== undefined });
   fs.mkdirSync(opts.outputDir, { recursive: true });
+  writeTrainingArgs(opts.outputDir, { ...opts, task });
+  // Training artifacts, rebuilt on every run (under 3 s even for a base-size student: docs/PERFORMANCE.md).
   const buildDir = path.join(opts.outputDir, 'build');
   const optimizerSettings: Record<string, number | boolean> = opts.optimizer === 'sgd'
     ? { momentum: opts.momentum, weightDecay: opts.weightDecay }
     : { beta1: opts.adamBeta1, beta2: opts.adamBeta2, eps: opts.adamEpsilon, weightDecay: opts.weightDecay };
   const manifest = buildTrainingArtifacts({
     student: opts.student, teacher: opts.teacher, task, optimizer: opts.optimizer, optimizerSettings,
-    freeze: opts.freeze, accumulationSteps: accum, outDir: buildDir,
+    freeze: opts.freeze, trainable: opts.trainable, hfModel: opts.hfModel, accumulationSteps: accum, outDir: buildDir,
     // Chunked updates (docs/TRAINING-STEP.md) are for the CPU's default mode. ORT's WebGPU provider runs Scan
     // on the CPU, which would move the chunked tensors across every step; and low-memory mode never runs the
     // step's update (its split step updates chunk by chunk from JavaScript). Grouped updates of small
@@ -173,7 +185,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const metricName = task === 'causal-lm' ? 'eval_perplexity' : task === 'token-cls' ? 'eval_token_accuracy' : 'eval_accuracy';
   const higherIsBetter = task !== 'causal-lm';
   const hyper = { alpha: opts.teacher ? opts.alpha : 1, temperature: opts.temperature, maxGradNorm: opts.maxGradNorm };
-  const collateOpts = { task, padId: sidecar?.pad_token_id ?? 0, inputs: manifest.batch.map((b) => b.name).filter((n) => n !== 'labels' && n !== 'teacher_logits') };
+  const collateOpts = { task, padId: sidecar.pad_token_id ?? 0, inputs: manifest.batch.map((b) => b.name).filter((n) => n !== 'labels' && n !== 'teacher_logits') };
 
   const started = performance.now();
   let samples = 0;
@@ -330,8 +342,15 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   if (!interrupted) {
     evalMetrics = await evaluate();
     if (evalMetrics && afterEval(evalMetrics)) state.best_model_checkpoint = finalCheckpoint;
-    const exported = exportStudent({ student: opts.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx') });
+    // The prepared student (one initializer per parameter, its sidecar naming them as HF does) takes the
+    // trained values; model.safetensors gets the HF names from that sidecar.
+    const exported = exportStudent({ student: manifest.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx') });
     const hf = exportHfWeights({ model: exported.model, outDir: opts.outputDir });
+    // A model folder transformers (model.safetensors) and transformers.js (onnx/model.onnx) load as they are.
+    const folder = writeModelFolder({
+      outDir: opts.outputDir, model: exported.model, sources: [...new Set([path.dirname(opts.student), hfFiles.dir])], task, labels: labels?.names ?? null,
+    });
+    for (const w of folder.warnings) cb.onInfo?.(w);
     if (hf.note) cb.onInfo?.(`model.safetensors: ${hf.note}`);
   }
   const results = {

@@ -48,7 +48,8 @@ export async function loadStepReference(models: string, file: string, tmp: strin
   const student = path.join(models, meta.pair.student, 'model.onnx');
   const teacher = path.join(models, meta.pair.teacher, 'model.onnx');
   const outDir = fs.mkdtempSync(path.join(tmp, `${file}-`));
-  buildTrainingArtifacts({ student, teacher, task: meta.task, optimizer: meta.optimizer.name, optimizerSettings: settingsOf(meta.optimizer), outDir });
+  // The references run torch.optim.AdamW / SGD over model.parameters(): weight decay on every parameter.
+  buildTrainingArtifacts({ student, teacher, task: meta.task, optimizer: meta.optimizer.name, optimizerSettings: settingsOf(meta.optimizer), weightDecayGroups: 'all', outDir });
   const teacherSession = await ort.InferenceSession.create(teacher);
   const batches: Batch[] = [];
   for (let k = 0; k < meta.steps; k++) {

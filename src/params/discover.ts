@@ -1,0 +1,445 @@
+/**
+ * Parameter discovery: rewrites a student graph, in place, so that each parameter PyTorch trains is exactly
+ * one initializer, and says which initializers those are.
+ *
+ * Exports lose that one-to-one mapping (docs/PARAMETERS.md):
+ * - TorchScript's export merges initializers of equal value: in a fresh model every zero bias of one shape
+ *   is one tensor read by many nodes (through Identity nodes named after the other parameters). Trained as
+ *   one, it is a different model from PyTorch's, which has many.
+ * - The dynamo exporter merges them too (no Identity), stores constants (the attention scale, finfo.min) as
+ *   float initializers, folds a zero bias into a scalar shared with unrelated arithmetic, and writes a
+ *   shared weight once per transposed use.
+ * - Both fold `Transpose(weight)` into a new initializer for MatMul, with a generated name.
+ *
+ * With model.safetensors beside the ONNX file every initializer is matched to HF tensors by value (as is
+ * or transposed); each use of a merged initializer is given to the parameter its module path names. Without
+ * it, heuristics: a scalar or a tensor read by no weight/bias position is a constant, a constant-valued
+ * tensor read by several modules is one parameter per module, and equal non-constant tensors are one tied
+ * parameter. A lossless export's sidecar (scripts/export_hf.py) is taken as it is.
+ */
+import { InputError } from '../errors.js';
+import { type Sidecar } from '../export/student.js';
+import { transpose2d } from '../export/hf-weights.js';
+import type { Model } from '../ir/convert.js';
+import type { Graph, Value } from '../ir/graph.js';
+import { DataType, isFloatType } from '../onnx/dtype.js';
+import type { TensorProto } from '../onnx/proto.js';
+import { elementCount, makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.js';
+import { matchesAny } from '../util/glob.js';
+import type { HfFiles, HfTensor } from './hf-files.js';
+import { decays } from './decay.js';
+import type { ParameterOrigin, ParameterPlan, PlannedConstant, PlannedParameter } from './plan.js';
+import { type Use, isLearnablePosition, roleOf, usesOf } from './uses.js';
+
+export interface DiscoverOptions {
+  /** The ONNX file, for messages. */
+  file: string;
+  hf: HfFiles;
+  /** A lossless export's sidecar: its `parameters` map is the plan. */
+  sidecar: Sidecar | null;
+  /** Globs of initializers to train although the heuristics call them constants (`--trainable`). */
+  trainable?: readonly string[];
+  /** The padding token id, to find embedding rows PyTorch never updates. */
+  padId?: number | null;
+}
+
+interface Found {
+  init: Value;
+  origin: ParameterOrigin;
+  hfName: string | null;
+  transpose: boolean;
+  tiedCopies: string[];
+}
+
+const floatInitializers = (g: Graph) => g.initializers.filter((v) => isFloatType(v.initializer!.dataType));
+const dimsOf = (v: Value) => tensorDims(v.initializer!);
+const sameDims = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+const moduleOf = (hfName: string) => hfName.slice(0, Math.max(0, hfName.lastIndexOf('.')));
+const leafOf = (hfName: string) => hfName.slice(hfName.lastIndexOf('.') + 1);
+
+/** Bitwise equality of float data (so -0 and 0 differ, as the bytes do). */
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+function allEqual(a: Float32Array): boolean {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  for (let i = 1; i < x.length; i++) if (x[i] !== x[0]) return false;
+  return true;
+}
+
+/** A hash of the bits, to find equal tensors without comparing every pair. */
+function bitsKey(a: Float32Array): string {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = 0; i < x.length; i++) {
+    h1 = Math.imul(h1 ^ x[i]!, 0x01000193);
+    h2 = Math.imul(h2 + x[i]!, 0x5bd1e995) ^ (h2 >>> 15);
+  }
+  return `${a.length}:${(h1 >>> 0).toString(36)}:${(h2 >>> 0).toString(36)}`;
+}
+
+/** The order nodes appear in: parameters are listed by their first reader, like the model's own layers. */
+function firstUseOrder(g: Graph): (v: Value) => number {
+  const at = new Map(g.nodes.map((n, i) => [n, i]));
+  return (v) => Math.min(...usesOf(v).map((u) => at.get(u.node) ?? Infinity), Infinity);
+}
+
+/** Rewires graph edits: a new initializer, and Transpose views of a canonical one, memoized per value. */
+class Rewriter {
+  readonly edits: string[] = [];
+  private readonly transposed = new Map<Value, Value>();
+  constructor(private readonly g: Graph) {}
+
+  initializer(base: string, tensor: TensorProto): Value {
+    const name = this.g.get(base) ? this.g.freshName(base) : base;
+    const v = this.g.addInitializer({ ...tensor, name }, name);
+    v.type = { elemType: tensor.dataType, shape: tensor.dims.map(Number) };
+    return v;
+  }
+
+  transposeOf(v: Value): Value {
+    let t = this.transposed.get(v);
+    if (!t) {
+      t = this.g.newValue(`${v.name}/transposed`);
+      const d = dimsOf(v);
+      t.type = { elemType: v.initializer!.dataType, shape: [d[1]!, d[0]!] };
+      this.g.addNode('Transpose', [v], [t], [], { name: `${v.name}/transpose` });
+      this.transposed.set(v, t);
+    }
+    return t;
+  }
+
+  point(u: Use, to: Value): void {
+    if (u.node.inputs[u.slot] !== to) this.g.setInput(u.node, u.slot, to);
+  }
+}
+
+/** A float32 initializer with `data` in `dims`, of the element type of `like` (float32 only is supported). */
+function tensorLike(like: TensorProto, name: string, dims: number[], data: Float32Array): TensorProto {
+  if (like.dataType !== DataType.FLOAT) {
+    throw new InputError(`initializer '${like.name}': only float32 parameters can be untied or rematerialized, found another float type; re-export in float32`);
+  }
+  return makeTensor(name, DataType.FLOAT, dims, data);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// With model.safetensors
+// ---------------------------------------------------------------------------------------------------------
+
+interface Layout {
+  hf: HfTensor;
+  transpose: boolean;
+}
+
+function layoutsOf(init: Value, data: Float32Array, index: Map<string, Layout[]>, transposedData: (hf: HfTensor) => Float32Array): Layout[] {
+  const dims = dimsOf(init);
+  const found = new Map<string, Layout>();
+  for (const l of index.get(bitsKey(data)) ?? []) {
+    if (found.has(l.hf.name) && !found.get(l.hf.name)!.transpose) continue; // as-is wins over transposed
+    const ok = l.transpose
+      ? l.hf.shape.length === 2 && sameDims(dims, [l.hf.shape[1]!, l.hf.shape[0]!]) && sameBits(data, transposedData(l.hf))
+      : sameDims(dims, l.hf.shape) && sameBits(data, l.hf.data);
+    if (ok) found.set(l.hf.name, l);
+  }
+  return [...found.values()];
+}
+
+/** Which of the parameters an initializer matches a use stands for; null when the export does not say. */
+function pickParameter(u: Use, init: Value, matches: Layout[]): Layout | null {
+  if (matches.length === 1) return matches[0]!;
+  // TorchScript: an Identity named after the parameter.
+  const alias = u.via !== init ? matches.find((m) => m.hf.name === u.via.name) : undefined;
+  if (alias) return alias;
+  // The reading node's module, then the slot's role within it (a LayerNorm's weight or bias).
+  if (u.scope !== null) {
+    const inModule = matches.filter((m) => moduleOf(m.hf.name) === u.scope);
+    if (inModule.length === 1) return inModule[0]!;
+    const role = roleOf(u);
+    const byRole = inModule.filter((m) => leafOf(m.hf.name) === role);
+    if (byRole.length === 1) return byRole[0]!;
+  }
+  if (u.via === init) return matches.find((m) => m.hf.name === init.name) ?? null;
+  return null;
+}
+
+interface Assignment {
+  init: Value;
+  transpose: boolean;
+  use: Use;
+}
+
+function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: string[], rw: Rewriter): Found[] {
+  const transposedCache = new Map<HfTensor, Float32Array>();
+  const transposedData = (hf: HfTensor) => {
+    let t = transposedCache.get(hf);
+    if (!t) transposedCache.set(hf, (t = transpose2d(hf.data, hf.shape[0]!, hf.shape[1]!)));
+    return t;
+  };
+  const index = new Map<string, Layout[]>();
+  const addKey = (key: string, l: Layout) => (index.get(key) ?? index.set(key, []).get(key)!).push(l);
+  for (const hf of weights.values()) {
+    addKey(bitsKey(hf.data), { hf, transpose: false });
+    if (hf.shape.length === 2 && !allEqual(hf.data)) addKey(bitsKey(transposedData(hf)), { hf, transpose: true });
+    else if (hf.shape.length === 2 && hf.shape[0] !== hf.shape[1]) addKey(bitsKey(hf.data), { hf, transpose: true });
+  }
+
+  const assigned = new Map<string, Assignment[]>();
+  const ambiguous: { init: Value; use: Use; matches: Layout[] }[] = [];
+  const scalars: Value[] = [];
+  for (const init of floatInitializers(g)) {
+    const data = tensorToFloat32(init.initializer!);
+    if (data.length === 1) scalars.push(init);
+    const matches = layoutsOf(init, data, index, transposedData);
+    if (!matches.length) continue;
+    for (const use of usesOf(init)) {
+      const m = pickParameter(use, init, matches);
+      if (m) (assigned.get(m.hf.name) ?? assigned.set(m.hf.name, []).get(m.hf.name)!).push({ init, transpose: m.transpose, use });
+      else ambiguous.push({ init, use, matches });
+    }
+  }
+  // Uses no name or module decides: give each to a parameter of its value that has no use yet, in name order.
+  for (const a of ambiguous) {
+    const free = a.matches.filter((m) => !assigned.has(m.hf.name)).sort((x, y) => x.hf.name.localeCompare(y.hf.name, 'en', { numeric: true }));
+    const m = free[0] ?? a.matches[0]!;
+    (assigned.get(m.hf.name) ?? assigned.set(m.hf.name, []).get(m.hf.name)!).push({ init: a.init, transpose: m.transpose, use: a.use });
+    warnings.push(`${a.use.node.describe()} reads '${a.init.name}', equal to ${a.matches.length} parameters of model.safetensors, and nothing in the export says which: given to '${m.hf.name}' (names may be swapped in model.safetensors; training is the same). Export with scripts/export_hf.py for an exact map`);
+  }
+
+  // Parameters the exporter folded into a scalar constant: a constant-valued HF tensor (a zero bias) whose
+  // module reads a scalar of that value at the slot of its role.
+  const rematerialized = new Set<string>();
+  for (const hf of weights.values()) {
+    if (assigned.has(hf.name) || !allEqual(hf.data) || hf.data.length === 0) continue;
+    const folded: { use: Use; scalar: Value }[] = [];
+    for (const scalar of scalars) {
+      if (!sameBits(tensorToFloat32(scalar.initializer!), hf.data.subarray(0, 1))) continue;
+      for (const use of usesOf(scalar)) if (use.scope === moduleOf(hf.name) && roleOf(use) === leafOf(hf.name)) folded.push({ use, scalar });
+    }
+    if (!folded.length) continue;
+    const made = rw.initializer(hf.name, tensorLike(folded[0]!.scalar.initializer!, hf.name, hf.shape, hf.data));
+    for (const f of folded) rw.point(f.use, made);
+    rw.edits.push(`'${hf.name}' ${JSON.stringify(hf.shape)}: rematerialized from model.safetensors (the export folded it into scalar '${folded[0]!.scalar.name}', read by ${folded.map((f) => `'${f.use.node.name}'`).join(', ')})`);
+    rematerialized.add(hf.name);
+    assigned.set(hf.name, folded.map(({ use }) => ({ init: made, transpose: false, use })));
+  }
+
+  // Zero biases an optimizer removed outright (onnxscript's RemoveOptionalBias turns Gemm(x, W, 0) into
+  // Gemm(x, W)): the bias goes back where its module's weight is applied, as Gemm's C or an Add after MatMul.
+  for (const hf of weights.values()) {
+    if (assigned.has(hf.name) || leafOf(hf.name) !== 'bias' || !allEqual(hf.data) || hf.data[0] !== 0 || hf.shape.length !== 1) continue;
+    const weightUses = (assigned.get(`${moduleOf(hf.name)}.weight`) ?? []).filter((a) => a.use.node.opType === 'Gemm' || a.use.node.opType === 'MatMul');
+    const nodes = [...new Set(weightUses.map((a) => a.use.node))];
+    if (nodes.length !== 1 || (nodes[0]!.opType === 'Gemm' && nodes[0]!.inputs[2])) continue;
+    const node = nodes[0]!;
+    const made = rw.initializer(hf.name, tensorLike(weightUses[0]!.init.initializer!, hf.name, hf.shape, hf.data));
+    let use: Use;
+    if (node.opType === 'Gemm') {
+      g.setInput(node, 2, made);
+      use = { node, slot: 2, via: made, scope: weightUses[0]!.use.scope };
+    } else {
+      const out = node.output(0);
+      const sum = g.newValue(`${out.name}/bias`);
+      sum.type = { ...out.type };
+      g.replaceAllUses(out, sum);
+      const add = g.addNode('Add', [out, made], [sum], [], { name: `${node.name}/bias` });
+      use = { node: add, slot: 1, via: made, scope: weightUses[0]!.use.scope };
+    }
+    rw.edits.push(`'${hf.name}' ${JSON.stringify(hf.shape)}: restored from model.safetensors into ${node.describe()} (the export dropped this zero bias)`);
+    rematerialized.add(hf.name);
+    assigned.set(hf.name, [{ init: made, transpose: false, use }]);
+  }
+
+  const serves = new Map<Value, Set<string>>();
+  for (const [name, list] of assigned) for (const a of list) (serves.get(a.init) ?? serves.set(a.init, new Set()).get(a.init)!).add(name);
+
+  const found: Found[] = [];
+  const taken = new Set<Value>();
+  for (const [name, list] of assigned) {
+    const hf = weights.get(name)!;
+    const inits = [...new Set(list.map((a) => a.init))];
+    const exclusive = inits.filter((v) => serves.get(v)!.size === 1 && !taken.has(v));
+    const layoutOf = (v: Value) => list.find((a) => a.init === v)!.transpose;
+    let canonical = exclusive.find((v) => !layoutOf(v)) ?? exclusive[0];
+    let origin: ParameterOrigin = rematerialized.has(name) ? 'rematerialized' : 'as-exported';
+    const transpose = canonical ? layoutOf(canonical) : list[0]!.transpose;
+    if (!canonical) {
+      // Every initializer holding it also holds other parameters (a merge): it gets its own.
+      const data = transpose ? transposedData(hf) : hf.data;
+      const dims = transpose ? [hf.shape[1]!, hf.shape[0]!] : hf.shape;
+      canonical = rw.initializer(hf.name, tensorLike(list[0]!.init.initializer!, hf.name, dims, data));
+      origin = 'untied';
+      rw.edits.push(`'${hf.name}': its own copy of '${list[0]!.init.name}', which the export shares among ${serves.get(list[0]!.init)!.size} parameters`);
+    }
+    taken.add(canonical);
+    for (const a of list) rw.point(a.use, a.transpose === transpose ? canonical : rw.transposeOf(canonical));
+    const tiedCopies = inits.filter((v) => v !== canonical && serves.get(v)!.size === 1);
+    if (tiedCopies.length) rw.edits.push(`'${hf.name}': the readers of its copies ${tiedCopies.map((v) => `'${v.name}'`).join(', ')} read it instead (one gradient sum, one update)`);
+    found.push({ init: canonical, origin, hfName: hf.name, transpose, tiedCopies: tiedCopies.map((v) => v.name) });
+  }
+
+  const missing = [...weights.keys()].filter((n) => !assigned.has(n));
+  if (missing.length) {
+    warnings.push(`${missing.length} tensor(s) of model.safetensors are not read by the graph and will not be trained (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}): the task's head does not use them, or the exporter folded them; check with 'distill inspect --params'`);
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Without model.safetensors
+// ---------------------------------------------------------------------------------------------------------
+
+/** Names the exporters give parameters they keep under their module path ('bert.pooler.dense.bias'). */
+const looksLikeHfName = (name: string) => /^[A-Za-z_][\w]*(\.[\w]+)+$/.test(name) && !/^(onnx|val|const)[_:]/.test(name);
+
+function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: readonly string[], warnings: string[], rw: Rewriter): Found[] {
+  const candidates: Value[] = [];
+  for (const v of floatInitializers(g)) {
+    const uses = usesOf(v);
+    const forced = matchesAny(v.name, trainable);
+    if (!forced && elementCount(dimsOf(v)) <= 1) constants.push({ name: v.name, shape: dimsOf(v), why: 'a scalar (an exporter constant such as an attention scale; --trainable to train it)' });
+    else if (!forced && !uses.some(isLearnablePosition)) constants.push({ name: v.name, shape: dimsOf(v), why: 'read by no weight or bias position (a mask or a constant; --trainable to train it)' });
+    else candidates.push(v);
+  }
+
+  const found: Found[] = [];
+  let untiedByNode = 0;
+  for (const init of candidates) {
+    const data = tensorToFloat32(init.initializer!);
+    const uses = usesOf(init);
+    const own: Found = { init, origin: 'as-exported', hfName: looksLikeHfName(init.name) ? init.name : null, transpose: false, tiedCopies: [] };
+    found.push(own);
+    if (uses.length < 2 || !allEqual(data)) continue;
+    // A constant-valued tensor read from several places is a merge of parameters that happened to be equal
+    // (zero biases, unit LayerNorm weights): one parameter per Identity alias (TorchScript names them), else
+    // per module and role (dynamo), else per reading node.
+    const aliased = uses.some((u) => u.via !== init);
+    const keyOf = (u: Use) => (u.via !== init ? `alias:${u.via.name}` : aliased ? 'self' : u.scope !== null ? `scope:${u.scope}.${roleOf(u) ?? 'param'}` : `node:${u.node.name}`);
+    const groups = new Map<string, Use[]>();
+    for (const u of uses) (groups.get(keyOf(u)) ?? groups.set(keyOf(u), []).get(keyOf(u))!).push(u);
+    if (groups.size < 2) continue;
+    const [first, ...rest] = [...groups.entries()].sort(([a], [b]) => (a === 'self' ? -1 : b === 'self' ? 1 : 0));
+    if (!aliased && first![0].startsWith('scope:')) own.hfName = first![0].slice('scope:'.length);
+    for (const [key, group] of rest) {
+      const name = key.startsWith('alias:') ? key.slice('alias:'.length) : key.startsWith('scope:') ? key.slice('scope:'.length) : `${init.name}.untied`;
+      if (key.startsWith('node:')) untiedByNode++;
+      const copy = rw.initializer(name, tensorLike(init.initializer!, name, dimsOf(init), data));
+      for (const u of group) rw.point(u, copy);
+      found.push({ init: copy, origin: 'untied', hfName: key.startsWith('node:') ? null : name, transpose: false, tiedCopies: [] });
+    }
+    rw.edits.push(`'${init.name}' ${JSON.stringify(dimsOf(init))}: untied into ${groups.size} parameters (constant-valued, read by ${groups.size} ${aliased ? 'aliases' : 'modules'})`);
+  }
+  if (untiedByNode) warnings.push(`${untiedByNode} merged initializer use(s) carry no parameter name or module path: each reading node got its own parameter. Put config.json and model.safetensors beside the ONNX file (or pass --hf-model) for an exact map`);
+
+  // Ties: equal non-constant tensors (as they are, or one the transpose of the other) are copies of one
+  // parameter, e.g. a weight the dynamo exporter wrote once per layer that shares it.
+  const byKey = new Map<string, { f: Found; transpose: boolean }[]>();
+  for (const f of found) {
+    const data = tensorToFloat32(f.init.initializer!);
+    if (allEqual(data)) continue;
+    const dims = dimsOf(f.init);
+    const keys = [{ key: `${dims.join('x')}|${bitsKey(data)}`, transpose: false }];
+    if (dims.length === 2) keys.push({ key: `${dims[1]}x${dims[0]}|${bitsKey(transpose2d(data, dims[0]!, dims[1]!))}`, transpose: true });
+    for (const k of keys) (byKey.get(k.key) ?? byKey.set(k.key, []).get(k.key)!).push({ f, transpose: k.transpose });
+  }
+  const removed = new Set<Found>();
+  for (const group of byKey.values()) {
+    const canonical = group.find((x) => !x.transpose && !removed.has(x.f));
+    if (!canonical) continue;
+    const cdata = tensorToFloat32(canonical.f.init.initializer!);
+    for (const x of group) {
+      if (x.f === canonical.f || removed.has(x.f)) continue;
+      const other = tensorToFloat32(x.f.init.initializer!);
+      const dims = dimsOf(x.f.init);
+      const equal = x.transpose ? sameBits(transpose2d(other, dims[0]!, dims[1]!), cdata) : sameBits(other, cdata);
+      if (!equal) continue;
+      for (const u of usesOf(x.f.init)) rw.point(u, x.transpose ? rw.transposeOf(canonical.f.init) : canonical.f.init);
+      canonical.f.tiedCopies.push(x.f.init.name);
+      canonical.f.hfName ??= x.f.hfName;
+      removed.add(x.f);
+      rw.edits.push(`'${x.f.init.name}' is ${x.transpose ? 'the transpose of' : 'equal to'} '${canonical.f.init.name}': tied (one parameter)`);
+    }
+  }
+  const kept = found.filter((f) => !removed.has(f));
+  const unnamed = kept.filter((f) => f.hfName === null).length;
+  if (unnamed) warnings.push(`${unnamed} parameter(s) have no Hugging Face name (no model.safetensors beside the ONNX file): model.safetensors will use ONNX names for them; pass --hf-model DIR for HF names`);
+  return kept;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function paddingRowOf(init: Value, padId: number | null | undefined): number | null {
+  if (padId === null || padId === undefined || padId < 0) return null;
+  const dims = dimsOf(init);
+  if (dims.length !== 2 || padId >= dims[0]!) return null;
+  if (!usesOf(init).some((u) => u.node.opType === 'Gather' && u.slot === 0)) return null;
+  // nn.Embedding(padding_idx) zeroes that row at init and never updates it: a zero row at the padding id.
+  const data = tensorToFloat32(init.initializer!);
+  const row = data.subarray(padId * dims[1]!, (padId + 1) * dims[1]!);
+  return row.every((x) => x === 0) ? padId : null;
+}
+
+/** Rewrites `model` so each parameter is one initializer and returns the plan (see the module comment). */
+export function discoverParameters(model: Model, options: DiscoverOptions): ParameterPlan {
+  const g = model.graph;
+  const warnings: string[] = [];
+  const constants: PlannedConstant[] = [];
+  const rw = new Rewriter(g);
+  let found: Found[];
+  let source: ParameterPlan['source'];
+  if (options.sidecar) {
+    source = 'sidecar';
+    found = Object.entries(options.sidecar.parameters).map(([name, m]) => {
+      const init = g.get(name);
+      if (!init?.initializer) throw new InputError(`${options.file}: its sidecar names parameter '${name}', which is not an initializer of the graph; re-export it`);
+      return { init, origin: 'as-exported' as const, hfName: m.name, transpose: m.transpose, tiedCopies: [] };
+    });
+  } else if (options.hf.weights) {
+    source = 'hf-files';
+    found = fromHfWeights(g, options.hf.weights, warnings, rw);
+    const forced = floatInitializers(g).filter((v) => matchesAny(v.name, options.trainable ?? []) && !found.some((f) => f.init === v));
+    for (const init of forced) found.push({ init, origin: 'as-exported', hfName: null, transpose: false, tiedCopies: [] });
+  } else {
+    source = 'heuristics';
+    found = fromHeuristics(g, constants, options.trainable ?? [], warnings, rw);
+  }
+  g.eliminateDeadCode();
+  g.topoSort();
+
+  // Name each parameter's initializer by its HF name where that name is free: `--freeze 'bert.embeddings.*'`
+  // then means what it says, and so do error messages.
+  for (const f of found) {
+    if (f.hfName && f.init.name !== f.hfName && !g.get(f.hfName) && source !== 'sidecar') {
+      const old = f.init.name;
+      g.rename(f.init, f.hfName);
+      f.init.initializer!.name = f.hfName;
+      if (f.origin === 'as-exported' && !old.startsWith(f.hfName)) rw.edits.push(`'${old}' renamed '${f.hfName}'`);
+    }
+  }
+
+  const inPlan = new Set(found.map((f) => f.init));
+  for (const v of floatInitializers(g)) {
+    if (inPlan.has(v) || constants.some((c) => c.name === v.name)) continue;
+    constants.push({ name: v.name, shape: dimsOf(v), why: source === 'hf-files' ? 'matches no tensor of model.safetensors (an exporter constant)' : 'not a parameter in the sidecar' });
+  }
+  const order = firstUseOrder(g);
+  const parameters: PlannedParameter[] = found
+    .map((f) => ({
+      initializer: f.init.name,
+      hfName: f.hfName,
+      transpose: f.transpose,
+      shape: dimsOf(f.init),
+      uses: usesOf(f.init).length,
+      origin: f.origin,
+      tiedCopies: f.tiedCopies,
+      decay: decays(f.hfName, f.init),
+      paddingRow: paddingRowOf(f.init, options.padId),
+    }))
+    .sort((a, b) => order(g.get(a.initializer)!) - order(g.get(b.initializer)!));
+  return { source, parameters, constants, warnings, edits: rw.edits };
+}

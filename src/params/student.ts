@@ -1,0 +1,167 @@
+/**
+ * A student as the rest of the project sees it: its graph with one initializer per PyTorch parameter
+ * (discover.ts), and a sidecar describing it (task, labels, padding id, and the parameter map with HF names,
+ * weight-decay groups and padding rows). The builder trains that graph; the exporters read that sidecar.
+ *
+ * Everything here comes, in this order, from the student's own `distill.json` sidecar (a lossless export),
+ * the Hugging Face files beside it (config.json, model.safetensors; or `--hf-model DIR`), and the graph.
+ */
+import * as path from 'node:path';
+import { InputError } from '../errors.js';
+import { type Sidecar, readSidecar, sidecarPath } from '../export/student.js';
+import { type Model, modelFromProto, modelToProto } from '../ir/convert.js';
+import { inferTypes } from '../ir/infer.js';
+import type { Task } from '../losses/distill.js';
+import { loadModel, saveModel } from '../onnx/model-io.js';
+import { toNumber } from '../onnx/proto.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { discoverParameters } from './discover.js';
+import { type HfConfig, type HfFiles, configPadId, findHfFiles } from './hf-files.js';
+import type { ParameterPlan } from './plan.js';
+
+/** The sidecar of a prepared student: format 1 (docs/FIXTURES.md) plus the plan's training facts. */
+export interface StudentSidecar extends Sidecar {
+  /** Where the parameter set came from ('sidecar', 'hf-files', 'heuristics'). */
+  parameter_source?: ParameterPlan['source'];
+  /** Initializers HF's Trainer gives no weight decay (biases, normalization weights). */
+  no_decay?: string[];
+  /** Embedding initializers and the row PyTorch never updates (nn.Embedding padding_idx). */
+  padding_rows?: Record<string, number>;
+}
+
+export interface StudentOptions {
+  /** A Hugging Face model folder with config.json / model.safetensors (default: beside the ONNX file). */
+  hfModel?: string;
+  /** Globs of initializers to train although they look like constants. */
+  trainable?: readonly string[];
+  /** Name of the logits output (default: the sidecar's, else 'logits'). */
+  logits?: string;
+}
+
+export interface PreparedStudent {
+  /** The student's file as given. */
+  file: string;
+  model: Model;
+  plan: ParameterPlan;
+  sidecar: StudentSidecar;
+  hf: HfFiles;
+}
+
+/**
+ * The most tokens a row may have: the position table's size, less RoBERTa's offset (its positions start
+ * after the padding id, so two rows of the table are never read by a real token).
+ */
+export function maxTokens(side: Partial<StudentSidecar>): number | undefined {
+  const n = side.max_position_embeddings;
+  if (typeof n !== 'number') return undefined;
+  return /roberta|camembert/.test(side.model_type ?? '') ? n - 2 : n;
+}
+
+/** The task an HF architecture name implies ('BertForSequenceClassification' -> seq-cls). */
+export function taskOfArchitecture(arch: string | undefined): Task | undefined {
+  if (!arch) return undefined;
+  if (/ForSequenceClassification$/.test(arch)) return 'seq-cls';
+  if (/ForTokenClassification$/.test(arch)) return 'token-cls';
+  if (/(ForCausalLM|LMHeadModel)$/.test(arch)) return 'causal-lm';
+  return undefined;
+}
+
+/** The static last dimension an output declares (the class count when nothing else says), without loading weights. */
+export function declaredOutputWidth(file: string, output: string): number | undefined {
+  const out = loadModel(file, { loadExternalData: false }).model.graph!.output.find((o) => o.name === output);
+  const dims = out?.type?.tensorType?.shape?.dim;
+  const last = dims?.[dims.length - 1];
+  return last?.dimValue !== undefined && last.dimValue !== null && !last.dimParam ? toNumber(last.dimValue) : undefined;
+}
+
+/** The static last dimension of the logits (the class count or vocabulary size), when inference finds it. */
+function logitsWidth(model: Model, logits: string): number | undefined {
+  try {
+    inferTypes(model.graph, model.opset('') ?? 17);
+  } catch {
+    return undefined;
+  }
+  const out = model.graph.outputs.find((o) => o.name === logits);
+  const d = out?.type.shape?.[out.type.shape.length - 1];
+  return typeof d === 'number' ? d : undefined;
+}
+
+function labelsFromConfig(config: HfConfig | null): Pick<Sidecar, 'id2label' | 'num_labels'> {
+  if (!config) return {};
+  const id2label = config.id2label && typeof config.id2label === 'object' ? config.id2label : undefined;
+  const n = typeof config.num_labels === 'number' ? config.num_labels : id2label ? Object.keys(id2label).length : undefined;
+  return { ...(id2label ? { id2label } : {}), ...(n !== undefined ? { num_labels: n } : {}) };
+}
+
+/**
+ * What the student's own files say about it, without touching its graph: its sidecar when it has one,
+ * completed from config.json (labels, padding id, task from `architectures`, vocabulary size).
+ */
+export function studentMetadata(file: string, options: StudentOptions = {}): { sidecar: Partial<StudentSidecar>; hf: HfFiles } {
+  const own = readSidecar(file);
+  const hf = findHfFiles(file, options.hfModel);
+  const c = hf.config;
+  const fromConfig: Partial<StudentSidecar> = {
+    ...(c?.architectures?.[0] ? { architecture: c.architectures[0] } : {}),
+    ...(c?.model_type ? { model_type: c.model_type } : {}),
+    ...(taskOfArchitecture(c?.architectures?.[0]) ? { task: taskOfArchitecture(c?.architectures?.[0]) } : {}),
+    ...labelsFromConfig(c),
+    ...(typeof c?.vocab_size === 'number' ? { vocab_size: c.vocab_size } : {}),
+    ...(typeof c?.max_position_embeddings === 'number' ? { max_position_embeddings: c.max_position_embeddings } : {}),
+    ...(configPadId(c) !== null ? { pad_token_id: configPadId(c) } : {}),
+  };
+  // The sidecar of a lossless export was written from the same config: it wins where both speak.
+  const merged: Partial<StudentSidecar> = { ...fromConfig, ...(own ?? {}) };
+  if (own && own.id2label == null && fromConfig.id2label) merged.id2label = fromConfig.id2label;
+  // Integer labels need no names: the logits' width is the class count.
+  if (merged.num_labels == null && merged.id2label == null && merged.task !== 'causal-lm') {
+    const width = declaredOutputWidth(file, options.logits ?? merged.logits ?? 'logits');
+    if (width !== undefined) merged.num_labels = width;
+  }
+  return { sidecar: merged, hf };
+}
+
+/** Loads the student and rewrites it so that each parameter is one initializer (see discover.ts). */
+export function prepareStudent(file: string, options: StudentOptions = {}): PreparedStudent {
+  const model = modelFromProto(loadModel(file).model);
+  if (model.opset('') === undefined) throw new InputError(`${file}: the model imports no ai.onnx opset`);
+  const { sidecar: meta, hf } = studentMetadata(file, options);
+  const own = readSidecar(file);
+  const plan = discoverParameters(model, {
+    file,
+    hf,
+    sidecar: own,
+    trainable: options.trainable,
+    // The trainer pads with 0 when nothing names a padding id; a zero row there is nn.Embedding's padding_idx.
+    padId: meta.pad_token_id ?? 0,
+  });
+  const logits = options.logits ?? meta.logits ?? 'logits';
+  const width = logitsWidth(modelFromProto(modelToProto(model)), logits);
+  const sidecar: StudentSidecar = {
+    ...meta,
+    format: 1,
+    logits,
+    ...(meta.num_labels == null && width !== undefined && meta.task !== 'causal-lm' ? { num_labels: width } : {}),
+    parameters: Object.fromEntries(plan.parameters.map((p) => [p.initializer, { name: p.hfName ?? p.initializer, transpose: p.transpose }])),
+    parameter_source: plan.source,
+    no_decay: plan.parameters.filter((p) => !p.decay).map((p) => p.initializer),
+    padding_rows: Object.fromEntries(plan.parameters.filter((p) => p.paddingRow !== null).map((p) => [p.initializer, p.paddingRow!])),
+  };
+  // HF's save_pretrained writes a tied group under one name and from_pretrained re-ties the rest; a merged
+  // group from a lossless export keeps its list.
+  if (own?.tied) sidecar.tied = own.tied;
+  else delete sidecar.tied;
+  return { file, model, plan, sidecar, hf };
+}
+
+/** Writes the prepared graph to `file` and its sidecar beside it (X.onnx -> X.distill.json). */
+export function savePreparedStudent(student: PreparedStudent, file: string): void {
+  saveModel(modelToProto(student.model), file, { externalData: { threshold: 1 << 20 } });
+  writeFileAtomic(sidecarPath(file), `${JSON.stringify(student.sidecar, null, 2)}\n`);
+}
+
+/** The folder the student's companions (tokenizer, config) are taken from, in order of preference. */
+export function companionFolders(student: PreparedStudent | { file: string; hf: HfFiles }): string[] {
+  const own = path.dirname(student.file);
+  return [...new Set([own, student.hf.dir])];
+}
