@@ -198,6 +198,7 @@ def export_dynamo(model, task, path, sample):
         keep = [p for p in n.metadata_props if p.key != "pkg.torch.onnx.stack_trace"]
         del n.metadata_props[:]
         n.metadata_props.extend(keep)
+    os.remove(path + ".data")  # onnx.save appends to an existing data file
     onnx.save(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
               location=os.path.basename(path) + ".data")
 

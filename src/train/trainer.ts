@@ -119,7 +119,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   // Rows longer than the position table would index past it: truncate to what the model can read.
   const positions = maxTokens(sidecar);
   const maxLength = positions !== undefined ? Math.min(opts.maxLength, positions) : opts.maxLength;
-  if (maxLength < opts.maxLength && partial.maxLength !== undefined) cb.onInfo?.(`--max-length ${opts.maxLength} is over the student's ${positions} positions: rows are truncated to ${positions} tokens`);
+  if (maxLength < opts.maxLength) cb.onInfo?.(`rows are truncated to ${maxLength} tokens, the student's position table (max_position_embeddings), not --max-length ${opts.maxLength}`);
   const exampleOptions = (file: string, allowUnlabeled: boolean): ExampleOptions => ({
     task, file, tokenizer, maxLength, textField: opts.textField, textPairField: opts.textPairField,
     labelField: opts.labelField, labels, allowUnlabeled, vocabSize: sidecar.vocab_size,
