@@ -84,6 +84,23 @@ function bitsKey(a: Float32Array): string {
   return `${a.length}:${(h1 >>> 0).toString(36)}:${(h2 >>> 0).toString(36)}`;
 }
 
+/** bitsKey of the transpose of a [rows, cols] tensor, without making the transpose. */
+function transposedBitsKey(a: Float32Array, rows: number, cols: number): string {
+  const t = new Float32Array(rows);
+  const col = new Uint32Array(t.buffer);
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  for (let j = 0; j < cols; j++) {
+    for (let i = 0; i < rows; i++) col[i] = x[i * cols + j]!;
+    for (let i = 0; i < rows; i++) {
+      h1 = Math.imul(h1 ^ col[i]!, 0x01000193);
+      h2 = Math.imul(h2 + col[i]!, 0x5bd1e995) ^ (h2 >>> 15);
+    }
+  }
+  return `${a.length}:${(h1 >>> 0).toString(36)}:${(h2 >>> 0).toString(36)}`;
+}
+
 /** The order nodes appear in: parameters are listed by their first reader, like the model's own layers. */
 function firstUseOrder(g: Graph): (v: Value) => number {
   const at = new Map(g.nodes.map((n, i) => [n, i]));
@@ -185,7 +202,7 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
   const addKey = (key: string, l: Layout) => (index.get(key) ?? index.set(key, []).get(key)!).push(l);
   for (const hf of weights.values()) {
     addKey(bitsKey(hf.data), { hf, transpose: false });
-    if (hf.shape.length === 2 && !allEqual(hf.data)) addKey(bitsKey(transposedData(hf)), { hf, transpose: true });
+    if (hf.shape.length === 2 && !allEqual(hf.data)) addKey(transposedBitsKey(hf.data, hf.shape[0]!, hf.shape[1]!), { hf, transpose: true });
     else if (hf.shape.length === 2 && hf.shape[0] !== hf.shape[1]) addKey(bitsKey(hf.data), { hf, transpose: true });
   }
 
@@ -344,7 +361,7 @@ function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: reado
     if (allEqual(data)) continue;
     const dims = dimsOf(f.init);
     const keys = [{ key: `${dims.join('x')}|${bitsKey(data)}`, transpose: false }];
-    if (dims.length === 2) keys.push({ key: `${dims[1]}x${dims[0]}|${bitsKey(transpose2d(data, dims[0]!, dims[1]!))}`, transpose: true });
+    if (dims.length === 2) keys.push({ key: `${dims[1]}x${dims[0]}|${transposedBitsKey(data, dims[0]!, dims[1]!)}`, transpose: true });
     for (const k of keys) (byKey.get(k.key) ?? byKey.set(k.key, []).get(k.key)!).push({ f, transpose: k.transpose });
   }
   const removed = new Set<Found>();

@@ -75,7 +75,7 @@ function readWeights(file: string): Map<string, HfTensor> {
  * The HF files of `dir` (default: the ONNX file's folder, then its parent, which is where optimum's
  * `onnx/model.onnx` layout and transformers.js's keep them). Missing files give nulls, never an error.
  */
-export function findHfFiles(onnxFile: string, dir?: string): HfFiles {
+export function findHfFiles(onnxFile: string, dir?: string, options: { weights?: boolean } = {}): HfFiles {
   const candidates = dir ? [dir] : [path.dirname(onnxFile), path.dirname(path.dirname(path.resolve(onnxFile)))];
   if (dir && !fs.existsSync(dir)) throw new InputError(`--hf-model ${dir}: no such folder`);
   for (const d of candidates) {
@@ -91,7 +91,8 @@ export function findHfFiles(onnxFile: string, dir?: string): HfFiles {
       dir: d,
       config: hasConfig ? (readJson(configFile) as HfConfig) : null,
       configFile: hasConfig ? configFile : null,
-      weights: hasWeights ? readWeights(weightsFile) : null,
+      // Reading a base-size model.safetensors costs a second or two: only discovery needs its values.
+      weights: hasWeights && options.weights !== false ? readWeights(weightsFile) : null,
       weightsFile: hasWeights ? weightsFile : null,
     };
   }

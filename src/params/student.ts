@@ -97,9 +97,9 @@ function labelsFromConfig(config: HfConfig | null): Pick<Sidecar, 'id2label' | '
  * What the student's own files say about it, without touching its graph: its sidecar when it has one,
  * completed from config.json (labels, padding id, task from `architectures`, vocabulary size).
  */
-export function studentMetadata(file: string, options: StudentOptions = {}): { sidecar: Partial<StudentSidecar>; hf: HfFiles } {
+export function studentMetadata(file: string, options: StudentOptions & { weights?: boolean } = {}): { sidecar: Partial<StudentSidecar>; hf: HfFiles } {
   const own = readSidecar(file);
-  const hf = findHfFiles(file, options.hfModel);
+  const hf = findHfFiles(file, options.hfModel, { weights: options.weights ?? false });
   const c = hf.config;
   const fromConfig: Partial<StudentSidecar> = {
     ...(c?.architectures?.[0] ? { architecture: c.architectures[0] } : {}),
@@ -125,8 +125,9 @@ export function studentMetadata(file: string, options: StudentOptions = {}): { s
 export function prepareStudent(file: string, options: StudentOptions = {}): PreparedStudent {
   const model = modelFromProto(loadModel(file).model);
   if (model.opset('') === undefined) throw new InputError(`${file}: the model imports no ai.onnx opset`);
-  const { sidecar: meta, hf } = studentMetadata(file, options);
   const own = readSidecar(file);
+  // A lossless export's sidecar is the plan: its model.safetensors need not be read.
+  const { sidecar: meta, hf } = studentMetadata(file, { ...options, weights: own === null });
   const plan = discoverParameters(model, {
     file,
     hf,

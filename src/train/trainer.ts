@@ -102,6 +102,9 @@ const batchBytes = (b: Batch) => Object.values(b).reduce((n, t) => n + (t.data a
 
 export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 'student' | 'trainFile' | 'outputDir'>, cb: TrainCallbacks = {}): Promise<TrainResult> {
   const opts: TrainOptions = { ...TRAIN_DEFAULTS, ...partial };
+  // Another run's folder is not overwritten by accident (HF's --overwrite-output-dir); the run's arguments
+  // are saved beside its results (below, once the task is known).
+  checkOutputDir(opts.outputDir, { overwrite: opts.overwriteOutputDir ?? false, resuming: opts.resumeFromCheckpoint !== undefined });
   // What the student's files say (its sidecar, config.json beside it or in --hf-model): task, labels, padding.
   const { sidecar, hf: hfFiles } = studentMetadata(opts.student, { hfModel: opts.hfModel });
   const task = opts.task ?? sidecar.task;
@@ -128,9 +131,6 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
   const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
 
-  // Another run's folder is not overwritten by accident (HF's --overwrite-output-dir); the run's arguments
-  // are saved beside its results.
-  checkOutputDir(opts.outputDir, { overwrite: opts.overwriteOutputDir ?? false, resuming: opts.resumeFromCheckpoint !== undefined });
   fs.mkdirSync(opts.outputDir, { recursive: true });
   writeTrainingArgs(opts.outputDir, { ...opts, task });
   // Training artifacts, rebuilt on every run (under 3 s even for a base-size student: docs/PERFORMANCE.md).
