@@ -168,7 +168,8 @@ async function buildArtifacts(a, outDir, extra = {}) {
   const { buildTrainingArtifacts } = await import(lib('build/artifacts.js'));
   return buildTrainingArtifacts({
     student: a.student, teacher: a.teacher, task: 'seq-cls', optimizer: 'adamw',
-    optimizerSettings: { weightDecay: WEIGHT_DECAY }, outDir, ...extra,
+    // bench_torch.py's torch.optim.AdamW decays every parameter: the same work on both sides.
+    optimizerSettings: { weightDecay: WEIGHT_DECAY }, weightDecayGroups: 'all', outDir, ...extra,
   });
 }
 
