@@ -72,6 +72,23 @@ describe('parameter discovery on user-style exports', () => {
     assert.ok(s.plan.warnings.some((w) => /no Hugging Face name/.test(w)), s.plan.warnings.join('\n'));
   });
 
+  it("finds the HF files one folder up (optimum's and transformers.js's onnx/model.onnx) or in --hf-model", () => {
+    const repo = path.join(tmp, 'repo');
+    fs.mkdirSync(path.join(repo, 'onnx'), { recursive: true });
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) fs.copyFileSync(path.join(USER, 'distilbert', f), path.join(repo, f));
+    fs.copyFileSync(path.join(USER, 'distilbert', 'torchscript.onnx'), path.join(repo, 'onnx', 'model.onnx'));
+    const up = prepareStudent(path.join(repo, 'onnx', 'model.onnx'));
+    assert.equal(up.plan.source, 'hf-files');
+    assert.equal(up.plan.parameters.length, 40);
+    const alone = path.join(tmp, 'alone');
+    fs.mkdirSync(alone, { recursive: true });
+    fs.copyFileSync(path.join(USER, 'distilbert', 'torchscript.onnx'), path.join(alone, 'model.onnx'));
+    const given = prepareStudent(path.join(alone, 'model.onnx'), { hfModel: repo });
+    assert.equal(given.plan.source, 'hf-files');
+    assert.equal(given.sidecar.task, 'seq-cls');
+    assert.throws(() => prepareStudent(path.join(alone, 'model.onnx'), { hfModel: path.join(tmp, 'nowhere') }), /--hf-model .*nowhere: no such folder/);
+  });
+
   it('config.json gives the task, the labels and the padding id', () => {
     const { sidecar } = studentMetadata(path.join(USER, 'roberta', 'dynamo.onnx'));
     assert.equal(sidecar.task, 'seq-cls');
