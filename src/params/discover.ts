@@ -57,6 +57,26 @@ const sameDims = (a: readonly number[], b: readonly number[]) => a.length === b.
 const moduleOf = (hfName: string) => hfName.slice(0, Math.max(0, hfName.lastIndexOf('.')));
 const leafOf = (hfName: string) => hfName.slice(hfName.lastIndexOf('.') + 1);
 
+const decoded = new WeakMap<TensorProto, Float32Array>();
+/**
+ * An initializer's values as float32, decoded once: raw_data often sits unaligned in the file's buffer, so
+ * each decode is a copy, and discovery reads every initializer several times (a base-size model: 440 MB).
+ */
+function floatsOf(t: TensorProto): Float32Array {
+  let a = decoded.get(t);
+  if (!a) decoded.set(t, (a = tensorToFloat32(t)));
+  return a;
+}
+
+/** Whether `a` holds the transpose of the [rows, cols] tensor `b`, bitwise, without making the transpose. */
+function sameBitsTransposed(a: Float32Array, b: Float32Array, rows: number, cols: number): boolean {
+  if (a.length !== b.length) return false;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let j = 0; j < cols; j++) for (let i = 0; i < rows; i++) if (x[j * rows + i] !== y[i * cols + j]) return false;
+  return true;
+}
+
 /** Bitwise equality of float data (so -0 and 0 differ, as the bytes do). */
 function sameBits(a: Float32Array, b: Float32Array): boolean {
   if (a.length !== b.length) return false;
@@ -154,13 +174,13 @@ interface Layout {
   transpose: boolean;
 }
 
-function layoutsOf(init: Value, data: Float32Array, index: Map<string, Layout[]>, transposedData: (hf: HfTensor) => Float32Array): Layout[] {
+function layoutsOf(init: Value, data: Float32Array, index: Map<string, Layout[]>): Layout[] {
   const dims = dimsOf(init);
   const found = new Map<string, Layout>();
   for (const l of index.get(bitsKey(data)) ?? []) {
     if (found.has(l.hf.name) && !found.get(l.hf.name)!.transpose) continue; // as-is wins over transposed
     const ok = l.transpose
-      ? l.hf.shape.length === 2 && sameDims(dims, [l.hf.shape[1]!, l.hf.shape[0]!]) && sameBits(data, transposedData(l.hf))
+      ? l.hf.shape.length === 2 && sameDims(dims, [l.hf.shape[1]!, l.hf.shape[0]!]) && sameBitsTransposed(data, l.hf.data, l.hf.shape[0]!, l.hf.shape[1]!)
       : sameDims(dims, l.hf.shape) && sameBits(data, l.hf.data);
     if (ok) found.set(l.hf.name, l);
   }
@@ -210,9 +230,9 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
   const ambiguous: { init: Value; use: Use; matches: Layout[] }[] = [];
   const scalars: Value[] = [];
   for (const init of floatInitializers(g)) {
-    const data = tensorToFloat32(init.initializer!);
+    const data = floatsOf(init.initializer!);
     if (data.length === 1) scalars.push(init);
-    const matches = layoutsOf(init, data, index, transposedData);
+    const matches = layoutsOf(init, data, index);
     if (!matches.length) continue;
     for (const use of usesOf(init)) {
       const m = pickParameter(use, init, matches);
@@ -235,7 +255,7 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
     if (assigned.has(hf.name) || !allEqual(hf.data) || hf.data.length === 0) continue;
     const folded: { use: Use; scalar: Value }[] = [];
     for (const scalar of scalars) {
-      if (!sameBits(tensorToFloat32(scalar.initializer!), hf.data.subarray(0, 1))) continue;
+      if (!sameBits(floatsOf(scalar.initializer!), hf.data.subarray(0, 1))) continue;
       for (const use of usesOf(scalar)) if (use.scope === moduleOf(hf.name) && roleOf(use) === leafOf(hf.name)) folded.push({ use, scalar });
     }
     if (!folded.length) continue;
@@ -327,7 +347,7 @@ function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: reado
   const found: Found[] = [];
   let untiedByNode = 0;
   for (const init of candidates) {
-    const data = tensorToFloat32(init.initializer!);
+    const data = floatsOf(init.initializer!);
     const uses = usesOf(init);
     const own: Found = { init, origin: 'as-exported', hfName: looksLikeHfName(init.name) ? init.name : null, transpose: false, tiedCopies: [] };
     found.push(own);
@@ -357,7 +377,7 @@ function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: reado
   // parameter, e.g. a weight the dynamo exporter wrote once per layer that shares it.
   const byKey = new Map<string, { f: Found; transpose: boolean }[]>();
   for (const f of found) {
-    const data = tensorToFloat32(f.init.initializer!);
+    const data = floatsOf(f.init.initializer!);
     if (allEqual(data)) continue;
     const dims = dimsOf(f.init);
     const keys = [{ key: `${dims.join('x')}|${bitsKey(data)}`, transpose: false }];
@@ -368,10 +388,10 @@ function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: reado
   for (const group of byKey.values()) {
     const canonical = group.find((x) => !x.transpose && !removed.has(x.f));
     if (!canonical) continue;
-    const cdata = tensorToFloat32(canonical.f.init.initializer!);
+    const cdata = floatsOf(canonical.f.init.initializer!);
     for (const x of group) {
       if (x.f === canonical.f || removed.has(x.f)) continue;
-      const other = tensorToFloat32(x.f.init.initializer!);
+      const other = floatsOf(x.f.init.initializer!);
       const dims = dimsOf(x.f.init);
       const equal = x.transpose ? sameBits(transpose2d(other, dims[0]!, dims[1]!), cdata) : sameBits(other, cdata);
       if (!equal) continue;
@@ -396,7 +416,7 @@ function paddingRowOf(init: Value, padId: number | null | undefined): number | n
   if (dims.length !== 2 || padId >= dims[0]!) return null;
   if (!usesOf(init).some((u) => u.node.opType === 'Gather' && u.slot === 0)) return null;
   // nn.Embedding(padding_idx) zeroes that row at init and never updates it: a zero row at the padding id.
-  const data = tensorToFloat32(init.initializer!);
+  const data = floatsOf(init.initializer!);
   const row = data.subarray(padId * dims[1]!, (padId + 1) * dims[1]!);
   return row.every((x) => x === 0) ? padId : null;
 }

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
-import { readSafetensorsFile } from '../export/safetensors.js';
+import { floatArray, readSafetensorsFile } from '../export/safetensors.js';
 import { bfloat16ToFloat32, float16ToFloat32 } from '../onnx/dtype.js';
 
 /** The config.json fields this project reads; the rest is kept as it is. */
@@ -57,12 +57,12 @@ function readWeights(file: string): Map<string, HfTensor> {
   const out = new Map<string, HfTensor>();
   for (const [name, t] of tensors) {
     if (t.dtype !== 'F32' && t.dtype !== 'F64' && t.dtype !== 'F16' && t.dtype !== 'BF16') continue; // buffers such as position_ids
-    const copy = new Uint8Array(t.bytes);
     let data: Float32Array;
-    if (t.dtype === 'F32') data = new Float32Array(copy.buffer);
-    else if (t.dtype === 'F64') data = Float32Array.from(new Float64Array(copy.buffer));
+    // F32: a view into the file's buffer where aligned (safetensors' header is padded for it), no copy.
+    if (t.dtype === 'F32') data = floatArray(t) as Float32Array;
+    else if (t.dtype === 'F64') data = Float32Array.from(floatArray(t));
     else {
-      const halves = new Uint16Array(copy.buffer);
+      const halves = new Uint16Array(new Uint8Array(t.bytes).buffer);
       const decode = t.dtype === 'BF16' ? bfloat16ToFloat32 : float16ToFloat32;
       data = Float32Array.from(halves, decode);
     }
