@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Peak RSS of the bench's training artifacts in a bare ORT session, under one memory setup per process
-// (docs/PERFORMANCE.md, "Peak RSS"): 4 calls, each printed with its time, losses and the peak RSS so far.
+// (docs/PERFORMANCE.md, "Why the open targets are open"): 4 calls, each printed with its time, losses and the peak RSS so far.
 //
 //   npm run build && npm run bench -- --config base --skip-torch     # once: .bench/base/artifacts
 //   node scripts/bench-memory.mjs [--config base|small] [--model loop|step] [--no-arena] [--no-mem-pattern]
@@ -10,7 +10,7 @@
 //   --no-arena              enableCpuMemArena false;  --no-mem-pattern: enableMemPattern false
 //   --fetch-into-inputs     new parameters and state fetched into the tensors they were fed from (with
 //                           --model step --no-arena, this was TrainerSession's low-memory mode before the
-//                           split step of the seventh session; the bench's low-memory phase measures that one)
+//                           split step (commit cc3ab39); the bench's low-memory phase measures the split step)
 //   --dir                   artifact folder (default .bench/<config>/artifacts; the bench builds what
 //                           `distill train --low-memory` uses, without chunked updates, in artifacts-low-memory)
 // Sessions get TrainerSession's options otherwise (ORT's CSE off), and a garbage collection after each call.

@@ -322,7 +322,7 @@ async function phaseTrain(a) {
 
   // per step, one step per call (every call copies all parameters and AdamW state out of ORT); in
   // low-memory mode every step is its own call already. A new K is a new input shape, for which ORT plans its
-  // memory afresh, so K = 1 gets a warm-up of its own, by the same rule (until the eighth session: one call).
+  // memory afresh, so K = 1 gets a warm-up of its own, by the same rule (before commit 2f7bde5: one call).
   if (!a.lowMemory) {
     out.k1_warmup_calls = await warmUp(1);
     const ones = [];

@@ -8,7 +8,7 @@
  * step (ORT runs its gradient model without the arena there), and what the first step leaves mapped sets
  * the peak. A fixed threshold of 4 MB sends the large blocks through mmap, and so back to the system when
  * freed: in the bench's full runs on its base student the low-memory peak went from 2395-2540 MiB to
- * 2027-2058, with steps about 10 % slower (docs/PERFORMANCE.md, "Peak RSS"; 16 MB saved nothing, 1 MB made
+ * 2027-2058, with steps about 10 % slower (docs/PERFORMANCE.md, "Why the open targets are open"; 16 MB saved nothing, 1 MB made
  * steps 50 % slower).
  *
  * glibc reads the setting from the environment once, at process start, so `distill train --low-memory`

@@ -3,7 +3,7 @@
  * parameters and optimizer state it outputs (even of outputs fetched into preallocated tensors); V8 counts
  * them as external memory and, left to itself, collects them only a few calls later, so the process holds
  * two or three generations of the state at once. Collecting right after the trainer has dropped the old
- * generation keeps one (docs/PERFORMANCE.md, "Peak RSS").
+ * generation keeps one (docs/PERFORMANCE.md, "Why the open targets are open").
  */
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';

@@ -130,7 +130,7 @@ export class TrainerSession {
       ...options,
       disabledOptimizers: TRAINING_DISABLED_OPTIMIZERS,
       // Low-memory mode trades speed for memory: without the arena, ORT returns each step's activations
-      // instead of keeping the largest blocks it ever grew by (docs/PERFORMANCE.md, "Peak RSS").
+      // instead of keeping the largest blocks it ever grew by (docs/PERFORMANCE.md, "Why the open targets are open").
       memArena: !lowMemory,
     });
     const updates = new Map<string, ort.InferenceSession>();
