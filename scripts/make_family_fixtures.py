@@ -70,21 +70,10 @@ def run_family(family, index):
 
 
 def main(argv):
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    T.logging.set_verbosity_error()
-    T.logging.disable_progress_bar()
-    names = argv or list(FAMILIES)
-    for n in names:
-        if n not in FAMILIES:
-            raise SystemExit(f"unknown family {n!r} (one of {', '.join(FAMILIES)})")
     # mue.reference looks the task and teacher up in its own table
-    for n in names:
-        task, make_cfg, teacher, _ = FAMILIES[n]
+    for n, (task, make_cfg, teacher, _) in FAMILIES.items():
         mue.FAMILIES[n] = (task, make_cfg, teacher)
-    for n in names:
-        run_family(n, list(FAMILIES).index(n))
-    return 0
+    return mue.main(argv, FAMILIES, run_family)
 
 
 if __name__ == "__main__":
