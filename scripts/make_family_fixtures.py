@@ -10,6 +10,9 @@
                TorchScript export (Pad in the trigram embeddings)
   llama        Llama with RMSNorm, rotary positions, SwiGLU, grouped-query attention (2 query heads,
                1 key/value head) and an untied LM head: dynamo export (torch.onnx.export's default)
+  mpnet        MPNet with relative position buckets: TorchScript export
+  qwen2-seq-cls  a Qwen2 decoder classifier (q/k/v biases, GQA): dynamo export, which picks each row's
+               last token with GatherND
 
 Everything else (tokenizer, rows, collate, loss, optimizers, reference format) is make_user_exports.py's, so
 test/params-parity.test.ts's conventions hold: see docs/FIXTURES.md, "User-style exports".
@@ -39,6 +42,14 @@ FAMILIES = {  # name -> (task, config, teacher folder, the one export)
     "llama": ("causal-lm", lambda: T.LlamaConfig(
         **COMMON, num_key_value_heads=1, bos_token_id=2, eos_token_id=3, use_cache=False,
         tie_word_embeddings=False), "gpt2-teacher", "dynamo"),
+    # relative position buckets added to the attention scores; 66 positions as RoBERTa (ids after padding)
+    "mpnet": ("seq-cls", lambda: T.MPNetConfig(
+        **{**COMMON, "max_position_embeddings": 66}, relative_attention_num_buckets=32, **mue.LABELS),
+        "bert-teacher", "torchscript"),
+    # a decoder classifier: dynamo picks each row's last token with GatherND; q/k/v biases
+    "qwen2-seq-cls": ("seq-cls", lambda: T.Qwen2Config(
+        **COMMON, num_key_value_heads=1, bos_token_id=2, eos_token_id=3, use_cache=False, **mue.LABELS),
+        "bert-teacher", "dynamo"),
 }
 EXPORTERS = {"torchscript": mue.export_torchscript, "dynamo": mue.export_dynamo}
 INDEX_BASE = 10  # seeds SEED + 10 + i: apart from make_user_exports.py's families

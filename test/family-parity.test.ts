@@ -2,8 +2,9 @@
  * The families whose exports need the op census's rules (scripts/make_family_fixtures.py): DeBERTa-v2 with
  * relative-position attention (TorchScript; Tile), MobileBERT (TorchScript; Pad in the trigram embeddings)
  * and a Llama decoder (dynamo; RMSNorm, rotary positions, SwiGLU, grouped-query attention, untied head, padded
- * rows). Three steps of `train()` from the export and the HF files beside it must move the logits and the
- * parameters in model.safetensors as PyTorch's loop did, within 1e-3 of PyTorch's movement.
+ * rows), MPNet (TorchScript; relative position buckets) and a Qwen2 classifier (dynamo; GatherND picks each
+ * row's last token). Three steps of `train()` from the export and the HF files beside it must move the logits
+ * and the parameters in model.safetensors as PyTorch's loop did, within 1e-3 of PyTorch's movement.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +16,10 @@ import { readSafetensorsFile } from '../src/export/safetensors.js';
 import { ROOT } from './helpers/fixtures.js';
 import { type Meta, USER, trainAndCompare } from './helpers/user-parity.js';
 
-const FAMILIES: [string, string][] = [['deberta-v2', 'torchscript'], ['mobilebert', 'torchscript'], ['llama', 'dynamo']];
+const FAMILIES: [string, string][] = [
+  ['deberta-v2', 'torchscript'], ['mobilebert', 'torchscript'], ['llama', 'dynamo'],
+  ['mpnet', 'torchscript'], ['qwen2-seq-cls', 'dynamo'],
+];
 const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
 /**
  * AdamW's parameters: Adam's m/sqrt(v) turns float32 rounding in elements with near-zero gradients into

@@ -52,7 +52,7 @@ function relativeToMovement(ours: Float32Array, ref: Float32Array, initial: Floa
  * a query shifts by the same amount), so what PyTorch computes for them is float noise, and Adam scales
  * noise up to full-size steps. Neither side's value means anything; the logits do not depend on it.
  */
-const keyBias = /(\.key|\.k_lin)\.bias$/;
+const keyBias = /(\.key|\.k_lin|\.attn\.k)\.bias$/;
 
 export async function trainAndCompare(family: string, onnxFile: string, opt: OptimizerRef, ref: Map<string, SafeTensor>, meta: Meta, out: string, checkWeights: boolean, weightTol = 1e-3) {
   await train({
