@@ -308,7 +308,7 @@ def make_optimizer(opt, model, no_decay):
                              amsgrad=False, foreach=False)
 
 
-def reference(family, index, folder, rows, eval_batch):
+def reference(family, index, folder, rows, eval_batch, exports=("torchscript", "dynamo", "lossless")):
     task, _, teacher_name = FAMILIES[family]
     teacher_onnx = os.path.join(ROOT, "models", teacher_name, "model.onnx")
     # The teacher is rebuilt in PyTorch from its ONNX file (export_hf.load_hf_from_onnx checks it
@@ -340,7 +340,7 @@ def reference(family, index, folder, rows, eval_batch):
         tensors["initial/logits"] = student(input_ids=eid, attention_mask=eam).logits.float()
     # every export must reproduce the reference's initial logits (eager vs the exported sdpa)
     ort_initial = {}
-    for name in ("torchscript", "dynamo", "lossless"):
+    for name in exports:
         got = export_hf.ort_logits(os.path.join(folder, f"{name}.onnx"), eid.numpy(), eam.numpy())
         ort_initial[name] = float(np.abs(got - tensors["initial/logits"].numpy()).max())
         assert ort_initial[name] < TOL, (name, ort_initial[name])
@@ -436,17 +436,21 @@ def run_family(family, index):
     return stats
 
 
-def main(argv):
+def main(argv, families=None, run=None):
+    """Makes the named families (default all) of `families` with `run(name, index)` (default: this
+    script's table and run_family; make_family_fixtures.py passes its own)."""
+    families = families or FAMILIES
+    run = run or run_family
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     T.logging.set_verbosity_error()
     T.logging.disable_progress_bar()
-    names = argv or list(FAMILIES)
+    names = argv or list(families)
     for n in names:
-        if n not in FAMILIES:
-            raise SystemExit(f"unknown family {n!r} (one of {', '.join(FAMILIES)})")
+        if n not in families:
+            raise SystemExit(f"unknown family {n!r} (one of {', '.join(families)})")
     for n in names:
-        run_family(n, list(FAMILIES).index(n))
+        run(n, list(families).index(n))
     return 0
 
 

@@ -17,6 +17,7 @@ export { inferTypes } from './ir/infer.js';
 export { differentiate, type DifferentiateOptions, type GradientResult } from './autodiff/differentiate.js';
 export { addGradients, selectParameters, type GradientModelOptions } from './autodiff/gradient-model.js';
 export { differentiableOps, differentiablePatterns } from './autodiff/rules/index.js';
+export { gradCoverage, type GradCoverage, type UncoveredNode } from './autodiff/coverage.js';
 export type { GradContext, GradRule } from './autodiff/rule.js';
 
 // Losses, optimizers, training-step artifacts.

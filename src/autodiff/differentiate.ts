@@ -13,11 +13,11 @@
  *    (remat.ts), and backward nodes no gradient reads are dropped.
  */
 import { GraphError } from '../errors.js';
-import { isFloatType } from '../onnx/dtype.js';
 import { Builder } from '../ir/builder.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
 import { inferNode, inferTypes } from '../ir/infer.js';
-import type { GradContext, GradRule, PatternMatch, PatternRule } from './rule.js';
+import type { GradContext, PatternMatch, PatternRule } from './rule.js';
+import { activity, canCarryGrad, differentiableInputs } from './activity.js';
 import { rematerialize } from './remat.js';
 import { patternsEndingAt, ruleFor } from './rules/index.js';
 import { unbroadcast } from './unbroadcast.js';
@@ -47,16 +47,6 @@ export interface GradientResult {
   nodesAdded: number;
 }
 
-function differentiableInputs(rule: GradRule | undefined, node: Node): readonly number[] {
-  if (!rule) return node.inputs.map((_, i) => i);
-  const d = rule.differentiable;
-  if (d === 'all') return node.inputs.map((_, i) => i);
-  return typeof d === 'function' ? d(node) : d;
-}
-
-/** A value can carry a gradient only if it is a float tensor (or of unknown type). */
-const canCarryGrad = (v: Value) => v.type.elemType === undefined || isFloatType(v.type.elemType);
-
 export function differentiate(graph: Graph, options: DifferentiateOptions): GradientResult {
   const { loss, wrt, opset } = options;
   const seeded = [...(options.seeds?.keys() ?? [])];
@@ -67,25 +57,8 @@ export function differentiate(graph: Graph, options: DifferentiateOptions): Grad
   inferTypes(graph, opset);
   const forwardNodes = [...graph.nodes];
 
-  // Forward sweep: which values depend on a parameter, and through which parameter (for error messages).
-  const origin = new Map<Value, Value>();
-  for (const p of wrt) origin.set(p, p);
-  for (const node of forwardNodes) {
-    const rule = ruleFor(node);
-    const diff = differentiableInputs(rule, node);
-    const from = diff.map((i) => node.inputs[i]).find((v) => v && origin.has(v));
-    if (!from) continue;
-    for (const out of node.outputs) if (out && canCarryGrad(out)) origin.set(out, origin.get(from)!);
-  }
-
-  // Backward sweep: which values the loss depends on.
-  const relevant = new Set<Value>(seeded);
-  for (let k = forwardNodes.length - 1; k >= 0; k--) {
-    const node = forwardNodes[k]!;
-    if (!node.outputs.some((o) => o && relevant.has(o))) continue;
-    for (const v of [...node.inputs, ...node.implicitInputs]) if (v) relevant.add(v);
-  }
-  const active = (v: Value | null): v is Value => v !== null && origin.has(v) && relevant.has(v);
+  // Which values depend on a parameter (and through which one, for error messages) and reach the loss.
+  const { origin, active } = activity(forwardNodes, wrt, seeded);
 
   const b = new Builder(graph, { opset, prefix: options.prefix ?? 'grad/' });
   const contributions = new Map<Value, Value[]>();

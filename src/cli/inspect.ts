@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import { summarizeModel, type ModelSummary } from '../onnx/summary.js';
 import { prepareStudent } from '../params/student.js';
 import { renderPlan } from './params.js';
+import { gradCoverage, renderCoverage } from '../autodiff/coverage.js';
 import { formatBytes, formatCount, formatShape } from '../util/format.js';
 
 export function renderSummary(s: ModelSummary): string {
@@ -36,9 +37,18 @@ export function register(cli: Argv): Argv {
         .positional('model', { type: 'string', demandOption: true, describe: 'path to a .onnx file' })
         .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' })
         .option('params', { type: 'boolean', default: false, describe: "the parameters PyTorch trains: HF names, uses, ties, untied copies, and what is held constant and why" })
-        .option('hf-model', { type: 'string', describe: 'with --params: Hugging Face folder (config.json, model.safetensors) of the model (default: its folder)' })
-        .option('trainable', { type: 'string', array: true, default: [], describe: 'with --params: initializer globs to train although they look like constants' }),
+        .option('grad-coverage', { type: 'boolean', default: false, describe: 'the ops on the path from the trainable parameters to the outputs without a gradient rule, with node names (exit code 3 if any)' })
+        .option('hf-model', { type: 'string', describe: 'with --params or --grad-coverage: Hugging Face folder (config.json, model.safetensors) of the model (default: its folder)' })
+        .option('trainable', { type: 'string', array: true, default: [], describe: 'with --params or --grad-coverage: initializer globs to train although they look like constants' }),
     (args) => {
+      if (args['grad-coverage']) {
+        const student = prepareStudent(args.model as string, { hfModel: args['hf-model'], trainable: args.trainable as string[] });
+        const params = new Set(student.plan.parameters.map((p) => p.initializer));
+        const coverage = gradCoverage(student.model, student.model.graph.initializers.filter((v) => params.has(v.name)));
+        process.stdout.write(args.json ? `${JSON.stringify({ file: args.model, ...coverage }, null, 2)}\n` : `${renderCoverage(args.model as string, coverage)}\n`);
+        if (coverage.uncovered.length) process.exitCode = 3;
+        return;
+      }
       if (args.params) {
         const student = prepareStudent(args.model as string, { hfModel: args['hf-model'], trainable: args.trainable as string[] });
         process.stdout.write(args.json ? `${JSON.stringify(student.plan, null, 2)}\n` : `${renderPlan(student)}\n`);

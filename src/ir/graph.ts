@@ -8,6 +8,7 @@ import type {
   AttributeProto, GraphProto, NodeProto, SparseTensorProto, StringStringEntryProto, TensorProto, ValueInfoProto,
 } from '../onnx/proto.js';
 import { Attributes } from './attributes.js';
+import { renameInSubgraphAttributes } from './subgraph-names.js';
 
 /** A dimension: a fixed size, a symbolic name (dim_param), or unknown (null). */
 export type Dim = number | string | null;
@@ -175,6 +176,8 @@ export class Graph {
     if (v.name === name) return v;
     if (this.values.has(name)) throw new GraphError(`graph '${this.name}' already has a value named '${name}'`);
     this.values.delete(v.name);
+    // Subgraphs (Loop/If/Scan bodies) read outer values by name.
+    for (const n of v.uses) if (n.implicitInputs.includes(v)) renameInSubgraphAttributes(n.attributes, v.name, name);
     v.name = name;
     this.values.set(name, v);
     this.taken.add(name);

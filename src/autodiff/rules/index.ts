@@ -22,11 +22,15 @@ import { rules as concat } from './concat.js';
 import { rules as split } from './split.js';
 import { rules as slice } from './slice.js';
 import { rules as gather } from './gather.js';
+import { rules as tile } from './tile.js';
+import { rules as pad } from './pad.js';
+import { rules as gatherND } from './gather-nd.js';
 
 const ALL: readonly GradRule[] = [
   ...arithmetic, ...unary, ...activations, ...passthrough, ...where,
   ...matmul, ...gemm, ...einsum, ...softmax, ...layernorm, ...reduce,
   ...reshape, ...transpose, ...expand, ...concat, ...split, ...slice, ...gather,
+  ...tile, ...pad, ...gatherND,
 ];
 
 const TABLE = new Map<string, GradRule>();
