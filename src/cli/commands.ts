@@ -10,6 +10,7 @@ import { register as registerDemo } from './demo.js';
 import { register as registerEval } from './eval.js';
 import { register as registerGrad } from './grad.js';
 import { register as registerInspect } from './inspect.js';
+import { register as registerQuantize } from './quantize.js';
 import { register as registerTrain } from './train.js';
 
 function fail(message: string, code: number): never {
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
   cli = registerTrain(cli);
   cli = registerDemo(cli);
   cli = registerEval(cli);
+  cli = registerQuantize(cli);
   await cli.help().alias('h', 'help').version().parseAsync();
 }
 
