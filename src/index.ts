@@ -34,6 +34,10 @@ export { stackBatches, type Batch } from './runtime/batch.js';
 // Training.
 export { train, type TrainCallbacks, type TrainResult, type Progress } from './train/trainer.js';
 export { TRAIN_DEFAULTS, type TrainOptions } from './train/options.js';
+export { search, type SearchOptions, type SearchResults, type Trial } from './search/search.js';
+export { parseSpace, type ParamRange } from './search/space.js';
+export { quantizeDynamic, type QuantizeOptions, type QuantizeReport } from './quantize/dynamic.js';
+export { quantizeModelFile } from './quantize/model-file.js';
 export { learningRate, SCHEDULES, type ScheduleName } from './train/schedule.js';
 
 // Export.

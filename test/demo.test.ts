@@ -13,11 +13,15 @@ describe('distill demo', () => {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'build', 'src', 'cli', 'main.js'), 'demo', '--output-dir', out, '--max-steps', '6', '--threads', '2'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /SpamAssassin: 4,837 training e-mails, 1,209 held out/);
-    for (const name of ['teacher \\(fine-tuned', 'student, distilled \\(all labels\\)', 'student, CE only \\(all labels\\)', 'student, distilled \\(242 labels \\+ unlabeled rest\\)', 'student, CE only \\(242 labels, same steps\\)']) {
+    for (const name of ['teacher \\(fine-tuned', 'student, distilled \\(all labels\\)', 'student, CE only \\(all labels\\)', 'student, distilled \\(242 labels \\+ unlabeled rest\\)', 'student, CE only \\(242 labels, same steps\\)', 'student, distilled \\(all labels\\), int8']) {
       assert.match(r.stdout, new RegExp(`${name}.*\\d+\\.\\d%`), name);
     }
     const results = JSON.parse(fs.readFileSync(path.join(out, 'demo_results.json'), 'utf8'));
-    assert.equal(results.rows.length, 5);
+    assert.equal(results.rows.length, 6);
+    assert.match(r.stdout, /int8 vs fp32 distilled student: [\d.]+x smaller/);
+    assert.ok(fs.existsSync(path.join(out, 'distilled-all', 'onnx', 'model_quantized.onnx')));
+    // Teacher, CE only, distilled and int8 (all labels) on the plot.
+    assert.equal((fs.readFileSync(path.join(out, 'benchmark.svg'), 'utf8').match(/<circle /g) ?? []).length, 4);
     // The bundled teacher is really fine-tuned: far above the 68.6% of always answering "ham".
     assert.ok(results.rows[0].report.metrics.accuracy > 0.95, `teacher accuracy ${results.rows[0].report.metrics.accuracy}`);
     const fewLabels = fs.readFileSync(path.join(out, 'data', 'train-few-labels.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

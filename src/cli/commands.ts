@@ -10,6 +10,8 @@ import { register as registerDemo } from './demo.js';
 import { register as registerEval } from './eval.js';
 import { register as registerGrad } from './grad.js';
 import { register as registerInspect } from './inspect.js';
+import { register as registerQuantize } from './quantize.js';
+import { register as registerSearch } from './search.js';
 import { register as registerTrain } from './train.js';
 
 function fail(message: string, code: number): never {
@@ -43,6 +45,8 @@ async function main(): Promise<void> {
   cli = registerTrain(cli);
   cli = registerDemo(cli);
   cli = registerEval(cli);
+  cli = registerQuantize(cli);
+  cli = registerSearch(cli);
   await cli.help().alias('h', 'help').version().parseAsync();
 }
 

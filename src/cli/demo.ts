@@ -8,7 +8,7 @@ import { consoleCallbacks } from './train.js';
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 * x).toFixed(1)}%`);
 
 export function renderDemo(r: DemoResult): string {
-  const [teacher, distAll, ceAll, distFew, ceFew] = r.rows;
+  const [teacher, distAll, ceAll, distFew, ceFew, quantized] = r.rows;
   const width = Math.max(...r.rows.map((x) => x.name.length)) + 2;
   const head = `${'model'.padEnd(width)}${'accuracy'.padStart(9)}${'macro-F1'.padStart(10)}${'ms/batch'.padStart(10)}${'size'.padStart(10)}${'params'.padStart(10)}${'train s'.padStart(9)}`;
   const lines = [
@@ -29,6 +29,12 @@ export function renderDemo(r: DemoResult): string {
     `student vs teacher: ${(teacher!.report.size.bytes / distAll!.report.size.bytes).toFixed(1)}x smaller, ` +
       `${(teacher!.report.latency.meanMs / distAll!.report.latency.meanMs).toFixed(1)}x faster per batch; demo took ${r.seconds.toFixed(0)} s`,
   );
+  if (quantized) {
+    lines.push(
+      `int8 vs fp32 distilled student: ${(distAll!.report.size.bytes / quantized.report.size.bytes).toFixed(1)}x smaller, ` +
+        `${(distAll!.report.latency.p50Ms / quantized.report.latency.p50Ms).toFixed(2)}x faster per batch (median), ${diff(quantized, distAll)} accuracy points`,
+    );
+  }
   return lines.join('\n');
 }
 
@@ -48,7 +54,7 @@ export function register(cli: Argv): Argv {
       const cb = consoleCallbacks();
       const quiet = { ...cb, onLog: undefined, onSave: undefined, onStage: (s: string) => process.stderr.write(`${s}\n`) };
       const r = await runDemo({ outputDir: a['output-dir'], epochs: a.epochs, labeledFraction: a['labeled-fraction'], ep: a.ep as ExecutionProvider, threads: a.threads, maxSteps: a['max-steps'] }, quiet);
-      process.stdout.write(`${renderDemo(r)}\nresults: ${a['output-dir']}/demo_results.json\n`);
+      process.stdout.write(`${renderDemo(r)}\nresults: ${a['output-dir']}/demo_results.json, plot: ${a['output-dir']}/benchmark.svg\n`);
     },
   );
 }

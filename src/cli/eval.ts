@@ -15,7 +15,9 @@ import { readSidecar } from '../export/student.js';
 import { declaredOutputWidth } from '../params/student.js';
 import { TASKS } from '../losses/distill.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../runtime/session.js';
+import { renderPlotSvg } from '../eval/plot.js';
 import { formatBytes, formatCount } from '../util/format.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 export interface EvalCommandOptions {
   models: string[];
@@ -27,6 +29,10 @@ export interface EvalCommandOptions {
   textField: string;
   labelField?: string;
   ep: ExecutionProvider;
+  /** Timed runs of every batch (default 1). */
+  repeats?: number;
+  /** Intra-op threads (default: all cores). */
+  threads?: number;
 }
 
 /** Evaluates every model on the data file, each with its own tokenizer and label names. */
@@ -50,7 +56,7 @@ export async function runEval(o: EvalCommandOptions): Promise<EvalReport[]> {
       task, tokenizer, labels, batchSize: o.batchSize, maxLength, textField: o.textField, labelField: o.labelField,
       padId: side?.pad_token_id ?? 0, vocabSize: side?.vocab_size,
     });
-    reports.push(await evaluate({ model, task, batches: source(o.evalFile), ep: o.ep, logits }));
+    reports.push(await evaluate({ model, task, batches: source(o.evalFile), ep: o.ep, logits, repeats: o.repeats, threads: o.threads }));
   }
   return reports;
 }
@@ -60,7 +66,7 @@ const fixed = (v: number | undefined, digits: number) => (v === undefined || Num
 /** The comparison table (and, for several models, each one relative to the first). */
 export function renderEvalTable(reports: readonly EvalReport[], o: { evalFile: string; batchSize: number }): string {
   const lm = reports[0]!.task === 'causal-lm';
-  const header = ['model', ...(lm ? ['perplexity', 'loss'] : ['accuracy', 'macro-F1']), 'latency mean', 'p50', 'p95', 'size', 'parameters'];
+  const header = ['model', ...(lm ? ['perplexity', 'loss'] : ['accuracy', 'macro-F1']), 'latency mean', 'p50', 'p95', 'size', 'parameters', 'per example p50', 'p95'];
   const rows = reports.map((r) => [
     r.model,
     ...(lm ? [fixed(r.metrics.perplexity, 2), fixed(r.metrics.loss, 4)] : [fixed(r.metrics.accuracy, 4), fixed(r.metrics.f1, 4)]),
@@ -69,13 +75,15 @@ export function renderEvalTable(reports: readonly EvalReport[], o: { evalFile: s
     `${fixed(r.latency.p95Ms, 2)} ms`,
     formatBytes(r.size.bytes),
     formatCount(r.size.parameters),
+    `${fixed(r.latency.perExample.p50Ms, 3)} ms`,
+    `${fixed(r.latency.perExample.p95Ms, 3)} ms`,
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) => cells.map((s, c) => (c === 0 ? s.padEnd(widths[c]!) : s.padStart(widths[c]!))).join('  ').trimEnd();
   const r0 = reports[0]!;
   const what = lm ? `${formatCount(r0.metrics.counted)} predicted tokens` : `${formatCount(r0.metrics.counted)} labeled ${r0.task === 'seq-cls' ? 'examples' : 'tokens'}`;
   const lines = [
-    `${o.evalFile}: ${formatCount(r0.examples)} examples (${what}), task ${r0.task}; latency per batch of up to ${o.batchSize} on ${r0.latency.ep} (${r0.latency.batches} batches, after 1 warm-up)`,
+    `${o.evalFile}: ${formatCount(r0.examples)} examples (${what}), task ${r0.task}; latency per batch of up to ${o.batchSize} on ${r0.latency.ep} (${r0.latency.batches} batches${r0.latency.runs > r0.latency.batches ? `, each run ${r0.latency.runs / r0.latency.batches} times` : ''}, after 1 warm-up)`,
     '',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
@@ -109,6 +117,9 @@ export function register(cli: Argv): Argv {
         .option('text-field', { type: 'string', default: 'text' })
         .option('label-field', { type: 'string', describe: "label field (default: label; token-cls: labels)" })
         .option('ep', { choices: EXECUTION_PROVIDERS as unknown as string[], default: 'cpu', describe: 'ONNX Runtime execution provider' })
+        .option('repeats', { type: 'number', default: 1, describe: 'time every batch this many times (latency statistics over all runs)' })
+        .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
+        .option('plot', { type: 'string', describe: 'write an SVG of accuracy vs median latency per batch (marker area = size) to this file' })
         .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' }),
     async (args) => {
       const o: EvalCommandOptions = {
@@ -121,10 +132,18 @@ export function register(cli: Argv): Argv {
         textField: args['text-field'],
         labelField: args['label-field'],
         ep: args.ep as ExecutionProvider,
+        repeats: args.repeats,
+        threads: args.threads,
       };
+      if (!Number.isInteger(o.repeats) || o.repeats! < 1) throw new InputError(`--repeats must be an integer >= 1, got ${o.repeats}`);
       if (!Number.isInteger(o.maxLength) || o.maxLength < 2) throw new InputError(`--max-length must be an integer >= 2, got ${o.maxLength}`);
       const reports = await runEval(o);
       const json = { evalFile: o.evalFile, task: reports[0]!.task, batchSize: o.batchSize, maxLength: o.maxLength, ep: o.ep, results: reports };
+      if (args.plot) {
+        if (reports[0]!.task === 'causal-lm') throw new InputError('--plot draws accuracy; causal-lm models have perplexity instead');
+        const points = reports.map((r) => ({ label: path.basename(path.dirname(r.model)) + '/' + path.basename(r.model), latencyMs: r.latency.p50Ms, accuracy: r.metrics.accuracy!, bytes: r.size.bytes }));
+        writeFileAtomic(args.plot, renderPlotSvg(points));
+      }
       process.stdout.write(args.json ? `${JSON.stringify(json, null, 2)}\n` : `${renderEvalTable(reports, o)}\n`);
     },
   );

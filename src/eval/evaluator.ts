@@ -13,7 +13,7 @@ import type ort from 'onnxruntime-node';
 import type { Task } from '../data/examples.js';
 import { InputError } from '../errors.js';
 import { readSidecar } from '../export/student.js';
-import { isFloatType } from '../onnx/dtype.js';
+import { DataType, isFloatType } from '../onnx/dtype.js';
 import { loadModel } from '../onnx/model-io.js';
 import { elementCount, tensorDims } from '../onnx/tensor.js';
 import { type ExecutionProvider, createSession } from '../runtime/session.js';
@@ -25,7 +25,7 @@ export interface ModelSize {
   bytes: number;
   /** The files counted (the model first). */
   files: string[];
-  /** Values in float initializers (as `distill inspect` counts parameters). */
+  /** Values in float and int8 initializers (as `distill inspect` counts parameters; a quantized model's int8 weights count too). */
   parameters: number;
 }
 
@@ -35,7 +35,7 @@ export function modelSize(file: string): ModelSize {
   const files = [file, ...externalFiles.map((f) => path.join(path.dirname(file), f))];
   const bytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
   let parameters = 0;
-  for (const t of model.graph!.initializer) if (isFloatType(t.dataType)) parameters += elementCount(tensorDims(t));
+  for (const t of model.graph!.initializer) if (isFloatType(t.dataType) || t.dataType === DataType.INT8) parameters += elementCount(tensorDims(t));
   return { bytes, files, parameters };
 }
 
@@ -58,7 +58,13 @@ export interface EvalReport {
   /** Examples (rows of the data file) evaluated. */
   examples: number;
   metrics: EvalMetrics;
-  latency: LatencyStats & { ep: ExecutionProvider };
+  latency: LatencyStats & {
+    ep: ExecutionProvider;
+    /** Timed session runs: batches x repeats. */
+    runs: number;
+    /** Per-example latency: each run's time divided by its batch's rows; median and p95 over the runs. */
+    perExample: { p50Ms: number; p95Ms: number };
+  };
   size: ModelSize;
 }
 
@@ -72,6 +78,8 @@ export interface EvaluateOptions {
   logits?: string;
   /** Untimed runs of the first batch before timing (default 1). */
   warmup?: number;
+  /** Timed runs of every batch (default 1); statistics are over all of them. */
+  repeats?: number;
 }
 
 /** The model's feeds from a batch: the inputs it takes, which the batch must provide. */
@@ -98,13 +106,24 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalReport> {
     let cls: ClassificationStats | null = null;
     let lm: LanguageModelStats | null = null;
     const times: number[] = [];
+    const perExample: number[] = [];
+    let batches = 0;
     let examples = 0;
+    const repeats = options.repeats ?? 1;
+    if (!Number.isInteger(repeats) || repeats < 1) throw new InputError(`repeats must be an integer >= 1, got ${repeats}`);
     for await (const batch of options.batches) {
       const feeds = feedsFor(session, batch, model);
       if (times.length === 0) for (let k = 0; k < (options.warmup ?? 1); k++) await session.run(feeds, [logitsName]);
-      const t0 = performance.now();
-      const out = await session.run(feeds, [logitsName]);
-      times.push(performance.now() - t0);
+      let out: ort.InferenceSession.OnnxValueMapType = {};
+      for (let k = 0; k < repeats; k++) {
+        if (k > 0) for (const v of Object.values(out)) v.dispose?.();
+        const t0 = performance.now();
+        out = await session.run(feeds, [logitsName]);
+        const ms = performance.now() - t0;
+        times.push(ms);
+        perExample.push(ms / batch.rows);
+      }
+      batches += 1;
       examples += batch.rows;
 
       const logits = out[logitsName]!;
@@ -128,7 +147,9 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalReport> {
       ? { perplexity: lm.perplexity(), loss: lm.loss(), counted: lm.counted }
       : { accuracy: cls!.accuracy(), f1: cls!.macroF1(), counted: cls!.counted };
     if (metrics.counted === 0) throw new InputError(`${model}: no labeled ${task === 'seq-cls' ? 'rows' : 'positions'} to score`);
-    return { model, task, examples, metrics, latency: { ...latencyStats(times), ep }, size: modelSize(model) };
+    const each = latencyStats(perExample);
+    const latency = { ...latencyStats(times), batches, runs: times.length, perExample: { p50Ms: each.p50Ms, p95Ms: each.p95Ms }, ep };
+    return { model, task, examples, metrics, latency, size: modelSize(model) };
   } finally {
     await session.release();
   }

@@ -1,0 +1,328 @@
+/**
+ * Dynamic int8 quantization of a float ONNX model in standard ONNX ops (what
+ * `onnxruntime.quantization.quantize_dynamic` does, written from the operator spec):
+ *
+ * - MatMul / Gemm whose weight is a constant (an initializer, or a Transpose of one, as torch exports
+ *   nn.Linear): the weight becomes int8 with one symmetric scale per output feature (src/quantize/int8.ts);
+ *   the activation is quantized when the model runs.
+ *   form 'integer' (default):  DynamicQuantizeLinear(x) -> MatMulInteger(x_q, W_q, x_zp) -> Cast(float)
+ *                              -> Mul(x_scale * w_scale) [-> Add(bias)]
+ *   form 'qdq':                DynamicQuantizeLinear(x) -> DequantizeLinear -> MatMul/Gemm <- DequantizeLinear(W_q)
+ *   ONNX Runtime's graph optimizer fuses the 'integer' pattern into one int8 kernel (DynamicQuantizeMatMul);
+ *   docs/COMPRESSION.md has the measured difference between the forms.
+ * - Optionally Gather on a constant [V, D] table (embeddings): int8 rows with one scale per row, gathered
+ *   then rescaled: Gather(W_q) -> Cast(float) -> Mul(Gather(scales)). Only the gathered rows are dequantized.
+ *
+ * Everything else stays float. The pass works on the ModelProto in place of its graph (a new node list and
+ * initializer list); weights that nothing else reads any more are dropped.
+ */
+import { GraphError } from '../errors.js';
+import { makeAttribute } from '../ir/attributes.js';
+import { DataType } from '../onnx/dtype.js';
+import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto } from '../onnx/proto.js';
+import { toNumber } from '../onnx/proto.js';
+import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.js';
+import { quantizeSymmetric, transpose } from './int8.js';
+
+export type QuantizeForm = 'integer' | 'qdq';
+export const QUANTIZE_FORMS: readonly QuantizeForm[] = ['integer', 'qdq'];
+
+export interface QuantizeOptions {
+  form?: QuantizeForm;
+  /** Also quantize Gather tables (word/position embeddings) to int8 (default false). */
+  embeddings?: boolean;
+}
+
+export interface QuantizeReport {
+  form: QuantizeForm;
+  /** Names of the nodes rewritten, by op. */
+  quantized: { MatMul: string[]; Gemm: string[]; Gather: string[] };
+  /** MatMul/Gemm/Gather nodes left in float, and why. */
+  skipped: { node: string; why: string }[];
+}
+
+/** A constant 2-D float matrix as the consuming node sees it, and where it came from. */
+interface Weight {
+  values: Float32Array;
+  rows: number;
+  cols: number;
+  /** The initializer it is read from. */
+  source: string;
+  /** The Transpose node folded into it, if any. */
+  viaTranspose?: NodeProto;
+}
+
+const node = (opType: string, input: string[], output: string[], name: string, attribute: AttributeProto[] = []): NodeProto => ({
+  opType, input, output, name, domain: '', attribute,
+});
+
+function attrOf(n: NodeProto, name: string): AttributeProto | undefined {
+  return n.attribute.find((a) => a.name === name);
+}
+const intAttr = (n: NodeProto, name: string, fallback: number) => {
+  const a = attrOf(n, name);
+  return a ? toNumber(a.i) : fallback;
+};
+const floatAttr = (n: NodeProto, name: string, fallback: number) => {
+  const a = attrOf(n, name);
+  return a ? (a.f ?? 0) : fallback;
+};
+
+function defaultOpset(model: ModelProto): number {
+  const o = model.opsetImport.find((x) => !x.domain || x.domain === 'ai.onnx');
+  return o ? toNumber(o.version) : 0;
+}
+
+/** Quantizes `model` (modified in place) and says what it did. */
+export function quantizeDynamic(model: ModelProto, options: QuantizeOptions = {}): QuantizeReport {
+  const form = options.form ?? 'integer';
+  const g = model.graph;
+  if (!g) throw new GraphError('model has no graph');
+  const opset = defaultOpset(model);
+  // DynamicQuantizeLinear and MatMulInteger are opset 11; per-axis DequantizeLinear is opset 13.
+  const needed = form === 'qdq' ? 13 : 11;
+  if (opset < needed) throw new GraphError(`model imports opset ${opset}; '${form}' quantization needs opset ${needed} or newer (re-export with a newer opset)`);
+  return new DynamicQuantizer(g, form, options.embeddings ?? false).run();
+}
+
+class DynamicQuantizer {
+  private readonly inits = new Map<string, TensorProto>();
+  private readonly producer = new Map<string, NodeProto>();
+  private readonly graphInputs: Set<string>;
+  private readonly names = new Set<string>();
+  private readonly added: TensorProto[] = [];
+  /** Quantized weights by source + orientation, so a weight read by several nodes is stored once. */
+  private readonly weightCache = new Map<string, { q: string; scale: string; scales: Float32Array; dequantized?: string }>();
+  /** Initializers replaced (quantized weights, rescaled biases): dropped at the end when nothing reads them any more. */
+  private readonly sources = new Set<string>();
+  /** DynamicQuantizeLinear outputs by activation name, shared by the nodes reading one activation (Q, K, V). */
+  private readonly activationCache = new Map<string, { q: string; scale: string; zp: string; dequantized?: string }>();
+  private readonly folded = new Set<NodeProto>();
+  private readonly report: QuantizeReport;
+
+  constructor(private readonly g: GraphProto, private readonly form: QuantizeForm, private readonly embeddings: boolean) {
+    for (const t of g.initializer) this.inits.set(t.name!, t);
+    for (const n of g.node) for (const o of n.output) this.producer.set(o, n);
+    // An initializer that is also a graph input can be overridden at run time: not a constant.
+    this.graphInputs = new Set(g.input.map((v) => v.name!));
+    for (const n of g.node) for (const o of [...n.input, ...n.output]) this.names.add(o);
+    for (const t of g.initializer) this.names.add(t.name!);
+    this.report = { form, quantized: { MatMul: [], Gemm: [], Gather: [] }, skipped: [] };
+  }
+
+  run(): QuantizeReport {
+    const out: NodeProto[] = [];
+    for (const n of this.g.node) {
+      const replacement = this.rewrite(n, out);
+      out.push(...(replacement ?? [n]));
+    }
+    this.g.node = out;
+    this.g.initializer.push(...this.added);
+    this.dropUnused();
+    return this.report;
+  }
+
+  private fresh(base: string): string {
+    let name = base;
+    for (let i = 1; this.names.has(name); i++) name = `${base}_${i}`;
+    this.names.add(name);
+    return name;
+  }
+
+  private skip(n: NodeProto, why: string): undefined {
+    this.report.skipped.push({ node: n.name || n.output[0]!, why });
+    return undefined;
+  }
+
+  /** New nodes for `n`, or undefined to keep it. Shared helper nodes are pushed to `out` before first use. */
+  private rewrite(n: NodeProto, out: NodeProto[]): NodeProto[] | undefined {
+    if (n.domain && n.domain !== 'ai.onnx') return undefined;
+    if (n.opType === 'MatMul') return this.matmul(n, out);
+    if (n.opType === 'Gemm') return this.gemm(n, out);
+    if (n.opType === 'Gather' && this.embeddings) return this.gather(n);
+    return undefined;
+  }
+
+  /** The constant 2-D float matrix behind `name` (an initializer or a 2-D Transpose of one). */
+  private weight(name: string): Weight | undefined {
+    const init = (n: string) => (this.graphInputs.has(n) ? undefined : this.inits.get(n));
+    const is2dFloat = (t: TensorProto | undefined) => t && t.dataType === DataType.FLOAT && t.dims.length === 2;
+    const t = init(name);
+    if (t) {
+      if (!is2dFloat(t)) return undefined;
+      const [rows, cols] = tensorDims(t) as [number, number];
+      return { values: tensorToFloat32(t), rows, cols, source: name };
+    }
+    const p = this.producer.get(name);
+    if (!p || p.opType !== 'Transpose' || (p.domain && p.domain !== 'ai.onnx')) return undefined;
+    const src = init(p.input[0]!);
+    const perm = attrOf(p, 'perm')?.ints?.map(toNumber);
+    if (!is2dFloat(src) || (perm && !(perm[0] === 1 && perm[1] === 0))) return undefined;
+    const [r, c] = tensorDims(src!) as [number, number];
+    return { values: transpose(tensorToFloat32(src!), r, c), rows: c, cols: r, source: p.input[0]!, viaTranspose: p };
+  }
+
+  /**
+   * int8 values + per-channel scales of a weight (channel = `axis` of the matrix as given), stored once.
+   * Scales are 1-D except for gathered tables, whose [V, 1] scales broadcast over each gathered row.
+   */
+  private quantizedWeight(w: Weight, key: string, axis: 0 | 1, tableScales = false) {
+    const cacheKey = `${key}|${axis}|${tableScales}`;
+    let e = this.weightCache.get(cacheKey);
+    if (!e) {
+      const { values, scales } = quantizeSymmetric(w.values, w.rows, w.cols, axis);
+      const q = this.fresh(`${key}_quantized`);
+      const scale = this.fresh(`${key}_scale`);
+      this.added.push(makeTensor(q, DataType.INT8, [w.rows, w.cols], values));
+      // Per-row scales of a table are [V, 1] so that the gathered scales broadcast over the row.
+      this.added.push(makeTensor(scale, DataType.FLOAT, tableScales ? [scales.length, 1] : [scales.length], scales));
+      e = { q, scale, scales };
+      this.sources.add(w.source);
+      this.weightCache.set(cacheKey, e);
+    }
+    if (w.viaTranspose) this.folded.add(w.viaTranspose);
+    return e;
+  }
+
+  private dequantizedWeight(w: Weight, key: string, axis: 0 | 1, prefix: string, out: NodeProto[]): string {
+    const e = this.quantizedWeight(w, key, axis);
+    if (!e.dequantized) {
+      e.dequantized = this.fresh(`${key}_dequantized`);
+      out.push(node('DequantizeLinear', [e.q, e.scale], [e.dequantized], this.fresh(`${prefix}/DequantizeLinear_weight`), [makeAttribute('axis', axis)]));
+    }
+    return e.dequantized;
+  }
+
+  private activation(x: string, prefix: string, out: NodeProto[]) {
+    let e = this.activationCache.get(x);
+    if (!e) {
+      e = { q: this.fresh(`${x}_quantized`), scale: this.fresh(`${x}_scale`), zp: this.fresh(`${x}_zero_point`) };
+      out.push(node('DynamicQuantizeLinear', [x], [e.q, e.scale, e.zp], this.fresh(`${prefix}/DynamicQuantizeLinear`)));
+      this.activationCache.set(x, e);
+    }
+    return e;
+  }
+
+  private dequantizedActivation(x: string, prefix: string, out: NodeProto[]): string {
+    const e = this.activation(x, prefix, out);
+    if (!e.dequantized) {
+      e.dequantized = this.fresh(`${x}_dequantized`);
+      out.push(node('DequantizeLinear', [e.q, e.scale, e.zp], [e.dequantized], this.fresh(`${prefix}/DequantizeLinear_input`)));
+    }
+    return e.dequantized;
+  }
+
+  /** MatMulInteger + rescale: y = (x_q - x_zp) W_q * (x_scale * w_scale) [* alpha] [+ bias]. */
+  private integerMatMul(prefix: string, x: string, w: Weight, key: string, y: string, out: NodeProto[], alpha = 1, bias?: string): NodeProto[] {
+    const a = this.activation(x, prefix, out);
+    const wq = this.quantizedWeight(w, key, 1);
+    let wScale = wq.scale;
+    if (alpha !== 1) {
+      const scaled = Float32Array.from(wq.scales, (s) => s * alpha);
+      wScale = this.fresh(`${wq.scale}_alpha`);
+      this.added.push(makeTensor(wScale, DataType.FLOAT, [scaled.length], scaled));
+    }
+    const acc = this.fresh(`${prefix}/MatMulInteger_output`);
+    const accF = this.fresh(`${prefix}/Cast_output`);
+    const scale = this.fresh(`${prefix}/scale`);
+    const product = bias ? this.fresh(`${prefix}/Mul_output`) : y;
+    const nodes = [
+      node('MatMulInteger', [a.q, wq.q, a.zp], [acc], this.fresh(`${prefix}/MatMulInteger`)),
+      node('Cast', [acc], [accF], this.fresh(`${prefix}/Cast`), [makeAttribute('to', DataType.FLOAT)]),
+      node('Mul', [a.scale, wScale], [scale], this.fresh(`${prefix}/Mul_scale`)),
+      node('Mul', [accF, scale], [product], this.fresh(`${prefix}/Mul`)),
+    ];
+    if (bias) nodes.push(node('Add', [product, bias], [y], this.fresh(`${prefix}/Add_bias`)));
+    return nodes;
+  }
+
+  private matmul(n: NodeProto, out: NodeProto[]): NodeProto[] | undefined {
+    const w = this.weight(n.input[1]!);
+    if (!w) return this.skip(n, 'weight (input B) is not a constant 2-D float matrix');
+    const prefix = n.name || n.output[0]!;
+    const key = w.viaTranspose ? `${w.source}_transposed` : w.source;
+    this.report.quantized.MatMul.push(prefix);
+    if (this.form === 'integer') return this.integerMatMul(prefix, n.input[0]!, w, key, n.output[0]!, out);
+    const x = this.dequantizedActivation(n.input[0]!, prefix, out);
+    const wf = this.dequantizedWeight(w, key, 1, prefix, out);
+    return [{ ...n, input: [x, wf] }];
+  }
+
+  private gemm(n: NodeProto, out: NodeProto[]): NodeProto[] | undefined {
+    const prefix = n.name || n.output[0]!;
+    if (intAttr(n, 'transA', 0) !== 0) return this.skip(n, 'transA=1 (the activation would need a transpose)');
+    const w = this.weight(n.input[1]!);
+    if (!w) return this.skip(n, 'weight (input B) is not a constant 2-D float matrix');
+    const transB = intAttr(n, 'transB', 0) !== 0;
+    const key = w.viaTranspose ? `${w.source}_transposed` : w.source;
+    if (this.form === 'qdq') {
+      // Gemm keeps its attributes; only B is read through DequantizeLinear, channel = output feature.
+      this.report.quantized.Gemm.push(prefix);
+      const x = this.dequantizedActivation(n.input[0]!, prefix, out);
+      const wf = this.dequantizedWeight(w, key, transB ? 0 : 1, prefix, out);
+      return [{ ...n, input: [x, wf, ...n.input.slice(2)] }];
+    }
+    const alpha = floatAttr(n, 'alpha', 1);
+    const beta = floatAttr(n, 'beta', 1);
+    const c = n.input[2];
+    let bias: string | undefined;
+    if (c) {
+      const ct = this.graphInputs.has(c) ? undefined : this.inits.get(c);
+      if (beta !== 1 && !(ct && ct.dataType === DataType.FLOAT)) return this.skip(n, `beta=${beta} on a bias that is not a constant`);
+      if (ct && beta !== 1) {
+        bias = this.fresh(`${c}_beta`);
+        this.added.push(makeTensor(bias, DataType.FLOAT, tensorDims(ct), Float32Array.from(tensorToFloat32(ct), (v) => v * beta)));
+        this.sources.add(c);
+      } else bias = c;
+    }
+    this.report.quantized.Gemm.push(prefix);
+    const kn: Weight = transB ? { ...w, values: transpose(w.values, w.rows, w.cols), rows: w.cols, cols: w.rows } : w;
+    return this.integerMatMul(prefix, n.input[0]!, kn, transB ? `${key}_kn` : key, n.output[0]!, out, alpha, bias);
+  }
+
+  private gather(n: NodeProto): NodeProto[] | undefined {
+    const table = this.graphInputs.has(n.input[0]!) ? undefined : this.inits.get(n.input[0]!);
+    if (!table) return undefined; // a Gather on activations or shapes, not a table
+    const prefix = n.name || n.output[0]!;
+    if (table.dataType !== DataType.FLOAT || table.dims.length !== 2) return this.skip(n, 'table is not a 2-D float matrix');
+    if (intAttr(n, 'axis', 0) !== 0) return this.skip(n, 'gathers along axis 1, not rows');
+    const [rows, cols] = tensorDims(table) as [number, number];
+    const w: Weight = { values: tensorToFloat32(table), rows, cols, source: n.input[0]! };
+    const e = this.quantizedWeight(w, n.input[0]!, 0, true);
+    this.report.quantized.Gather.push(prefix);
+    const q = this.fresh(`${prefix}/Gather_quantized_output`);
+    const s = this.fresh(`${prefix}/Gather_scale_output`);
+    const qf = this.fresh(`${prefix}/Cast_output`);
+    return [
+      node('Gather', [e.q, n.input[1]!], [q], this.fresh(`${prefix}/Gather_quantized`)),
+      node('Gather', [e.scale, n.input[1]!], [s], this.fresh(`${prefix}/Gather_scale`)),
+      node('Cast', [q], [qf], this.fresh(`${prefix}/Cast`), [makeAttribute('to', DataType.FLOAT)]),
+      node('Mul', [qf, s], [n.output[0]!], this.fresh(`${prefix}/Mul`)),
+    ];
+  }
+
+  /** Drops folded Transposes and float weights that no node, subgraph or graph output reads any more. */
+  private dropUnused(): void {
+    const used = new Set<string>(this.g.output.map((v) => v.name!));
+    const visit = (g: GraphProto) => {
+      for (const n of g.node) {
+        if (this.folded.has(n)) continue;
+        for (const i of n.input) used.add(i);
+        for (const a of n.attribute) {
+          if (a.g) visit(a.g);
+          for (const sg of a.graphs ?? []) visit(sg);
+        }
+      }
+    };
+    visit(this.g);
+    // A folded Transpose whose output something else still reads stays.
+    const keep = this.g.node.filter((n) => this.folded.has(n) && n.output.some((o) => used.has(o)));
+    for (const n of keep) for (const i of n.input) used.add(i);
+    this.g.node = this.g.node.filter((n) => !this.folded.has(n) || keep.includes(n));
+    const candidates = [...this.sources, ...this.added.map((t) => t.name!)];
+    const removed = new Set(candidates.filter((name) => !used.has(name)));
+    this.g.initializer = this.g.initializer.filter((t) => !removed.has(t.name!));
+    for (const n of this.folded) if (!keep.includes(n)) for (const o of n.output) removed.add(o);
+    this.g.valueInfo = this.g.valueInfo.filter((v) => !removed.has(v.name!));
+  }
+}

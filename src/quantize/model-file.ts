@@ -1,0 +1,73 @@
+/**
+ * `distill quantize`'s file side: reads an fp32 ONNX model, quantizes it (src/quantize/dynamic.ts) and writes
+ * `model_quantized.onnx` into the output folder, plus `onnx/model_quantized.onnx`, the file transformers.js
+ * loads for `dtype: 'q8'`. The source's sidecar goes along as `model_quantized.distill.json` (so `distill eval`
+ * knows the task and labels), and config/tokenizer files are copied when the folder lacks them.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InputError } from '../errors.js';
+import { readSidecar } from '../export/student.js';
+import { loadModel, saveModel } from '../onnx/model-io.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { type QuantizeOptions, type QuantizeReport, quantizeDynamic } from './dynamic.js';
+
+export const QUANTIZED_NAME = 'model_quantized.onnx';
+
+/** Files a model folder needs beside the ONNX file to be loaded (by `distill eval`, transformers, transformers.js). */
+const FOLDER_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
+
+/** Above this the protobuf limit (2 GB) is near: tensors go to an external data file. */
+const INLINE_LIMIT = 1.8e9;
+
+export interface QuantizeFileOptions extends QuantizeOptions {
+  model: string;
+  outDir: string;
+}
+
+export interface QuantizeFileResult {
+  report: QuantizeReport;
+  /** The quantized model at the folder's top. */
+  model: string;
+  files: string[];
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+const fileBytes = (files: string[]) => files.reduce((n, f) => n + fs.statSync(f).size, 0);
+
+export function quantizeModelFile(o: QuantizeFileOptions): QuantizeFileResult {
+  if (!fs.existsSync(o.model)) throw new InputError(`${o.model}: ONNX model does not exist`);
+  const loaded = loadModel(o.model);
+  const bytesBefore = fileBytes([o.model, ...loaded.externalFiles.map((f) => path.join(path.dirname(o.model), f))]);
+  const report = quantizeDynamic(loaded.model, o);
+  if (report.quantized.MatMul.length + report.quantized.Gemm.length + report.quantized.Gather.length === 0) {
+    throw new InputError(`${o.model}: no MatMul or Gemm with a constant weight to quantize (is this already a quantized model?)`);
+  }
+  fs.mkdirSync(path.join(o.outDir, 'onnx'), { recursive: true });
+  const top = path.join(o.outDir, QUANTIZED_NAME);
+  const nested = path.join(o.outDir, 'onnx', QUANTIZED_NAME);
+  const external = bytesBefore / 3.5 > INLINE_LIMIT;
+  const files: string[] = [];
+  for (const file of [top, nested]) {
+    saveModel(loaded.model, file, { externalData: external });
+    files.push(file, ...(external ? [`${file}_data`] : []));
+  }
+  const side = readSidecar(o.model);
+  if (side) {
+    const sidecar = path.join(o.outDir, 'model_quantized.distill.json');
+    const quantization = { form: report.form, weights: 'int8, symmetric, per output channel', activations: 'uint8, per tensor, at run time', embeddings: report.quantized.Gather.length > 0, source: path.basename(o.model) };
+    writeFileAtomic(sidecar, `${JSON.stringify({ ...side, quantization }, null, 2)}\n`);
+    files.push(sidecar);
+  }
+  const srcDir = path.dirname(o.model);
+  for (const name of FOLDER_FILES) {
+    const src = path.join(srcDir, name);
+    const dst = path.join(o.outDir, name);
+    if (fs.existsSync(src) && !fs.existsSync(dst)) {
+      fs.copyFileSync(src, dst);
+      files.push(dst);
+    }
+  }
+  return { report, model: top, files, bytesBefore, bytesAfter: fileBytes(external ? [top, `${top}_data`] : [top]) };
+}

@@ -1,0 +1,171 @@
+/**
+ * `search()`: hyperparameter search over train()'s alpha, temperature, learning rate and epochs, beside
+ * `train()` in the library API. Trials run one after another in `<outputDir>/trial-N/`; parameters come
+ * from the TPE sampler (src/search/tpe.ts), and a trial whose evaluation falls below the median of the
+ * completed trials at the same step is stopped (src/search/pruner.ts) through train()'s shouldStop.
+ *
+ * Every trial shares one teacher-logit cache (`teacherCache`, default `<outputDir>/teacher-cache`): the
+ * teacher runs over the training data once, in the first trial's first epoch, and never again.
+ *
+ * `<outputDir>/search_results.json` is rewritten after each trial (parameters, metric, state
+ * complete/pruned/failed, intermediate values); a search started again on the same folder with the same
+ * space and seed resumes after the last finished trial. The best completed trial's model folder is
+ * copied to `<outputDir>/best/`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DistillError, InputError } from '../errors.js';
+import type { TrainOptions } from '../train/options.js';
+import { type TrainCallbacks, train } from '../train/trainer.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { shouldPrune } from './pruner.js';
+import { type ParamRange, SEARCHABLE } from './space.js';
+import { type Observation, TpeSampler } from './tpe.js';
+
+export type TrialState = 'complete' | 'pruned' | 'failed';
+
+export interface Trial {
+  number: number;
+  params: Record<string, number>;
+  state: TrialState;
+  /** The final (complete) or last intermediate (pruned) value of the metric; null for failed trials. */
+  value: number | null;
+  /** Metric by optimizer step, at each evaluation. */
+  intermediate: Record<number, number>;
+  seconds: number;
+  outputDir: string;
+  error?: string;
+}
+
+export interface SearchResults {
+  metric: string;
+  direction: 'maximize' | 'minimize';
+  seed: number;
+  space: ParamRange[];
+  trials: Trial[];
+  best_trial: number | null;
+}
+
+export type BaseTrainOptions = Partial<TrainOptions> & Pick<TrainOptions, 'student' | 'trainFile' | 'outputDir'>;
+
+export interface SearchOptions {
+  /** train()'s options; outputDir is the search's folder. evalFile is required (the metric). */
+  base: BaseTrainOptions;
+  space: ParamRange[];
+  trials: number;
+  seed?: number;
+  /** Random trials before TPE takes over (default 10, Optuna's). */
+  startupTrials?: number;
+  /** Completed trials before pruning starts (default 5, Optuna's MedianPruner); false turns pruning off. */
+  pruning?: { startupTrials?: number } | false;
+}
+
+export interface SearchCallbacks {
+  /** Called when a trial finishes, with every trial so far. */
+  onTrial?(trial: Trial, results: SearchResults): void;
+  /** Passed to each trial's train() (progress, logs). */
+  train?: TrainCallbacks;
+  /** Polled between ORT calls: true stops the current trial (recorded as failed: interrupted) and the search. */
+  shouldStop?(): boolean;
+}
+
+export const RESULTS_FILE = 'search_results.json';
+
+/** The finished trials of an earlier run of this search, and its metric. */
+function readPrevious(file: string, o: SearchOptions, seed: number): Pick<SearchResults, 'metric' | 'direction' | 'trials'> {
+  if (!fs.existsSync(file)) return { metric: '', direction: 'maximize', trials: [] };
+  let prev: SearchResults;
+  try {
+    prev = JSON.parse(fs.readFileSync(file, 'utf8')) as SearchResults;
+  } catch (e) {
+    throw new InputError(`${file}: not valid JSON (${(e as Error).message}); delete it to start a new search`);
+  }
+  if (prev.seed !== seed || JSON.stringify(prev.space) !== JSON.stringify(o.space)) {
+    throw new InputError(`${file}: an earlier search with another space or seed; resume with the same --search/--seed, or use another --output-dir`);
+  }
+  // An interrupted trial is run again.
+  return { metric: prev.metric, direction: prev.direction, trials: prev.trials.filter((t) => t.error !== 'interrupted') };
+}
+
+export async function search(o: SearchOptions, cb: SearchCallbacks = {}): Promise<SearchResults> {
+  const seed = o.seed ?? o.base.seed ?? 42;
+  if (!o.base.evalFile) throw new InputError('distill search needs --eval-file: the metric that ranks and prunes trials comes from it');
+  if (!Number.isInteger(o.trials) || o.trials < 1) throw new InputError(`--trials must be an integer >= 1, got ${o.trials}`);
+  const dir = o.base.outputDir;
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, RESULTS_FILE);
+  // Which metric train() reports depends on the task; the first evaluation tells (eval_accuracy,
+  // eval_token_accuracy, eval_perplexity), or the earlier run being resumed.
+  const prev = readPrevious(file, o, seed);
+  const trials = prev.trials;
+  const results: SearchResults = { metric: prev.metric, direction: prev.direction, seed, space: o.space, trials, best_trial: null };
+  const sign = () => (results.direction === 'maximize' ? 1 : -1);
+  const sampler = new TpeSampler(o.space, { seed, startupTrials: o.startupTrials });
+  const teacherCache = o.base.teacherCache ?? path.join(dir, 'teacher-cache');
+  let stopped = false;
+
+  for (let n = trials.length; n < o.trials && !stopped; n++) {
+    const history: Observation[] = trials
+      .filter((t) => t.state !== 'failed' && t.value !== null)
+      .map((t) => ({ params: t.params, value: sign() * t.value!, pruned: t.state === 'pruned' }));
+    const params = sampler.sample(n, history);
+    const trial: Trial = { number: n, params, state: 'complete', value: null, intermediate: {}, seconds: 0, outputDir: path.join(dir, `trial-${n}`) };
+    const overrides: Partial<TrainOptions> = {};
+    for (const [name, v] of Object.entries(params)) (overrides as Record<string, number>)[SEARCHABLE[name as keyof typeof SEARCHABLE]] = v;
+    let prune = false;
+    const curves = trials.filter((t) => t.state !== 'failed').map((t) => ({ complete: t.state === 'complete', intermediate: signed(t.intermediate, sign()) }));
+    const started = performance.now();
+    try {
+      const r = await train(
+        { ...o.base, ...overrides, teacherCache, outputDir: trial.outputDir, overwriteOutputDir: true },
+        {
+          ...cb.train,
+          onLog(entry) {
+            cb.train?.onLog?.(entry);
+            const key = Object.keys(entry).find((k) => k === 'eval_accuracy' || k === 'eval_token_accuracy' || k === 'eval_perplexity');
+            if (!key) return;
+            if (!results.metric) Object.assign(results, { metric: key, direction: key === 'eval_perplexity' ? 'minimize' : 'maximize' });
+            trial.intermediate[entry.step] = entry[key]!;
+            if (o.pruning !== false && shouldPrune(curves, signed(trial.intermediate, sign()), entry.step, { startupTrials: o.pruning?.startupTrials })) prune = true;
+          },
+          shouldStop: () => {
+            if (cb.shouldStop?.()) stopped = true;
+            return prune || stopped || (cb.train?.shouldStop?.() ?? false);
+          },
+        },
+      );
+      if (stopped) Object.assign(trial, { state: 'failed', error: 'interrupted' });
+      else if (r.interrupted) {
+        const steps = Object.keys(trial.intermediate).map(Number);
+        Object.assign(trial, { state: 'pruned', value: steps.length ? trial.intermediate[Math.max(...steps)]! : null });
+      } else trial.value = r.evalMetrics?.[results.metric] ?? null;
+    } catch (e) {
+      // A bad option fails every trial alike: stop instead of recording N identical failures.
+      if (e instanceof InputError && trials.length === 0) throw e;
+      Object.assign(trial, { state: 'failed', error: e instanceof DistillError ? e.message : String((e as Error)?.message ?? e) });
+    }
+    trial.seconds = (performance.now() - started) / 1000;
+    trials.push(trial);
+    results.best_trial = bestTrial(trials, sign());
+    writeFileAtomic(file, `${JSON.stringify(results, null, 2)}\n`);
+    if (trial.error !== 'interrupted') cb.onTrial?.(trial, results);
+  }
+  results.best_trial = bestTrial(trials, sign());
+  if (results.best_trial !== null && !stopped) copyBest(trials[results.best_trial]!.outputDir, path.join(dir, 'best'));
+  writeFileAtomic(file, `${JSON.stringify(results, null, 2)}\n`);
+  return results;
+}
+
+const signed = (m: Record<number, number>, s: number) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, s * v]));
+
+function bestTrial(trials: readonly Trial[], sign: number): number | null {
+  let best: Trial | null = null;
+  for (const t of trials) if (t.state === 'complete' && t.value !== null && (!best || sign * t.value > sign * best.value!)) best = t;
+  return best ? best.number : null;
+}
+
+/** The best trial's model folder, without its checkpoints. */
+function copyBest(from: string, to: string): void {
+  fs.rmSync(to, { recursive: true, force: true });
+  fs.cpSync(from, to, { recursive: true, filter: (src) => !/[\\/]checkpoint-\d+$/.test(src) });
+}
