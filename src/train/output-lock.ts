@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
+import { makeDir } from '../util/fs.js';
 import { fsInputError } from '../util/fs-errors.js';
 
 export const LOCK_FILE = '.distill.lock';
@@ -50,7 +51,7 @@ export function lockOutputDir(outputDir: string): OutputLock {
   if (stat && !stat.isDirectory()) throw new InputError(`${outputDir}: is a file, not a folder; choose another --output-dir`);
   const tmp = `${file}.tmp-${process.pid}`;
   try {
-    fs.mkdirSync(outputDir, { recursive: true });
+    makeDir(outputDir);
     fs.writeFileSync(tmp, `${JSON.stringify(me)}\n`);
     for (let attempt = 0; ; attempt++) {
       try {

@@ -26,7 +26,7 @@ import type { Batch } from '../runtime/batch.js';
 import { EvalSession } from '../runtime/eval-session.js';
 import { TrainerSession, type StepMetrics } from '../runtime/trainer-session.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { type LogEntry, type TrainerState, writeCheckpoint } from './checkpoint.js';
+import { type LogEntry, type TrainerState, checkpointName, writeCheckpoint } from './checkpoint.js';
 import type { RunIdentity } from './checkpoint-manifest.js';
 import { pruneCheckpoints, removeInterruptedWrites, resumeFrom } from './checkpoint-resume.js';
 import { DivergenceWatch, allFinite } from './divergence.js';
@@ -200,11 +200,15 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
   };
   // The newest checkpoint whose weights are finite: what a divergence error points the user to.
   let lastGood: string | undefined;
+  // The step and folder of the newest checkpoint on disk, so the last one is not written twice.
+  let savedStep = -1;
+  let savedDir = '';
   if (opts.resumeFromCheckpoint) {
     const ckpt = resumeFrom(opts.resumeFromCheckpoint, opts.outputDir, run, cb.onInfo);
     session.restore(ckpt.tensors, ckpt.state.global_step);
     state = ckpt.state;
     lastGood = ckpt.dir;
+    [savedStep, savedDir] = [state.global_step, ckpt.dir];
     cb.onInfo?.(`resuming from ${ckpt.dir} at step ${state.global_step}`);
   }
 
@@ -222,8 +226,6 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
   let lossSum = state.running_loss?.loss_sum ?? 0;
   let lossCount = state.running_loss?.loss_count ?? 0;
   const divergence = new DivergenceWatch();
-  let savedStep = -1;
-  let savedDir = '';
   let pending: { pb: PositionedBatch; batch: Batch }[] = [];
 
   const epochAt = (pos: DataPosition) => pos.epoch + pos.batch / perEpoch;
@@ -243,6 +245,11 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
       for (const gone of pruneCheckpoints(opts.outputDir, opts.saveTotalLimit, [dir, state.best_model_checkpoint])) cb.onInfo?.(`deleted ${gone} (--save-total-limit ${opts.saveTotalLimit})`);
     }
     return dir;
+  };
+  // The checkpoint of a new best evaluation names itself as the best, so a resume from it knows.
+  const saveBest = () => {
+    state.best_model_checkpoint = path.join(opts.outputDir, checkpointName(state.global_step));
+    save();
   };
   const evaluate = async (): Promise<Record<string, number> | null> => {
     if (!evaluator || !evalSet) return null;
@@ -330,7 +337,7 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
     pending = [];
     if (opts.evalSteps && state.global_step % opts.evalSteps === 0) {
       const metrics2 = await evaluate();
-      if (metrics2 && afterEval(metrics2)) state.best_model_checkpoint = save();
+      if (metrics2 && afterEval(metrics2)) saveBest();
     }
     if (opts.saveSteps && state.global_step % opts.saveSteps === 0) save();
   };
@@ -353,7 +360,7 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
         if (evaluator && evalSet) {
           await flush();
           const metrics = await evaluate();
-          if (metrics && afterEval(metrics)) state.best_model_checkpoint = save();
+          if (metrics && afterEval(metrics)) saveBest();
           if (stopped) break;
         }
       }

@@ -16,6 +16,8 @@ const ADVICE: Record<string, string> = {
   ENOTDIR: 'a part of the path is a file, not a folder; choose another --output-dir',
   EISDIR: 'is a folder where a file was expected; move it or choose another path',
   EMFILE: 'too many open files; raise the limit (ulimit -n)',
+  // Node's recursive mkdir reports a folder it cannot create on a read-only mount as ENOENT.
+  ENOENT: 'no such file or folder, or a folder on the path cannot be created; check the path',
   EIO: 'input/output error from the disk; check the device',
 };
 

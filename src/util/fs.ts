@@ -37,3 +37,16 @@ function writeAll(fd: number, data: Uint8Array): void {
   let off = 0;
   while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
 }
+
+/**
+ * fs.mkdirSync(dir, { recursive: true }), but with the real cause when the last folder cannot be made:
+ * Node's recursive mkdir reports a read-only parent as ENOENT; a plain mkdir there says EROFS or EACCES.
+ */
+export function makeDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(path.dirname(path.resolve(dir)))) fs.mkdirSync(dir);
+    throw e;
+  }
+}
