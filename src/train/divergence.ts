@@ -4,36 +4,33 @@
  * from 0.7 without ever overflowing) is worth one warning, since the weights it leaves are useless.
  */
 
-/** Steps whose mean loss is the baseline, and the length of the window compared with it. */
+/** Losses averaged for the comparison: one spike is noise, ten in a row are a trend. */
 export const DIVERGENCE_WINDOW = 10;
-/** How many times the baseline the window's mean loss must reach: two orders of magnitude. */
+/** How many times the smallest loss so far the window's mean must reach: two orders of magnitude. */
 export const DIVERGENCE_FACTOR = 100;
 
 /**
- * Feeds on per-step losses; `add` returns a warning the first time the mean of the last DIVERGENCE_WINDOW
- * steps exceeds DIVERGENCE_FACTOR times the mean of the first DIVERGENCE_WINDOW steps (of this process: a
- * resumed run takes its baseline afresh), and null otherwise.
+ * Feeds on per-micro-batch losses; `add` returns a warning the first time the mean of the last
+ * DIVERGENCE_WINDOW losses exceeds DIVERGENCE_FACTOR times the smallest loss seen (in this process: a
+ * resumed run starts afresh), and null otherwise. The smallest single loss, not an early mean, is the
+ * baseline: at a learning rate of 1e6 the second step's loss is already 1e6 times the first's.
  */
 export class DivergenceWatch {
-  private baseline: number[] = [];
+  private smallest = Infinity;
   private recent: number[] = [];
   private warned = false;
 
   add(step: number, loss: number): string | null {
     if (this.warned) return null;
-    if (this.baseline.length < DIVERGENCE_WINDOW) {
-      this.baseline.push(loss);
-      return null;
-    }
+    this.smallest = Math.min(this.smallest, loss);
     this.recent.push(loss);
     if (this.recent.length > DIVERGENCE_WINDOW) this.recent.shift();
     if (this.recent.length < DIVERGENCE_WINDOW) return null;
-    const base = mean(this.baseline);
     const now = mean(this.recent);
-    if (!(now > DIVERGENCE_FACTOR * Math.abs(base))) return null;
+    if (!(now > DIVERGENCE_FACTOR * this.smallest)) return null;
     this.warned = true;
-    return `warning: the loss is diverging: ${now.toPrecision(3)} over the ${DIVERGENCE_WINDOW} steps to step ${step}, `
-      + `${(now / base).toPrecision(2)} times its ${base.toPrecision(3)} over the first ${DIVERGENCE_WINDOW}; lower --learning-rate`;
+    return `warning: the loss is diverging: ${now.toPrecision(3)} on average over the last ${DIVERGENCE_WINDOW} batches to step ${step}, `
+      + `over ${DIVERGENCE_FACTOR} times its smallest value so far (${this.smallest.toPrecision(3)}); lower --learning-rate`;
   }
 }
 
