@@ -222,11 +222,14 @@ if (refRun.status !== 0) throw new Error(`reference run failed: ${refRun.stderr}
 // --- the file system refuses --------------------------------------------------------------------------
 {
   const isRoot = process.getuid?.() === 0;
+  const umount = (dir) => spawnSync('umount', [dir]);
   const mount = (dir, opts) => {
     fs.mkdirSync(dir, { recursive: true });
-    return spawnSync('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir]).status === 0;
+    const ok = spawnSync('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir]).status === 0;
+    // Unmounted after its case, and here too should the suite fail before that.
+    if (ok) process.on('exit', () => umount(dir));
+    return ok;
   };
-  const umount = (dir) => spawnSync('umount', [dir]);
   const cases = [];
   const file = path.join(work, 'a-file');
   fs.writeFileSync(file, 'x');
