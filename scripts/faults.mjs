@@ -125,7 +125,7 @@ if (refRun.status !== 0) throw new Error(`reference run failed: ${refRun.stderr}
 
 // --- kill -9 at random moments, then resume until done ----------------------------------------------------
 {
-  let identical = 0, logsEqual = 0, lossEqual = 0, leftovers = 0, killed = 0;
+  let identical = 0, logsEqual = 0, lossEqual = 0, leftovers = 0, killed = 0, killedMidSave = 0;
   for (let t = 0; t < N.kill; t++) {
     const out = path.join(work, `kill-${t}`);
     const run = start(base(out));
@@ -137,6 +137,7 @@ if (refRun.status !== 0) throw new Error(`reference run failed: ${refRun.stderr}
       killed++;
     }
     await run.done;
+    if (tempLeftovers(out).some((n) => /^checkpoint-\d+\.tmp-\d+$/.test(n))) killedMidSave++;
     const hasCheckpoint = fs.existsSync(out) && fs.readdirSync(out).some((n) => /^checkpoint-\d+$/.test(n));
     const resumed = distill(hasCheckpoint ? [...base(out), '--resume-from-checkpoint', 'latest'] : base(out));
     if (resumed.status !== 0) {
@@ -150,10 +151,11 @@ if (refRun.status !== 0) throw new Error(`reference run failed: ${refRun.stderr}
   }
   row('kill -9, resume latest', N.kill, [
     ['killed mid-run', killed, () => true],
+    ['of them mid-save (a checkpoint temp folder left)', killedMidSave, () => true],
     ['byte-identical weights', identical, N.kill],
     ['trainer_state.json (log_history) equal', logsEqual, N.kill],
     ['train_loss equal', lossEqual, N.kill],
-    ['temp folders left', leftovers, 0],
+    ['temp folders left after the resume', leftovers, 0],
   ]);
 }
 

@@ -84,7 +84,11 @@ export function writeCheckpoint(outputDir: string, tensors: Map<string, ort.Tens
       fs.renameSync(tmp, final);
     });
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    try {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      // A folder that refuses the write may refuse the removal too; the next run's start removes it.
+    }
     throw e;
   }
   return final;
