@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
+import { floatArray, readSafetensors } from '../src/export/safetensors.js';
 import { loadModel } from '../src/onnx/model-io.js';
 import { MODELS, ROOT, tokenBatch } from './helpers/fixtures.js';
 
@@ -126,9 +127,36 @@ describe('distill train', () => {
     ]);
     assert.equal(r.status, 1, r.stderr);
     const last = r.stderr.trim().split('\n').pop()!;
-    assert.match(last, /^distill: loss is NaN or infinite at step \d+ .*the last good checkpoint is .*checkpoint-\d+$/);
+    assert.match(last, /^distill: the (loss is|weights are) NaN or infinite at step \d+ .*the last good checkpoint is .*checkpoint-\d+$/);
     const ckpt = /checkpoint-(\d+)$/.exec(last)![0];
-    assert.ok(fs.existsSync(path.join(out, ckpt, 'state.safetensors')));
+    // The named checkpoint holds finite weights and optimizer state, read back independently of the trainer.
+    const tensors = readSafetensors(path.join(out, ckpt, 'state.safetensors'));
+    assert.ok(tensors.size > 0);
+    for (const [name, t] of tensors) assert.ok(floatArray(t).every(Number.isFinite), `${ckpt}: ${name} is not finite`);
+  });
+
+  it('the NaN step is exact: one step per call and four per call name the same step', () => {
+    const stepOf = (spc: string) => {
+      const r = distill([
+        '--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'), '--batch-size', '8', '--optimizer', 'sgd',
+        '--learning-rate', '1e30', '--steps-per-call', spc, '--threads', '1', '--output-dir', path.join(tmp, `nan-step-${spc}`),
+      ]);
+      const m = /the loss is NaN or infinite at step (\d+) /.exec(r.stderr);
+      assert.ok(m, r.stderr);
+      return Number(m[1]);
+    };
+    const one = stepOf('1');
+    assert.ok(one > 1, `step ${one}: the first step's loss is finite`);
+    assert.equal(stepOf('4'), one);
+  });
+
+  it('a loss that grows by orders of magnitude warns once', () => {
+    const r = distill([
+      '--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'), '--batch-size', '8',
+      '--learning-rate', '1e6', '--epochs', '2', '--threads', '1', '--output-dir', path.join(tmp, 'diverging'),
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.match(/warning: the loss is diverging/g)?.length, 1, r.stderr);
   });
 });
 

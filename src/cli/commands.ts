@@ -1,10 +1,12 @@
 /**
  * The `distill` commands (main.ts loads this module). Library code throws typed errors; this is the one place that turns them into a
- * one-line message on stderr and an exit code (2: bad input, 3: unsupported graph, 1: anything else).
+ * one-line message on stderr and an exit code (2: bad input or a file-system failure such as a full disk, 3:
+ * unsupported graph, 1: anything else).
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DistillError } from '../errors.js';
+import { fsInputError } from '../util/fs-errors.js';
 import { register as registerBuild } from './build.js';
 import { register as registerDemo } from './demo.js';
 import { register as registerEval } from './eval.js';
@@ -19,7 +21,9 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-function handle(err: unknown): never {
+function handle(thrown: unknown): never {
+  // A full disk, a read-only folder, no permission: the user's to fix, not an internal error.
+  const err = fsInputError(thrown);
   if (err instanceof DistillError) fail(err.message, err.exitCode);
   const e = err as Error;
   if (process.env.DISTILL_DEBUG) process.stderr.write(`${e?.stack ?? e}\n`);

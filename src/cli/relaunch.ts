@@ -40,17 +40,21 @@ export function lowMemoryRelaunch(args: readonly string[], env: NodeJS.ProcessEn
   return { ...env, ...LOW_MEMORY_MALLOC_ENV };
 }
 
+/** Set in the child's environment to the parent's pid: the child watches for the parent's death by it. */
+const PARENT_PID_ENV = 'DISTILL_PARENT_PID';
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
  * Runs this same command line in a child process under `env` and ends this process as the child ended: with
- * its exit code, or by the signal that ended it. Ctrl-C reaches the child directly (a terminal signals the
- * whole foreground process group), so this process ignores SIGINT rather than sending the child a second one,
- * which would abandon the checkpoint the first one asked for. SIGTERM and SIGHUP, which are sent to a single
- * process, are passed on.
+ * its exit code, or by the signal that ended it. The child runs in its own process group, so a terminal's
+ * Ctrl-C reaches this process alone and is passed on once, like SIGTERM and SIGHUP and a `kill -INT` of this
+ * pid: the child's first signal saves a checkpoint, a second quits it at once (cli/signals.ts).
  */
 export function relaunch(env: NodeJS.ProcessEnv): Promise<never> {
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
-  process.on('SIGINT', () => {});
-  for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit', env: { ...env, [PARENT_PID_ENV]: String(process.pid) }, detached: true,
+  });
+  for (const sig of SIGNALS) process.on(sig, () => child.kill(sig));
   return new Promise<never>(() => {
     child.on('error', (e) => {
       process.stderr.write(`distill: could not start the low-memory training process: ${e.message}\n`);
@@ -64,4 +68,19 @@ export function relaunch(env: NodeJS.ProcessEnv): Promise<never> {
       process.exit(code ?? 1);
     });
   });
+}
+
+/**
+ * In a child started by relaunch(): ends it when its parent is gone (a kill -9 of the parent cannot pass
+ * anything on, and Linux reparents the orphan), so no training goes on writing into the folder unseen. Polls
+ * the parent pid every 200 ms on an unreferenced timer; the next run removes what the kill left half-written.
+ */
+export function dieWithParent(env: NodeJS.ProcessEnv): void {
+  const parent = Number(env[PARENT_PID_ENV]);
+  delete env[PARENT_PID_ENV]; // not for the child's own children
+  if (!parent) return;
+  if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL');
+  setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL');
+  }, 200).unref();
 }

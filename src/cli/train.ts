@@ -1,10 +1,12 @@
 /** `distill train`: distill (or, without --teacher, fine-tune) a student ONNX model. */
 import type { Argv } from 'yargs';
+import { InputError } from '../errors.js';
 import { TASKS } from '../losses/distill.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 import { SCHEDULES } from '../train/schedule.js';
 import { TRAIN_DEFAULTS, type TrainOptions } from '../train/options.js';
 import { train, type TrainCallbacks } from '../train/trainer.js';
+import { stopGracefully } from './signals.js';
 
 const D = TRAIN_DEFAULTS;
 
@@ -82,6 +84,7 @@ export function register(cli: Argv): Argv {
         .option('shuffle', { type: 'boolean', default: true, describe: '--no-shuffle: batches in file order' })
         .option('eval-steps', { type: 'number', describe: 'evaluate every N steps (also at each epoch end)' })
         .option('save-steps', { type: 'number', describe: 'checkpoint every N steps (also at the end)' })
+        .option('save-total-limit', { type: 'number', describe: 'keep at most N checkpoints, deleting the oldest (never the newest or the best)' })
         .option('logging-steps', { type: 'number', default: D.loggingSteps })
         .option('teacher-cache', { type: 'string', describe: "cache the teacher's logits in DIR" })
         .option('streaming', { type: 'boolean', describe: 'read the training file anew each epoch instead of holding it in memory (default: files over 512 MB)' })
@@ -105,19 +108,19 @@ export function register(cli: Argv): Argv {
         weightDecay: a['weight-decay'], maxGradNorm: a['max-grad-norm'], lrScheduler: a['lr-scheduler'] as TrainOptions['lrScheduler'],
         warmupSteps: a['warmup-steps'], batchSize: a['batch-size'], gradientAccumulationSteps: a['gradient-accumulation-steps'],
         epochs: a.epochs, maxSteps: a['max-steps'], maxLength: a['max-length'], seed: a.seed, shuffle: a.shuffle,
-        evalSteps: a['eval-steps'], saveSteps: a['save-steps'], loggingSteps: a['logging-steps'], teacherCache: a['teacher-cache'], streaming: a.streaming,
+        evalSteps: a['eval-steps'], saveSteps: a['save-steps'], saveTotalLimit: a['save-total-limit'], loggingSteps: a['logging-steps'], teacherCache: a['teacher-cache'], streaming: a.streaming,
         freeze: a.freeze as string[], ep: a.ep as TrainOptions['ep'], threads: a.threads, stepsPerCall: a['steps-per-call'], lowMemory: a['low-memory'], narrowRows: a['narrow-rows'],
         earlyStoppingPatience: a['early-stopping-patience'], resumeFromCheckpoint: a['resume-from-checkpoint'], outputDir: a['output-dir'], overwriteOutputDir: a['overwrite-output-dir'],
       };
+      if (options.saveTotalLimit !== undefined && !(Number.isInteger(options.saveTotalLimit) && options.saveTotalLimit >= 1)) {
+        throw new InputError(`--save-total-limit must be a whole number >= 1, got ${options.saveTotalLimit}`);
+      }
       const cb = consoleCallbacks();
-      const onSignal = () => {
-        if (cb.stopRequested) process.exit(130); // second Ctrl-C: stop now
+      const stopOnSignal = stopGracefully(() => {
         cb.stopRequested = true;
         process.stderr.write('\nstopping after the current step; saving a checkpoint (Ctrl-C again to quit without saving)\n');
-      };
-      process.on('SIGINT', onSignal);
-      const r = await train(options, cb);
-      process.off('SIGINT', onSignal);
+      });
+      const r = await train(options, cb).finally(stopOnSignal.off);
       const lines = [
         `${r.interrupted ? 'interrupted' : 'done'}: ${r.globalStep} steps in ${r.trainRuntime.toFixed(1)} s (${r.trainSamplesPerSecond.toFixed(0)} samples/s), train loss ${r.trainLoss.toFixed(4)}`,
       ];

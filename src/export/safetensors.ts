@@ -44,8 +44,15 @@ export function readSafetensorsFile(file: string): { tensors: Map<string, SafeTe
   const metadata = ((header as Record<string, unknown>).__metadata__ ?? {}) as Record<string, string>;
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    if (typeof t !== 'object' || t === null || !Array.isArray(t.shape) || !Array.isArray(t.data_offsets)) {
+      throw new InputError(`${file}: tensor '${name}' lacks dtype, shape or data_offsets in the safetensors header`);
+    }
     const [a, b] = t.data_offsets;
     if (!(t.dtype in WIDTH)) throw new InputError(`${file}: tensor '${name}' has unsupported dtype ${t.dtype}`);
+    const count = t.shape.reduce((n: number, d: unknown) => (Number.isSafeInteger(d) && (d as number) >= 0 ? n * (d as number) : NaN), 1);
+    if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || b - a !== count * WIDTH[t.dtype]) {
+      throw new InputError(`${file}: tensor '${name}' has data_offsets [${t.data_offsets}] that do not fit its shape [${t.shape}]`);
+    }
     if (base + b > buf.length) throw new InputError(`${file}: tensor '${name}' extends past the end of the file`);
     out.set(name, { dtype: t.dtype, shape: t.shape, bytes: buf.subarray(base + a, base + b) });
   }

@@ -12,6 +12,7 @@ import { InputError, ModelFormatError } from '../errors.js';
 import { type GraphProto, type ModelProto, type TensorProto, toNumber } from './proto.js';
 import { ModelProtoType } from './schema.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { fsInputError } from '../util/fs-errors.js';
 import { concatChunks, encodeModelChunks } from './encode.js';
 
 /** Highest IR version the bundled onnxruntime-node (1.30) accepts. */
@@ -204,7 +205,7 @@ export function saveModel(model: ModelProto, file: string, options: SaveOptions 
   } catch (e) {
     fs.closeSync(fd);
     fs.rmSync(tmpData, { force: true });
-    throw e;
+    throw fsInputError(e, dataPath); // writeSync's errors (a full disk) carry no path
   }
   fs.closeSync(fd);
   const chunks = encodeModelChunks(withTensorsReplaced(model, replaced));

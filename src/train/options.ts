@@ -43,6 +43,8 @@ export interface TrainOptions {
   evalSteps?: number;
   /** Save a checkpoint every N optimizer steps (and at the end). */
   saveSteps?: number;
+  /** Keep at most N checkpoints, deleting the oldest (HF's save_total_limit); never the newest or the best. */
+  saveTotalLimit?: number;
   /** Log every N optimizer steps (HF's logging_steps; default 10). */
   loggingSteps: number;
   teacherCache?: string;

@@ -26,7 +26,11 @@ import type { Batch } from '../runtime/batch.js';
 import { EvalSession } from '../runtime/eval-session.js';
 import { TrainerSession, type StepMetrics } from '../runtime/trainer-session.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { type LogEntry, type TrainerState, latestCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { type LogEntry, type TrainerState, checkpointName, writeCheckpoint } from './checkpoint.js';
+import type { RunIdentity } from './checkpoint-manifest.js';
+import { pruneCheckpoints, removeInterruptedWrites, resumeFrom } from './checkpoint-resume.js';
+import { DivergenceWatch, allFinite } from './divergence.js';
+import { lockOutputDir, type OutputLock } from './output-lock.js';
 import { TRAIN_DEFAULTS, type TrainOptions } from './options.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
 import { InputsDigest, TeacherLogits, cacheKey } from './teacher.js';
@@ -100,7 +104,19 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.le
 /** Bytes of a batch's tensors. */
 const batchBytes = (b: Batch) => Object.values(b).reduce((n, t) => n + (t.data as ArrayBufferView).byteLength, 0);
 
-export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 'student' | 'trainFile' | 'outputDir'>, cb: TrainCallbacks = {}): Promise<TrainResult> {
+type TrainArgs = Partial<TrainOptions> & Pick<TrainOptions, 'student' | 'trainFile' | 'outputDir'>;
+
+/** Trains as `partial` says; the output folder is locked against other runs from when it is first written to the end. */
+export async function train(partial: TrainArgs, cb: TrainCallbacks = {}): Promise<TrainResult> {
+  const held: { lock?: OutputLock } = {};
+  try {
+    return await trainLocked(partial, cb, held);
+  } finally {
+    held.lock?.release();
+  }
+}
+
+async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?: OutputLock }): Promise<TrainResult> {
   const opts: TrainOptions = { ...TRAIN_DEFAULTS, ...partial };
   // Another run's folder is not overwritten by accident (HF's --overwrite-output-dir); the run's arguments
   // are saved beside its results (below, once the task is known).
@@ -131,6 +147,10 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
   const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
 
+  // One run per folder; what a killed run's interrupted writes left is ours to remove once we hold it.
+  held.lock = lockOutputDir(opts.outputDir);
+  const leftovers = removeInterruptedWrites(opts.outputDir);
+  if (leftovers.length) cb.onInfo?.(`removed ${leftovers.join(', ')} from ${opts.outputDir}: writes a killed run left unfinished`);
   fs.mkdirSync(opts.outputDir, { recursive: true });
   writeTrainingArgs(opts.outputDir, { ...opts, task });
   // Training artifacts, rebuilt on every run (under 3 s even for a base-size student: docs/PERFORMANCE.md).
@@ -172,14 +192,24 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     global_step: 0, epoch: 0, max_steps: totalSteps, num_train_epochs: epochs, log_history: [], best_metric: null,
     best_model_checkpoint: null, data_position: { epoch: 0, batch: 0 }, patience_used: 0, seed: opts.seed,
   };
+  // What a checkpoint's batches, data position and optimizer state mean: a resume must share all of it.
+  const run: RunIdentity = {
+    '--seed': opts.seed, '--batch-size': opts.batchSize, '--gradient-accumulation-steps': accum, '--shuffle': opts.shuffle,
+    '--optimizer': opts.optimizer, '--task': task, '--max-length': maxLength,
+    '--train-file': `of ${trainSet.count} rows with token digest ${trainSet.inputsDigest.slice(0, 16)}`,
+  };
+  // The newest checkpoint whose weights are finite: what a divergence error points the user to.
+  let lastGood: string | undefined;
+  // The step and folder of the newest checkpoint on disk, so the last one is not written twice.
+  let savedStep = -1;
+  let savedDir = '';
   if (opts.resumeFromCheckpoint) {
-    const dir = opts.resumeFromCheckpoint === 'latest' ? latestCheckpoint(opts.outputDir) : opts.resumeFromCheckpoint;
-    if (!dir) throw new InputError(`${opts.outputDir}: no checkpoint to resume from`);
-    const ckpt = readCheckpoint(dir);
+    const ckpt = resumeFrom(opts.resumeFromCheckpoint, opts.outputDir, run, cb.onInfo);
     session.restore(ckpt.tensors, ckpt.state.global_step);
     state = ckpt.state;
-    if (state.seed !== opts.seed) throw new InputError(`${dir}: checkpoint was trained with --seed ${state.seed}, not ${opts.seed}; resume with the same seed`);
-    cb.onInfo?.(`resuming from ${dir} at step ${state.global_step}`);
+    lastGood = ckpt.dir;
+    [savedStep, savedDir] = [state.global_step, ckpt.dir];
+    cb.onInfo?.(`resuming from ${ckpt.dir} at step ${state.global_step}`);
   }
 
   const metricName = task === 'causal-lm' ? 'eval_perplexity' : task === 'token-cls' ? 'eval_token_accuracy' : 'eval_accuracy';
@@ -191,15 +221,35 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
   let samples = 0;
   let interrupted = false;
   let stopped = false;
-  const window: { losses: number[]; gradNorms: number[] } = { losses: [], gradNorms: [] };
-  const allLosses: number[] = [];
+  // The open logging window and the loss total, carried over by a resume (TrainerState.running_loss).
+  const window: { losses: number[]; gradNorms: number[] } = { losses: [...state.running_loss?.window_losses ?? []], gradNorms: [...state.running_loss?.window_grad_norms ?? []] };
+  let lossSum = state.running_loss?.loss_sum ?? 0;
+  let lossCount = state.running_loss?.loss_count ?? 0;
+  const divergence = new DivergenceWatch();
   let pending: { pb: PositionedBatch; batch: Batch }[] = [];
 
   const epochAt = (pos: DataPosition) => pos.epoch + pos.batch / perEpoch;
+  const diverged = (what: string, step: number) => new DistillError(
+    `${what} at step ${step} (lower --learning-rate or check the data); the last good checkpoint is ${lastGood ?? 'none (none was saved yet)'}`,
+  );
   const save = () => {
-    const dir = writeCheckpoint(opts.outputDir, session.snapshot(), state);
+    const tensors = session.snapshot();
+    if (!allFinite([...tensors.values()].map((t) => t.data as Float32Array))) throw diverged('the weights are NaN or infinite', state.global_step);
+    state.running_loss = { window_losses: [...window.losses], window_grad_norms: [...window.gradNorms], loss_sum: lossSum, loss_count: lossCount };
+    const dir = writeCheckpoint(opts.outputDir, tensors, state, run);
+    savedStep = state.global_step;
+    savedDir = dir;
+    lastGood = dir;
     cb.onSave?.(dir);
+    if (opts.saveTotalLimit) {
+      for (const gone of pruneCheckpoints(opts.outputDir, opts.saveTotalLimit, [dir, state.best_model_checkpoint])) cb.onInfo?.(`deleted ${gone} (--save-total-limit ${opts.saveTotalLimit})`);
+    }
     return dir;
+  };
+  // The checkpoint of a new best evaluation names itself as the best, so a resume from it knows.
+  const saveBest = () => {
+    state.best_model_checkpoint = path.join(opts.outputDir, checkpointName(state.global_step));
+    save();
   };
   const evaluate = async (): Promise<Record<string, number> | null> => {
     if (!evaluator || !evalSet) return null;
@@ -256,13 +306,14 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     const start = state.global_step;
     const lrs = pending.map((_, i) => learningRate(schedule, start + Math.floor(i / accum)));
     const metrics: StepMetrics[] = await session.train(pending.map((p) => p.batch), lrs, hyper);
-    if (metrics.some((m) => !Number.isFinite(m.loss))) {
-      const last = latestCheckpoint(opts.outputDir);
-      throw new DistillError(`loss is NaN or infinite at step ${start + 1} (lower --learning-rate or check the data); the last good checkpoint is ${last ?? 'none (none was saved yet)'}`);
-    }
+    const bad = metrics.findIndex((m) => !Number.isFinite(m.loss));
+    if (bad >= 0) throw diverged('the loss is NaN or infinite', start + Math.floor(bad / accum) + 1);
     for (const [i, m] of metrics.entries()) {
       window.losses.push(m.loss);
-      allLosses.push(m.loss);
+      lossSum += m.loss;
+      lossCount++;
+      const warning = divergence.add(start + Math.floor(i / accum) + 1, m.loss);
+      if (warning) cb.onInfo?.(warning);
       if ((i + 1) % accum !== 0) continue;
       window.gradNorms.push(m.gradNorm);
       // Every call returns the metrics of each of its steps, so a log entry needs no call to end at its step.
@@ -286,7 +337,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     pending = [];
     if (opts.evalSteps && state.global_step % opts.evalSteps === 0) {
       const metrics2 = await evaluate();
-      if (metrics2 && afterEval(metrics2)) state.best_model_checkpoint = save();
+      if (metrics2 && afterEval(metrics2)) saveBest();
     }
     if (opts.saveSteps && state.global_step % opts.saveSteps === 0) save();
   };
@@ -309,7 +360,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
         if (evaluator && evalSet) {
           await flush();
           const metrics = await evaluate();
-          if (metrics && afterEval(metrics)) state.best_model_checkpoint = save();
+          if (metrics && afterEval(metrics)) saveBest();
           if (stopped) break;
         }
       }
@@ -336,7 +387,8 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     await teacher?.release();
   }
 
-  const finalCheckpoint = save();
+  // Written once: a save step that is also the last step has saved it already.
+  const finalCheckpoint = savedStep === state.global_step ? savedDir : save();
   const elapsed = (performance.now() - started) / 1000;
   let evalMetrics: Record<string, number> | null = null;
   if (!interrupted) {
@@ -357,7 +409,7 @@ export async function train(partial: Partial<TrainOptions> & Pick<TrainOptions, 
     train_runtime: elapsed,
     train_samples_per_second: samples / elapsed,
     train_steps_per_second: state.global_step / elapsed,
-    train_loss: mean(allLosses),
+    train_loss: lossSum / Math.max(1, lossCount),
     epoch: state.epoch,
   };
   writeFileAtomic(path.join(opts.outputDir, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);

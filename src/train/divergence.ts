@@ -1,0 +1,43 @@
+/**
+ * Watching the loss for divergence. A loss that is not finite ends the run (the trainer stops at that step);
+ * a loss that stays finite but grows by orders of magnitude (AdamW at a learning rate of 1e6 reaches 7.8e5
+ * from 0.7 without ever overflowing) is worth one warning, since the weights it leaves are useless.
+ */
+
+/** Losses averaged for the comparison: one spike is noise, ten in a row are a trend. */
+export const DIVERGENCE_WINDOW = 10;
+/** How many times the smallest loss so far the window's mean must reach: two orders of magnitude. */
+export const DIVERGENCE_FACTOR = 100;
+
+/**
+ * Feeds on per-micro-batch losses; `add` returns a warning the first time the mean of the last
+ * DIVERGENCE_WINDOW losses exceeds DIVERGENCE_FACTOR times the smallest loss seen (in this process: a
+ * resumed run starts afresh), and null otherwise. The smallest single loss, not an early mean, is the
+ * baseline: at a learning rate of 1e6 the second step's loss is already 1e6 times the first's.
+ */
+export class DivergenceWatch {
+  private smallest = Infinity;
+  private recent: number[] = [];
+  private warned = false;
+
+  add(step: number, loss: number): string | null {
+    if (this.warned) return null;
+    this.smallest = Math.min(this.smallest, loss);
+    this.recent.push(loss);
+    if (this.recent.length > DIVERGENCE_WINDOW) this.recent.shift();
+    if (this.recent.length < DIVERGENCE_WINDOW) return null;
+    const now = mean(this.recent);
+    if (!(now > DIVERGENCE_FACTOR * this.smallest)) return null;
+    this.warned = true;
+    return `warning: the loss is diverging: ${now.toPrecision(3)} on average over the last ${DIVERGENCE_WINDOW} batches to step ${step}, `
+      + `over ${DIVERGENCE_FACTOR} times its smallest value so far (${this.smallest.toPrecision(3)}); lower --learning-rate`;
+  }
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** True when every value of every tensor is finite (a checkpoint of infinite weights is no checkpoint). */
+export function allFinite(arrays: Iterable<ArrayLike<number>>): boolean {
+  for (const a of arrays) for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}
