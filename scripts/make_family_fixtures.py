@@ -13,6 +13,8 @@
   mpnet        MPNet with relative position buckets: TorchScript export
   qwen2-seq-cls  a Qwen2 decoder classifier (q/k/v biases, GQA): dynamo export, which picks each row's
                last token with GatherND
+  gemma        Gemma (RMSNorm as x * (1 + w), tied embeddings scaled by sqrt(hidden), GeGLU): dynamo export,
+               which folds each fresh norm's 1 + w into one shared constant of ones
 
 Everything else (tokenizer, rows, collate, loss, optimizers, reference format) is make_user_exports.py's, so
 test/params-parity.test.ts's conventions hold: see docs/FIXTURES.md, "User-style exports".
@@ -50,6 +52,10 @@ FAMILIES = {  # name -> (task, config, teacher folder, the one export)
     "qwen2-seq-cls": ("seq-cls", lambda: T.Qwen2Config(
         **COMMON, num_key_value_heads=1, bos_token_id=2, eos_token_id=3, use_cache=False, **mue.LABELS),
         "bert-teacher", "dynamo"),
+    # RMSNorm as x * (1 + w) with w = 0 at init: the export folds 1 + w into a constant of ones
+    "gemma": ("causal-lm", lambda: T.GemmaConfig(
+        **COMMON, num_key_value_heads=1, head_dim=16, bos_token_id=2, eos_token_id=3, use_cache=False),
+        "gpt2-teacher", "dynamo"),
 }
 EXPORTERS = {"torchscript": mue.export_torchscript, "dynamo": mue.export_dynamo}
 INDEX_BASE = 10  # seeds SEED + 10 + i: apart from make_user_exports.py's families

@@ -18,7 +18,7 @@ import { type Meta, USER, trainAndCompare } from './helpers/user-parity.js';
 
 const FAMILIES: [string, string][] = [
   ['deberta-v2', 'torchscript'], ['mobilebert', 'torchscript'], ['llama', 'dynamo'],
-  ['mpnet', 'torchscript'], ['qwen2-seq-cls', 'dynamo'],
+  ['mpnet', 'torchscript'], ['qwen2-seq-cls', 'dynamo'], ['gemma', 'dynamo'],
 ];
 const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
 /**

@@ -8,6 +8,7 @@
  */
 import { GraphError, InputError } from '../errors.js';
 import { differentiate } from '../autodiff/differentiate.js';
+import { PADDING_IDX_KEY } from '../autodiff/rules/gather.js';
 import { selectParameters } from '../autodiff/gradient-model.js';
 import { Builder } from '../ir/builder.js';
 import { narrowToReadRows } from '../ir/narrow-rows.js';
@@ -172,14 +173,17 @@ function chunkedUpdate(b: Builder, optimizer: Optimizer, plan: ChunkPlan, scalar
 }
 
 /**
- * The gradient with row `row` zeroed: PyTorch's nn.Embedding(padding_idx) leaves that row's gradient at 0
- * although padded positions read it. A constant mask keeps it one Mul over the table's gradient.
+ * Tells the Gather rule which embedding rows PyTorch's nn.Embedding(padding_idx) never updates through a
+ * lookup (autodiff/rules/gather.ts): the lookups of those tables get a metadata mark. Other uses of the
+ * table (a tied LM head) still send their gradient to the row, as in PyTorch.
  */
-function withoutRow(b: Builder, grad: Value, dims: number[], row: number): Value {
-  const mask = new Float32Array(dims[0]!).fill(1);
-  mask[row] = 0;
-  const maskValue = b.constant(makeTensor('padding_row_mask', DataType.FLOAT, [dims[0]!, 1], mask), 'padding_row_mask');
-  return b.mul(grad, b.castLike(maskValue, grad));
+function markPaddingRows(g: Graph, rows: Readonly<Record<string, number>>): void {
+  for (const [name, row] of Object.entries(rows)) {
+    for (const node of g.get(name)?.uses ?? []) {
+      if (node.opType !== 'Gather' || node.inputs[0]?.name !== name || node.attrs.int('axis', 0) !== 0) continue;
+      node.extras = { ...node.extras, metadataProps: [...(node.extras.metadataProps ?? []), { key: PADDING_IDX_KEY, value: String(row) }] };
+    }
+  }
 }
 
 /** Adds an interface input, with a message that tells the user what to rename when the name is taken. */
@@ -231,6 +235,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
     temperature,
   });
 
+  markPaddingRows(g, options.paddingRows ?? {});
   const candidates = selectParameters(model, undefined, options.freeze ?? []).filter((v) => !options.parameters || options.parameters.includes(v.name));
   if (candidates.length === 0) throw new InputError('no trainable parameters: every parameter is frozen (check --freeze)');
   const grads = differentiate(g, { loss, wrt: candidates, opset });
@@ -250,8 +255,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   const accumulated: Value[] = [];
   const accumulators: { input: Value; param: Value }[] = [];
   for (const p of trained) {
-    const row = options.paddingRows?.[p.name];
-    const grad = row === undefined ? grads.gradients.get(p.name)! : withoutRow(b, grads.gradients.get(p.name)!, dimsOf(p.initializer!), row);
+    const grad = grads.gradients.get(p.name)!;
     if (!apply) {
       accumulated.push(grad);
       continue;

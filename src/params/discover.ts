@@ -266,6 +266,32 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
     assigned.set(hf.name, folded.map(({ use }) => ({ init: made, transpose: false, use })));
   }
 
+  // Parameters applied as `1 + w` (Gemma's RMSNorm) that the exporter folded into a constant: an initializer
+  // equal to 1 + the HF tensor, read in that tensor's module, becomes Add(w, 1) over the parameter w, which
+  // is what PyTorch computes every forward (fresh norms all fold into one shared tensor of ones).
+  const used = new Set([...assigned.values()].flatMap((list) => list.map((a) => a.init)));
+  const unclaimed = new Map<string, Value[]>();
+  for (const init of floatInitializers(g)) {
+    if (used.has(init)) continue;
+    const key = `${dimsOf(init).join('x')}|${bitsKey(floatsOf(init.initializer!))}`;
+    (unclaimed.get(key) ?? unclaimed.set(key, []).get(key)!).push(init);
+  }
+  for (const hf of weights.values()) {
+    if (assigned.has(hf.name)) continue;
+    const onePlus = hf.data.map((x) => Math.fround(1 + x));
+    const holders = (unclaimed.get(`${hf.shape.join('x')}|${bitsKey(onePlus)}`) ?? []).filter((v) => sameBits(floatsOf(v.initializer!), onePlus));
+    const uses = holders.flatMap((v) => usesOf(v)).filter((u) => u.scope === moduleOf(hf.name));
+    if (!uses.length) continue;
+    const w = rw.initializer(hf.name, tensorLike(holders[0]!.initializer!, hf.name, hf.shape, hf.data));
+    const sum = g.newValue(`${hf.name}/one_plus`);
+    sum.type = { ...w.type };
+    const add = g.addNode('Add', [w, rw.initializer(`${hf.name}/one`, makeTensor('', DataType.FLOAT, [], Float32Array.of(1)))], [sum], [], { name: `${hf.name}/one_plus` });
+    for (const u of uses) rw.point(u, sum);
+    rw.edits.push(`'${hf.name}' ${JSON.stringify(hf.shape)}: restored from model.safetensors as 1 + w (the export folded it into '${holders[0]!.name}', read by ${uses.map((u) => `'${u.node.name}'`).join(', ')})`);
+    rematerialized.add(hf.name);
+    assigned.set(hf.name, [{ init: w, transpose: false, use: { node: add, slot: 0, via: w, scope: uses[0]!.scope } }]);
+  }
+
   // Zero biases an optimizer removed outright (onnxscript's RemoveOptionalBias turns Gemm(x, W, 0) into
   // Gemm(x, W)): the bias goes back where its module's weight is applied, as Gemm's C or an Add after MatMul.
   for (const hf of weights.values()) {

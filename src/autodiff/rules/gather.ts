@@ -53,11 +53,32 @@ function constantInts(v: Value): number[] | undefined {
  */
 export const ONE_HOT_MAX_ROWS = 1024;
 
+/**
+ * Node metadata naming the row of a Gather's table that gets no gradient from this Gather: PyTorch's
+ * nn.Embedding(padding_idx) never updates that row through the lookup, although padded positions read it.
+ * Only this use is masked: a tied LM head's gradient still reaches the row, as in PyTorch.
+ */
+export const PADDING_IDX_KEY = 'onnx_distill.padding_idx';
+
+/** The context with dy(0) zeroed at the positions whose index is the padding row, when the node names one. */
+function withoutPaddingRow(c: GradContext): GradContext {
+  const row = c.node.extras.metadataProps?.find((p) => p.key === PADDING_IDX_KEY)?.value;
+  if (row === undefined || c.dy(0) === null) return c;
+  const { b } = c;
+  let ind = c.x(1);
+  if (ind.type.elemType !== DataType.INT64) ind = b.op('Cast', [ind], { to: DataType.INT64 });
+  const dy = c.dy(0)!;
+  const atPad = b.unsqueeze(b.op('Equal', [ind, b.int64([Number(row)], true)]), [-1]);
+  const masked = b.op('Where', [atPad, b.scalarLike(0, dy), dy]);
+  return Object.assign(Object.create(c) as GradContext, { dy: (i: number) => (i === 0 ? masked : c.dy(i)) });
+}
+
 const gather: GradRule = {
   ops: ['Gather'],
   differentiable: [0],
-  backward: (c) => {
-    if (!c.needs(0)) return [null];
+  backward: (ctx) => {
+    if (!ctx.needs(0)) return [null];
+    const c = withoutPaddingRow(ctx);
     const { b, node } = c;
     const x = c.x(0);
     const r = x.rank;
