@@ -266,6 +266,18 @@ describe('distill train: modes', () => {
     assert.ok(fs.readdirSync(out).some((f) => /^checkpoint-\d+$/.test(f)), 'a checkpoint was saved');
   });
 
+  it('the last checkpoint is written once; --save-total-limit keeps the newest', async () => {
+    const { train } = await import('../src/train/trainer.js');
+    const out = path.join(tmp, 'save-once');
+    const saves: string[] = [];
+    // 96 rows / 16 = 6 steps per epoch, 2 epochs: saves at 4, 8 and 12, the last of them also the end.
+    await train({ student: model('bert-student'), trainFile: path.join(DATA, 'train.jsonl'), outputDir: out, batchSize: 16, epochs: 2, saveSteps: 4, saveTotalLimit: 2, threads: 1 },
+      { onSave: (d) => saves.push(path.basename(d)) });
+    assert.deepEqual(saves, ['checkpoint-4', 'checkpoint-8', 'checkpoint-12']);
+    assert.deepEqual(fs.readdirSync(out).filter((n) => n.startsWith('checkpoint-')).sort(), ['checkpoint-12', 'checkpoint-8']);
+    assert.ok(!fs.existsSync(path.join(out, '.distill.lock')), 'the lock is released');
+  });
+
   it('ORT calls end only where the weights are needed: not at log steps or epoch ends without evaluation', async () => {
     const { train } = await import('../src/train/trainer.js');
     // 96 rows / 16 = 6 steps per epoch, 2 epochs, 4 steps per call, a log entry every 3 steps; one progress
