@@ -8,8 +8,8 @@
  *   form 'integer' (default):  DynamicQuantizeLinear(x) -> MatMulInteger(x_q, W_q, x_zp) -> Cast(float)
  *                              -> Mul(x_scale * w_scale) [-> Add(bias)]
  *   form 'qdq':                DynamicQuantizeLinear(x) -> DequantizeLinear -> MatMul/Gemm <- DequantizeLinear(W_q)
- *   ONNX Runtime's graph optimizer fuses the 'integer' pattern into one int8 kernel (DynamicQuantizeMatMul);
- *   docs/COMPRESSION.md has the measured difference between the forms.
+ *   ONNX Runtime's graph optimizer fuses the 'integer' pattern into int8 kernels (DynamicQuantizeMatMul,
+ *   MatMulIntegerToFloat); docs/COMPRESSION.md has the measured difference between the forms.
  * - Optionally Gather on a constant [V, D] table (embeddings): int8 rows with one scale per row, gathered
  *   then rescaled: Gather(W_q) -> Cast(float) -> Mul(Gather(scales)). Only the gathered rows are dequantized.
  *
