@@ -56,6 +56,22 @@ FAMILIES = {  # name -> (task, config, teacher folder, the one export)
     "gemma": ("causal-lm", lambda: T.GemmaConfig(
         **COMMON, num_key_value_heads=1, head_dim=16, bos_token_id=2, eos_token_id=3, use_cache=False),
         "gpt2-teacher", "dynamo"),
+    "xlm-roberta": ("seq-cls", lambda: T.XLMRobertaConfig(
+        **{**COMMON, "max_position_embeddings": 66}, **mue.LABELS), "bert-teacher", "torchscript"),
+    "modernbert": ("seq-cls", lambda: T.ModernBertConfig(
+        **COMMON, local_attention=16, global_attn_every_n_layers=2, bos_token_id=2, eos_token_id=3,
+        cls_token_id=2, sep_token_id=3, **mue.LABELS), "bert-teacher", "dynamo"),
+    "qwen2": ("causal-lm", lambda: T.Qwen2Config(
+        **COMMON, num_key_value_heads=1, bos_token_id=2, eos_token_id=3, use_cache=False), "gpt2-teacher", "dynamo"),
+    "mistral": ("causal-lm", lambda: T.MistralConfig(
+        **COMMON, num_key_value_heads=1, bos_token_id=2, eos_token_id=3, use_cache=False), "gpt2-teacher", "dynamo"),
+    "phi3": ("causal-lm", lambda: T.Phi3Config(
+        **COMMON, num_key_value_heads=1, bos_token_id=2, eos_token_id=3, use_cache=False), "gpt2-teacher", "dynamo"),
+    # tied explicitly: with the config's default, save_pretrained leaves lm_head.weight out of
+    # model.safetensors although named_parameters() lists it apart (transformers 5.18). TorchScript: the
+    # dynamo export merges the parallel residual's two LayerNorms, identical at init, into one node
+    "gpt-neox": ("causal-lm", lambda: T.GPTNeoXConfig(
+        **COMMON, bos_token_id=2, eos_token_id=3, use_cache=False, tie_word_embeddings=True), "gpt2-teacher", "torchscript"),
 }
 EXPORTERS = {"torchscript": mue.export_torchscript, "dynamo": mue.export_dynamo}
 INDEX_BASE = 10  # seeds SEED + 10 + i: apart from make_user_exports.py's families

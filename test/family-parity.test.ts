@@ -18,7 +18,8 @@ import { type Meta, USER, trainAndCompare } from './helpers/user-parity.js';
 
 const FAMILIES: [string, string][] = [
   ['deberta-v2', 'torchscript'], ['mobilebert', 'torchscript'], ['llama', 'dynamo'],
-  ['mpnet', 'torchscript'], ['qwen2-seq-cls', 'dynamo'], ['gemma', 'dynamo'],
+  ['mpnet', 'torchscript'], ['qwen2-seq-cls', 'dynamo'], ['gemma', 'dynamo'], ['xlm-roberta', 'torchscript'],
+  ['modernbert', 'dynamo'], ['qwen2', 'dynamo'], ['mistral', 'dynamo'], ['phi3', 'dynamo'], ['gpt-neox', 'torchscript'],
 ];
 const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
 /**
