@@ -15,7 +15,7 @@ import { type Model, modelFromProto, modelToProto } from '../ir/convert.js';
 import { inferTypes } from '../ir/infer.js';
 import { prepareStudent, savePreparedStudent } from '../params/student.js';
 import type { Task } from '../losses/distill.js';
-import { DataType, dtypeName } from '../onnx/dtype.js';
+import { DataType } from '../onnx/dtype.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
 import { tensorBytes } from '../onnx/tensor.js';
 import { createOptimizer, type OptimizerName } from '../optim/index.js';
@@ -24,7 +24,7 @@ import { buildEvalGraph } from './eval-graph.js';
 import { inPlaceViolations } from './in-place.js';
 import { SPLIT_IO, buildGradModel, buildUpdateModel, updateIO } from './split-step.js';
 import { buildLoopGraph, METRICS } from './loop.js';
-import { STEP_IO, buildStepGraph, type StepGraph } from './step-graph.js';
+import { STEP_IO, buildStepGraph } from './step-graph.js';
 
 export const MANIFEST_FORMAT = 1;
 

@@ -17,7 +17,6 @@ import type { Graph, TensorType, Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';
-import { makeTensor } from '../onnx/tensor.js';
 import { clipCoefficient } from '../optim/clip.js';
 import { type ChunkPlan, chunkPlan, scanChunks } from '../optim/chunked.js';
 import { groupable, groupedUpdate, memberGroups } from '../optim/grouped.js';

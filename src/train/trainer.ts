@@ -21,7 +21,6 @@ import { exportStudent } from '../export/student.js';
 import { writeModelFolder } from '../export/model-folder.js';
 import { checkOutputDir, writeTrainingArgs } from './output-dir.js';
 import { maxTokens, studentMetadata } from '../params/student.js';
-import type { Task } from '../losses/distill.js';
 import type { Batch } from '../runtime/batch.js';
 import { EvalSession } from '../runtime/eval-session.js';
 import { TrainerSession, type StepMetrics } from '../runtime/trainer-session.js';
