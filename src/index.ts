@@ -24,7 +24,8 @@ export type { GradContext, GradRule } from './autodiff/rule.js';
 export { crossEntropy } from './losses/cross-entropy.js';
 export { distillationLoss, TASKS, type Task } from './losses/distill.js';
 export { createOptimizer, clipGradNorm, type OptimizerName } from './optim/index.js';
-export { buildTrainingArtifacts, type BuildOptions, type Manifest } from './build/artifacts.js';
+export { buildTrainingArtifacts, type BuildOptions } from './build/artifacts.js';
+export { type Manifest, readManifest, STEP_IO, METRICS } from './step/contract.js';
 
 // Running them.
 export { createSession, EXECUTION_PROVIDERS, type ExecutionProvider } from './runtime/session.js';

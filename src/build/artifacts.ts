@@ -22,17 +22,10 @@ import { createOptimizer, type OptimizerName } from '../optim/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { buildEvalGraph } from './eval-graph.js';
 import { inPlaceViolations } from './in-place.js';
-import { SPLIT_IO, buildGradModel, buildUpdateModel, updateIO } from './split-step.js';
-import { buildLoopGraph, METRICS } from './loop.js';
-import { STEP_IO, buildStepGraph } from './step-graph.js';
-
-export const MANIFEST_FORMAT = 1;
-
-/** The prepared student inside an artifacts folder (its sidecar: student.distill.json). */
-export const STUDENT_FILE = 'student.onnx';
-
-/** The key of train_update's model for a parameter: its dtype, with '.no_decay' outside the decay group. */
-export const updateModelKey = (dtype: string, decay: boolean): string => (decay ? dtype : `${dtype}.no_decay`);
+import { MANIFEST_FORMAT, METRICS, type Manifest, SPLIT_IO, STEP_IO, STUDENT_FILE, updateModelKey } from '../step/contract.js';
+import { buildGradModel, buildUpdateModel, updateIO } from './split-step.js';
+import { buildLoopGraph } from './loop.js';
+import { buildStepGraph } from './step-graph.js';
 
 export interface BuildOptions {
   student: string;
@@ -62,24 +55,6 @@ export interface BuildOptions {
   outDir: string;
 }
 
-/** A batch input: its padding value and whether axis 1 is a sequence axis padded when batches are stacked. */
-export interface BatchInput {
-  name: string;
-  dtype: string;
-  shape: (number | string)[];
-  /** Value of padded positions (masked or ignored downstream). */
-  pad: number;
-  /** Axis padded to a common length when batches of different lengths are stacked; null if none. */
-  sequence_axis: number | null;
-}
-
-export interface Hyperparameter {
-  name: string;
-  dtype: string;
-  shape: (number | string)[];
-  meaning: string;
-}
-
 const MEANING: Record<string, string> = {
   [STEP_IO.alpha]: 'weight of the cross-entropy term; (1 - alpha) weighs the KD term',
   [STEP_IO.temperature]: 'softmax temperature T of the KD term (which is scaled by T^2)',
@@ -90,48 +65,6 @@ const MEANING: Record<string, string> = {
   [STEP_IO.applyUpdate]: 'train_step.onnx with accumulation: true on the micro-batch that closes a window (the update is applied and the accumulators reset); train_loop.onnx computes it',
 };
 
-export interface Manifest {
-  format: number;
-  task: Task;
-  /** The student graph the artifacts train and export into (params/: one initializer per parameter), with its sidecar. */
-  student: string;
-  /** The ONNX file the user gave. */
-  student_source: string;
-  /** Where the parameter set came from: 'sidecar', 'hf-files' or 'heuristics' (docs/PARAMETERS.md). */
-  parameter_source: string;
-  /** What parameter discovery could not decide for sure, each with what to do about it. */
-  warnings: string[];
-  teacher: string | null;
-  opset: number;
-  models: { train_step: string; train_loop: string; eval: string; train_grad: string; train_update: Record<string, string> };
-  initial_state: string;
-  batch: BatchInput[];
-  hyperparameters: Hyperparameter[];
-  metrics: string[];
-  /** `ioShape`: the shape the step models take and return the tensor in, where it is not `shape` (chunked). */
-  parameters: { name: string; dtype: string; shape: number[]; ioShape?: number[]; output: string; decay: boolean }[];
-  state: { name: string; param: string; dtype: string; shape: number[]; ioShape?: number[]; init: number; output: string }[];
-  frozen: string[];
-  /** Micro-batches per optimizer step; with more than 1, train_step.onnx takes `apply_update`. */
-  accumulation_steps: number;
-  /**
-   * Whether train_step.onnx's new parameters and state may be written into the buffers of the inputs they
-   * replace (build/in-place.ts), and what forbids it if not: for drivers that run the whole step in place
-   * (low-memory mode runs the split step, whose update model is checked when it is built).
-   */
-  in_place: { safe: boolean; violations: string[] };
-  optimizer: { name: string; settings: Record<string, number | boolean> };
-  /**
-   * The split step of low-memory mode: train_grad.onnx's outputs, and train_update's inputs and outputs
-   * (one model per parameter dtype, `models.train_update`; every tensor input and output is a 1-D chunk).
-   */
-  split_step: {
-    grad_scale: string;
-    gradients: { param: string; output: string }[];
-    update: { inputs: { param: string; grad: string; state: string[]; lr: string; step: string; grad_scale: string }; outputs: { param: string; state: string[] } };
-  };
-  loop: { stacked_axis: string; inputs: string[]; outputs: string[]; note: string };
-}
 
 const SAFE: Partial<Record<number, SafeDtype>> = { [DataType.FLOAT]: 'F32', [DataType.DOUBLE]: 'F64', [DataType.FLOAT16]: 'F16', [DataType.BFLOAT16]: 'BF16' };
 

@@ -9,7 +9,7 @@ import type { Model } from '../ir/convert.js';
 import type { Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
 import { DataType } from '../onnx/dtype.js';
-import { STEP_IO } from './step-graph.js';
+import { STEP_IO } from '../step/contract.js';
 
 export interface EvalGraphOptions {
   task: Task;

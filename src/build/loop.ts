@@ -15,11 +15,10 @@ import { graphToProto } from '../ir/convert.js';
 import { Graph, type Value } from '../ir/graph.js';
 import { DataType } from '../onnx/dtype.js';
 import { makeTensor } from '../onnx/tensor.js';
-import { STEP_IO, newName, type StepGraph } from './step-graph.js';
+import { METRICS, STEP_IO, newName } from '../step/contract.js';
+import type { StepGraph } from './step-graph.js';
 
 const LOOP_PREFIX = 'loop/';
-/** Per-step metrics, scan outputs of the Loop. */
-export const METRICS = [STEP_IO.loss, STEP_IO.ce, STEP_IO.kd, STEP_IO.gradNorm] as const;
 
 /**
  * Wraps the step graph `body` (consumed: it becomes the Loop body) into a new outer graph. The body keeps

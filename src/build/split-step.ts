@@ -16,23 +16,14 @@
  * updates rely on already: optim/optimizer.ts) over a 1-D chunk.
  */
 import { InputError } from '../errors.js';
-import type { Manifest } from './artifacts.js';
 import { Builder } from '../ir/builder.js';
 import { type Model, modelFromProto, modelToProto, newModel } from '../ir/convert.js';
 import { Graph, type Value } from '../ir/graph.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { inPlaceViolations } from './in-place.js';
-import { METRICS } from './loop.js';
-import { STEP_IO, newName, type StepGraph } from './step-graph.js';
+import { METRICS, type Manifest, SPLIT_IO, STEP_IO, newName } from '../step/contract.js';
+import type { StepGraph } from './step-graph.js';
 
-/** Names of the split models' own inputs and outputs (the manifest repeats them). */
-export const SPLIT_IO = {
-  gradScale: 'grad_scale',
-  gradient: (param: string) => `grad/${param}`,
-  param: 'param',
-  grad: 'grad',
-  state: (suffix: string) => `state.${suffix}`,
-} as const;
 
 /** train_update's input and output names for `optimizer` (the manifest's `split_step.update`). */
 export function updateIO(optimizer: Optimizer): Manifest['split_step']['update'] {

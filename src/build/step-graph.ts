@@ -15,6 +15,7 @@ import { narrowToReadRows } from '../ir/narrow-rows.js';
 import type { Model } from '../ir/convert.js';
 import type { Graph, TensorType, Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
+import { STEP_IO, newName, stateName } from '../step/contract.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';
 import { clipCoefficient } from '../optim/clip.js';
@@ -22,24 +23,6 @@ import { type ChunkPlan, chunkPlan, scanChunks } from '../optim/chunked.js';
 import { groupable, groupedUpdate, memberGroups } from '../optim/grouped.js';
 import type { Optimizer, ParamUpdate, StepScalars } from '../optim/optimizer.js';
 
-/** Names of the inputs and outputs every step graph has (the manifest repeats them). */
-export const STEP_IO = {
-  labels: 'labels',
-  teacherLogits: 'teacher_logits',
-  alpha: 'alpha',
-  temperature: 'temperature',
-  lr: 'lr',
-  step: 'step',
-  maxGradNorm: 'max_grad_norm',
-  applyUpdate: 'apply_update',
-  loss: 'loss',
-  ce: 'ce',
-  kd: 'kd',
-  gradNorm: 'grad_norm',
-} as const;
-
-export const newName = (name: string) => `new/${name}`;
-export const stateName = (param: string, suffix: string) => `${param}.${suffix}`;
 
 export interface StepGraphOptions {
   task: Task;

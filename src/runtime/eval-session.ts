@@ -1,7 +1,7 @@
 /** The eval model (student forward + cross-entropy) run with the trainer's current parameters. */
 import * as path from 'node:path';
 import type ort from 'onnxruntime-node';
-import type { Manifest } from '../build/artifacts.js';
+import type { Manifest } from '../step/contract.js';
 import type { Batch } from './batch.js';
 import { createSession, type SessionOptions } from './session.js';
 

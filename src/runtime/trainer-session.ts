@@ -12,11 +12,10 @@
  * call's copy is a few MB. Cost: the gradients and the state still cross into JavaScript every step
  * (docs/PERFORMANCE.md has both modes measured).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
-import { type Manifest, updateModelKey } from '../build/artifacts.js';
+import { METRICS, type Manifest, STEP_IO, readManifest, stateSuffix, updateModelKey } from '../step/contract.js';
 import { floatArray, readSafetensors } from '../export/safetensors.js';
 import { elementCount } from '../onnx/tensor.js';
 import { type Batch, stackBatches } from './batch.js';
@@ -62,20 +61,6 @@ function floatTensor(dtype: string, data: ArrayLike<number>, dims: readonly numb
     : new ort.Tensor('float32', Float32Array.from(data), dims);
 }
 
-export function readManifest(dir: string): Manifest {
-  const file = path.join(dir, 'manifest.json');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new InputError(`${file}: no manifest; build the training artifacts with 'distill build' first`);
-  }
-  try {
-    return JSON.parse(text) as Manifest;
-  } catch {
-    throw new InputError(`${file}: not valid JSON`);
-  }
-}
 
 /**
  * State tensor `st` at its initial value, shaped as the step models take it. Fresh typed arrays are zero and
@@ -183,9 +168,9 @@ export class TrainerSession {
   private commonFeeds(hyper: Hyperparameters): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {};
     const names = new Set(this.manifest.hyperparameters.map((h) => h.name));
-    if (names.has('alpha')) feeds.alpha = this.scalar(hyper.alpha);
-    if (names.has('temperature')) feeds.temperature = this.scalar(hyper.temperature);
-    if (names.has('max_grad_norm')) feeds.max_grad_norm = this.scalar(hyper.maxGradNorm);
+    if (names.has(STEP_IO.alpha)) feeds[STEP_IO.alpha] = this.scalar(hyper.alpha);
+    if (names.has(STEP_IO.temperature)) feeds[STEP_IO.temperature] = this.scalar(hyper.temperature);
+    if (names.has(STEP_IO.maxGradNorm)) feeds[STEP_IO.maxGradNorm] = this.scalar(hyper.maxGradNorm);
     for (const [k, v] of this.params) feeds[k] = v;
     for (const [k, v] of this.state) feeds[k] = v;
     return feeds;
@@ -198,13 +183,13 @@ export class TrainerSession {
   /** One call of train_loop.onnx over the stacked batches; the new parameters and state replace the old. */
   private async trainLoop(batches: readonly Batch[], lrs: readonly number[], hyper: Hyperparameters): Promise<StepMetrics[]> {
     const feeds = { ...this.commonFeeds(hyper), ...stackBatches(batches, this.manifest.batch) };
-    feeds.lr = floatTensor(this.floatType, lrs, [lrs.length]);
-    feeds.step = this.scalar(this.stepsDone);
+    feeds[STEP_IO.lr] = floatTensor(this.floatType, lrs, [lrs.length]);
+    feeds[STEP_IO.step] = this.scalar(this.stepsDone);
     const out = await this.session.run(feeds);
     for (const p of this.manifest.parameters) this.params.set(p.name, out[p.output]!);
     for (const st of this.manifest.state) this.state.set(st.name, out[st.output]!);
     const col = (n: string) => Array.from(out[n]!.data as FloatArray);
-    const [loss, ce, kd, gradNorm] = ['loss', 'ce', 'kd', 'grad_norm'].map(col) as [number[], number[], number[], number[]];
+    const [loss, ce, kd, gradNorm] = METRICS.map(col) as [number[], number[], number[], number[]];
     return loss.map((_, k) => ({ loss: loss[k]!, ce: ce[k]!, kd: kd[k]!, gradNorm: gradNorm[k]! }));
   }
 
@@ -247,13 +232,14 @@ export class TrainerSession {
       feeds[st.name] = update ? initialState(st) : viewAs(gradients.get(st.param)!, st.shape);
       this.state.set(st.name, feeds[st.name]!);
     }
-    return { loss: value('loss'), ce: value('ce'), kd: value('kd'), gradNorm: value('grad_norm') };
+    const [loss, ce, kd, gradNorm] = METRICS.map(value) as [number, number, number, number];
+    return { loss, ce, kd, gradNorm };
   }
 
   /** Runs train_update over every parameter in chunks, writing each chunk's results where it read them. */
   private async update(gradients: ReadonlyMap<string, ort.Tensor>, lr: number, step: number, gradScale: ort.Tensor): Promise<void> {
     const io = this.manifest.split_step.update;
-    const suffixes = io.inputs.state.map((n) => n.slice('state.'.length));
+    const suffixes = io.inputs.state.map(stateSuffix);
     const scalars = { [io.inputs.lr]: this.scalar(lr), [io.inputs.step]: this.scalar(step), [io.inputs.grad_scale]: gradScale };
     for (const p of this.manifest.parameters) {
       const session = this.updates.get(updateModelKey(p.dtype, p.decay !== false));

@@ -21,6 +21,7 @@ import { exportStudent } from '../export/student.js';
 import { writeModelFolder } from '../export/model-folder.js';
 import { checkOutputDir, writeTrainingArgs } from './output-dir.js';
 import { maxTokens, studentMetadata } from '../params/student.js';
+import { STEP_IO } from '../step/contract.js';
 import type { Batch } from '../runtime/batch.js';
 import { EvalSession } from '../runtime/eval-session.js';
 import { TrainerSession, type StepMetrics } from '../runtime/trainer-session.js';
@@ -214,7 +215,7 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
   const metricName = task === 'causal-lm' ? 'eval_perplexity' : task === 'token-cls' ? 'eval_token_accuracy' : 'eval_accuracy';
   const higherIsBetter = task !== 'causal-lm';
   const hyper = { alpha: opts.teacher ? opts.alpha : 1, temperature: opts.temperature, maxGradNorm: opts.maxGradNorm };
-  const collateOpts = { task, padId: sidecar.pad_token_id ?? 0, inputs: manifest.batch.map((b) => b.name).filter((n) => n !== 'labels' && n !== 'teacher_logits') };
+  const collateOpts = { task, padId: sidecar.pad_token_id ?? 0, inputs: manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits) };
 
   const started = performance.now();
   let samples = 0;
