@@ -68,7 +68,10 @@ function floatsOf(t: TensorProto): Float32Array {
   return a;
 }
 
-/** Whether `a` holds the transpose of the [rows, cols] tensor `b`, bitwise, without making the transpose. */
+/**
+ * Whether `a` holds the transpose of the [rows, cols] tensor `b`, bitwise (so -0 and 0 differ, as the bytes
+ * do), without making the transpose. With cols = 1 it is plain bitwise equality.
+ */
 function sameBitsTransposed(a: Float32Array, b: Float32Array, rows: number, cols: number): boolean {
   if (a.length !== b.length) return false;
   const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -77,14 +80,8 @@ function sameBitsTransposed(a: Float32Array, b: Float32Array, rows: number, cols
   return true;
 }
 
-/** Bitwise equality of float data (so -0 and 0 differ, as the bytes do). */
-function sameBits(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
+/** Bitwise equality of float data. */
+const sameBits = (a: Float32Array, b: Float32Array) => sameBitsTransposed(a, b, b.length, 1);
 
 function allEqual(a: Float32Array): boolean {
   const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -92,39 +89,37 @@ function allEqual(a: Float32Array): boolean {
   return true;
 }
 
-/** A hash of the bits, to find equal tensors without comparing every pair. */
-function bitsKey(a: Float32Array): string {
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  for (let i = 0; i < x.length; i++) {
-    h1 = Math.imul(h1 ^ x[i]!, 0x01000193);
-    h2 = Math.imul(h2 + x[i]!, 0x5bd1e995) ^ (h2 >>> 15);
-  }
-  return `${a.length}:${(h1 >>> 0).toString(36)}:${(h2 >>> 0).toString(36)}`;
-}
-
-/** bitsKey of the transpose of a [rows, cols] tensor, without making the transpose. */
+/**
+ * A hash of the bits of the transpose of the [rows, cols] tensor `a`, without making the transpose, to find
+ * equal tensors without comparing every pair. With cols = 1 it hashes `a` as it is (bitsKey).
+ */
 function transposedBitsKey(a: Float32Array, rows: number, cols: number): string {
-  const t = new Float32Array(rows);
-  const col = new Uint32Array(t.buffer);
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193;
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
   for (let j = 0; j < cols; j++) {
-    for (let i = 0; i < rows; i++) col[i] = x[i * cols + j]!;
     for (let i = 0; i < rows; i++) {
-      h1 = Math.imul(h1 ^ col[i]!, 0x01000193);
-      h2 = Math.imul(h2 + col[i]!, 0x5bd1e995) ^ (h2 >>> 15);
+      const v = x[i * cols + j]!;
+      h1 = Math.imul(h1 ^ v, 0x01000193);
+      h2 = Math.imul(h2 + v, 0x5bd1e995) ^ (h2 >>> 15);
     }
   }
   return `${a.length}:${(h1 >>> 0).toString(36)}:${(h2 >>> 0).toString(36)}`;
 }
 
-/** The order nodes appear in: parameters are listed by their first reader, like the model's own layers. */
+const bitsKey = (a: Float32Array) => transposedBitsKey(a, a.length, 1);
+
+/** Appends `item` to the list under `key`. */
+function pushTo<K, T>(map: Map<K, T[]>, key: K, item: T): void {
+  const list = map.get(key);
+  if (list) list.push(item);
+  else map.set(key, [item]);
+}
+
+/** The position of a value's first reader: parameters are listed in that order, like the model's own layers. */
 function firstUseOrder(g: Graph): (v: Value) => number {
   const at = new Map(g.nodes.map((n, i) => [n, i]));
-  return (v) => Math.min(...usesOf(v).map((u) => at.get(u.node) ?? Infinity), Infinity);
+  return (v) => usesOf(v).reduce((first, u) => Math.min(first, at.get(u.node) ?? Infinity), Infinity);
 }
 
 /** Rewires graph edits: a new initializer, and Transpose views of a canonical one, memoized per value. */
@@ -219,11 +214,10 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
     return t;
   };
   const index = new Map<string, Layout[]>();
-  const addKey = (key: string, l: Layout) => (index.get(key) ?? index.set(key, []).get(key)!).push(l);
-  for (const hf of weights.values()) {
-    addKey(bitsKey(hf.data), { hf, transpose: false });
-    if (hf.shape.length === 2 && !allEqual(hf.data)) addKey(transposedBitsKey(hf.data, hf.shape[0]!, hf.shape[1]!), { hf, transpose: true });
-    else if (hf.shape.length === 2 && hf.shape[0] !== hf.shape[1]) addKey(bitsKey(hf.data), { hf, transpose: true });
+    for (const hf of weights.values()) {
+    pushTo(index, bitsKey(hf.data), { hf, transpose: false });
+    if (hf.shape.length === 2 && !allEqual(hf.data)) pushTo(index, transposedBitsKey(hf.data, hf.shape[0]!, hf.shape[1]!), { hf, transpose: true });
+    else if (hf.shape.length === 2 && hf.shape[0] !== hf.shape[1]) pushTo(index, bitsKey(hf.data), { hf, transpose: true });
   }
 
   const assigned = new Map<string, Assignment[]>();
@@ -236,7 +230,7 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
     if (!matches.length) continue;
     for (const use of usesOf(init)) {
       const m = pickParameter(use, init, matches);
-      if (m) (assigned.get(m.hf.name) ?? assigned.set(m.hf.name, []).get(m.hf.name)!).push({ init, transpose: m.transpose, use });
+      if (m) pushTo(assigned, m.hf.name, { init, transpose: m.transpose, use });
       else ambiguous.push({ init, use, matches });
     }
   }
@@ -244,7 +238,7 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
   for (const a of ambiguous) {
     const free = a.matches.filter((m) => !assigned.has(m.hf.name)).sort((x, y) => x.hf.name.localeCompare(y.hf.name, 'en', { numeric: true }));
     const m = free[0] ?? a.matches[0]!;
-    (assigned.get(m.hf.name) ?? assigned.set(m.hf.name, []).get(m.hf.name)!).push({ init: a.init, transpose: m.transpose, use: a.use });
+    pushTo(assigned, m.hf.name, { init: a.init, transpose: m.transpose, use: a.use });
     warnings.push(`${a.use.node.describe()} reads '${a.init.name}', equal to ${a.matches.length} parameters of model.safetensors, and nothing in the export says which: given to '${m.hf.name}' (names may be swapped in model.safetensors; training is the same). Export with scripts/export_hf.py for an exact map`);
   }
 
@@ -274,7 +268,7 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
   for (const init of floatInitializers(g)) {
     if (used.has(init)) continue;
     const key = `${dimsOf(init).join('x')}|${bitsKey(floatsOf(init.initializer!))}`;
-    (unclaimed.get(key) ?? unclaimed.set(key, []).get(key)!).push(init);
+    pushTo(unclaimed, key, init);
   }
   for (const hf of weights.values()) {
     if (assigned.has(hf.name)) continue;
@@ -384,7 +378,7 @@ function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: reado
     const aliased = uses.some((u) => u.via !== init);
     const keyOf = (u: Use) => (u.via !== init ? `alias:${u.via.name}` : aliased ? 'self' : u.scope !== null ? `scope:${u.scope}.${roleOf(u) ?? 'param'}` : `node:${u.node.name}`);
     const groups = new Map<string, Use[]>();
-    for (const u of uses) (groups.get(keyOf(u)) ?? groups.set(keyOf(u), []).get(keyOf(u))!).push(u);
+    for (const u of uses) pushTo(groups, keyOf(u), u);
     if (groups.size < 2) continue;
     const [first, ...rest] = [...groups.entries()].sort(([a], [b]) => (a === 'self' ? -1 : b === 'self' ? 1 : 0));
     if (!aliased && first![0].startsWith('scope:')) own.hfName = first![0].slice('scope:'.length);
@@ -408,7 +402,7 @@ function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: reado
     const dims = dimsOf(f.init);
     const keys = [{ key: `${dims.join('x')}|${bitsKey(data)}`, transpose: false }];
     if (dims.length === 2) keys.push({ key: `${dims[1]}x${dims[0]}|${transposedBitsKey(data, dims[0]!, dims[1]!)}`, transpose: true });
-    for (const k of keys) (byKey.get(k.key) ?? byKey.set(k.key, []).get(k.key)!).push({ f, transpose: k.transpose });
+    for (const k of keys) pushTo(byKey, k.key, { f, transpose: k.transpose });
   }
   const removed = new Set<Found>();
   for (const group of byKey.values()) {
@@ -492,7 +486,9 @@ export function discoverParameters(model: Model, options: DiscoverOptions): Para
   }
   const order = firstUseOrder(g);
   const parameters: PlannedParameter[] = found
-    .map((f) => ({
+    .map((f) => ({ f, at: order(f.init) }))
+    .sort((a, b) => a.at - b.at)
+    .map(({ f }) => ({
       initializer: f.init.name,
       hfName: f.hfName,
       transpose: f.transpose,
@@ -502,7 +498,6 @@ export function discoverParameters(model: Model, options: DiscoverOptions): Para
       tiedCopies: f.tiedCopies,
       decay: decays(f.hfName, f.init),
       paddingRow: paddingRowOf(f.init, options.padId),
-    }))
-    .sort((a, b) => order(g.get(a.initializer)!) - order(g.get(b.initializer)!));
+    }));
   return { source, parameters, constants, warnings, edits: rw.edits };
 }
