@@ -12,8 +12,7 @@ import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { type SafeDtype, type SafeTensor, writeSafetensors } from '../export/safetensors.js';
 import { type Model, modelFromProto, modelToProto } from '../ir/convert.js';
-import { inferTypes } from '../ir/infer.js';
-import { prepareStudent, savePreparedStudent } from '../params/student.js';
+import { logitsWidth, prepareStudent, savePreparedStudent } from '../params/student.js';
 import type { Task } from '../losses/distill.js';
 import { DataType } from '../onnx/dtype.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
@@ -68,21 +67,13 @@ const MEANING: Record<string, string> = {
 
 const SAFE: Partial<Record<number, SafeDtype>> = { [DataType.FLOAT]: 'F32', [DataType.DOUBLE]: 'F64', [DataType.FLOAT16]: 'F16', [DataType.BFLOAT16]: 'BF16' };
 
-/** The last (class / vocabulary) dimension of a model's logits output, when it is static. */
-function classCount(m: Model, logits: string): number | undefined {
-  inferTypes(m.graph, m.opset('')!);
-  const out = m.graph.outputs.find((o) => o.name === logits);
-  const d = out?.type.shape?.[out.type.shape.length - 1];
-  return typeof d === 'number' ? d : undefined;
-}
-
 /** Teacher and student must agree on the label set / vocabulary, or the KD term compares different things. */
 export function checkTeacherMatches(teacherFile: string, student: Model, studentFile: string, logits: string, task: Task): void {
   const teacher = modelFromProto(loadModel(teacherFile).model);
   if (!teacher.graph.outputs.some((o) => o.name === logits)) {
     throw new InputError(`${teacherFile}: the teacher has no output '${logits}' (its outputs: ${teacher.graph.outputs.map((o) => o.name).join(', ')})`);
   }
-  const [t, s] = [classCount(teacher, logits), classCount(student, logits)];
+  const [t, s] = [logitsWidth(teacher, logits), logitsWidth(student, logits)];
   const what = task === 'causal-lm' ? 'vocabulary size' : 'label count';
   if (t !== undefined && s !== undefined && t !== s) {
     throw new InputError(`teacher and student differ in ${what}: ${teacherFile} has ${t}, ${studentFile} has ${s}`);

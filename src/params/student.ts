@@ -75,12 +75,8 @@ export function declaredOutputWidth(file: string, output: string): number | unde
 }
 
 /** The static last dimension of the logits (the class count or vocabulary size), when inference finds it. */
-function logitsWidth(model: Model, logits: string): number | undefined {
-  try {
-    inferTypes(model.graph, model.opset('') ?? 17);
-  } catch {
-    return undefined;
-  }
+export function logitsWidth(model: Model, logits: string): number | undefined {
+  inferTypes(model.graph, model.opset('')!);
   const out = model.graph.outputs.find((o) => o.name === logits);
   const d = out?.type.shape?.[out.type.shape.length - 1];
   return typeof d === 'number' ? d : undefined;
@@ -137,12 +133,13 @@ export function prepareStudent(file: string, options: StudentOptions = {}): Prep
     padId: meta.pad_token_id ?? 0,
   });
   const logits = options.logits ?? meta.logits ?? 'logits';
-  const width = logitsWidth(modelFromProto(modelToProto(model)), logits);
+  // The declared width already gave num_labels where the file states it; inference only for the rest.
+  const width = meta.num_labels == null && meta.task !== 'causal-lm' ? logitsWidth(model, logits) : undefined;
   const sidecar: StudentSidecar = {
     ...meta,
     format: 1,
     logits,
-    ...(meta.num_labels == null && width !== undefined && meta.task !== 'causal-lm' ? { num_labels: width } : {}),
+    ...(width !== undefined ? { num_labels: width } : {}),
     parameters: Object.fromEntries(plan.parameters.map((p) => [p.initializer, { name: p.hfName ?? p.initializer, transpose: p.transpose }])),
     parameter_source: plan.source,
     no_decay: plan.parameters.filter((p) => !p.decay).map((p) => p.initializer),
