@@ -99,16 +99,6 @@ export function findHfFiles(onnxFile: string, dir?: string, options: { weights?:
   return { dir: path.dirname(onnxFile), config: null, configFile: null, weights: null, weightsFile: null };
 }
 
-/** The label names of a config, in id order, or null when it has none worth using ('LABEL_0', ...). */
-export function configLabels(config: HfConfig | null): string[] | null {
-  const id2label = config?.id2label;
-  if (!id2label || typeof id2label !== 'object') return null;
-  const n = Object.keys(id2label).length;
-  const names = Array.from({ length: n }, (_, i) => id2label[String(i)]);
-  if (names.some((x) => typeof x !== 'string')) return null;
-  return names as string[];
-}
-
 /** The padding id a config gives (pad_token_id, else the first eos_token_id, as HF pads causal LMs). */
 export function configPadId(config: HfConfig | null): number | null {
   if (!config) return null;

@@ -6,7 +6,6 @@
  * Everything here comes, in this order, from the student's own `distill.json` sidecar (a lossless export),
  * the Hugging Face files beside it (config.json, model.safetensors; or `--hf-model DIR`), and the graph.
  */
-import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { type Sidecar, readSidecar, sidecarPath } from '../export/student.js';
 import { type Model, modelFromProto, modelToProto } from '../ir/convert.js';
@@ -156,10 +155,4 @@ export function prepareStudent(file: string, options: StudentOptions = {}): Prep
 export function savePreparedStudent(student: PreparedStudent, file: string): void {
   saveModel(modelToProto(student.model), file, { externalData: { threshold: 1 << 20 } });
   writeFileAtomic(sidecarPath(file), `${JSON.stringify(student.sidecar, null, 2)}\n`);
-}
-
-/** The folder the student's companions (tokenizer, config) are taken from, in order of preference. */
-export function companionFolders(student: PreparedStudent | { file: string; hf: HfFiles }): string[] {
-  const own = path.dirname(student.file);
-  return [...new Set([own, student.hf.dir])];
 }
