@@ -248,13 +248,17 @@ if (refRun.status !== 0) throw new Error(`reference run failed: ${refRun.stderr}
   const noWrite = path.join(work, 'no-write');
   fs.mkdirSync(noWrite, { mode: 0o555 });
   fs.chmodSync(noWrite, 0o555);
-  const setpriv = isRoot && spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'true']).status === 0;
-  if (setpriv || !isRoot) {
+  // As uid 65534 the CLI must still be readable: a checkout under a 0700 folder (mktemp -d) is not, and the
+  // case would test that instead of the error path.
+  const nobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+  const setpriv = isRoot && spawnSync('setpriv', [...nobody, 'true']).status === 0;
+  const nobodyRuns = setpriv && spawnSync('setpriv', [...nobody, process.execPath, CLI, '--help']).status === 0;
+  if (nobodyRuns || !isRoot) {
     const asNobody = (args) => (isRoot
-      ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'train', ...args], { encoding: 'utf8', timeout: 120_000 })
+      ? spawnSync('setpriv', [...nobody, process.execPath, CLI, 'train', ...args], { encoding: 'utf8', timeout: 120_000 })
       : distill(args));
     cases.push(['no write permission', () => asNobody(base(path.join(noWrite, 'out'))), /no-write\/out.*EACCES.*permission denied/, noWrite]);
-  } else notRun.push('no write permission (root ignores permissions and setpriv is missing)');
+  } else notRun.push(setpriv ? 'no write permission (uid 65534 cannot read this checkout)' : 'no write permission (root ignores permissions and setpriv is missing)');
   // A checkpoint whose manifest matches but whose trainer_state field is unusable (hand-edited and resealed).
   const resealed = path.join(work, 'resealed');
   fs.cpSync(path.join(ref, 'checkpoint-10'), path.join(resealed, 'checkpoint-10'), { recursive: true });
