@@ -23,7 +23,7 @@ import {
 } from '../src/data/batches.js';
 import { toExamples, type Example } from '../src/data/examples.js';
 import { readRows } from '../src/data/reader.js';
-import { TextTokenizer } from '../src/data/tokenize.js';
+import { readTokenizer } from '../src/data/tokenize.js';
 import { MODELS } from './helpers/fixtures.js';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'data-batches-'));
@@ -147,7 +147,7 @@ describe('streams', () => {
   });
 
   it('file -> examples -> batches, end to end', async () => {
-    const tok = TextTokenizer.load(path.join(MODELS, 'tokenizer.json'));
+    const tok = readTokenizer(path.join(MODELS, 'tokenizer.json'));
     const f = path.join(TMP, 'train.jsonl');
     fs.writeFileSync(f, range(10).map((i) => JSON.stringify({ text: 'a '.repeat(i + 1), label: i % 2 ? 'spam' : 'ham' })).join('\n'));
     const opts = { task: 'seq-cls' as const, file: f, tokenizer: tok, labels: { count: 2, names: ['ham', 'spam'] }, maxLength: 6 };

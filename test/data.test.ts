@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { readCsv, readJsonl, readRows, type RowAt } from '../src/data/reader.js';
 import { labelSet, toExample, toExamples, type ExampleOptions, type LabelSet } from '../src/data/examples.js';
-import { loadTokenizer, TextTokenizer } from '../src/data/tokenize.js';
+import { loadTokenizer, readTokenizer, TextTokenizer } from '../src/data/tokenize.js';
 import { InputError } from '../src/errors.js';
 import { MODELS } from './helpers/fixtures.js';
 
@@ -50,7 +50,7 @@ function throwsWith(fn: () => unknown, message: string): void {
 }
 
 const TOKENIZER = path.join(MODELS, 'tokenizer.json');
-const tok = TextTokenizer.load(TOKENIZER);
+const tok = readTokenizer(TOKENIZER);
 const SPAM: LabelSet = labelSet(JSON.parse(fs.readFileSync(path.join(MODELS, 'bert-student', 'distill.json'), 'utf8')));
 const TOKCLS: LabelSet = labelSet(JSON.parse(fs.readFileSync(path.join(MODELS, 'bert-tokcls', 'distill.json'), 'utf8')));
 
@@ -301,9 +301,9 @@ describe('tokenize (models/tokenizer.json vs Python tokenizers)', () => {
 
   it('a missing or broken tokenizer file', () => {
     const f = path.join(TMP, 'missing', 'tokenizer.json');
-    throwsWith(() => TextTokenizer.load(f), `${f}: no such file`);
+    throwsWith(() => readTokenizer(f), `${f}: no such file`);
     const g = write('tokenizer.json', '{"model": ');
-    assert.throws(() => TextTokenizer.load(g), (e: unknown) => e instanceof InputError && e.message.startsWith(`${g}: invalid JSON (`));
+    assert.throws(() => readTokenizer(g), (e: unknown) => e instanceof InputError && e.message.startsWith(`${g}: invalid JSON (`));
   });
 });
 

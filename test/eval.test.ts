@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
-import { TextTokenizer } from '../src/data/tokenize.js';
+import { readTokenizer } from '../src/data/tokenize.js';
 import { collate } from '../src/data/batches.js';
 import { EVAL_INPUTS, toEvalBatch } from '../src/eval/batches.js';
 import { evaluate, modelSize } from '../src/eval/evaluator.js';
@@ -99,7 +99,7 @@ async function perRow(model: string, rows: number[][]): Promise<Float32Array[]> 
 
 describe('distill eval', () => {
   const bert = path.join(MODELS, 'bert-student', 'model.onnx');
-  const tok = TextTokenizer.load(path.join(MODELS, 'bert-student', 'tokenizer.json'));
+  const tok = readTokenizer(path.join(MODELS, 'bert-student', 'tokenizer.json'));
 
   it('seq-cls (bert-student): exit 0, table printed, --json equals accuracy / macro-F1 computed row by row', async () => {
     const table = run('eval', '--model', bert, '--eval-file', dataFile, '--batch-size', '3');
@@ -141,7 +141,7 @@ describe('distill eval', () => {
     const r = run('eval', '--model', model, '--eval-file', dataFile, '--batch-size', '4', '--json');
     assert.equal(r.status, 0, r.stderr);
     const rep = JSON.parse(r.stdout).results[0];
-    const gptTok = TextTokenizer.load(path.join(MODELS, 'gpt2-student', 'tokenizer.json'));
+    const gptTok = readTokenizer(path.join(MODELS, 'gpt2-student', 'tokenizer.json'));
     const ids = ROWS.map((row) => gptTok.encode(row.text, null, 128).ids);
     const logits = await perRow(model, ids);
     let nll = 0;
@@ -172,7 +172,7 @@ describe('distill eval', () => {
     const r = run('eval', '--model', model, '--eval-file', file, '--json');
     assert.equal(r.status, 0, r.stderr);
     const rep = JSON.parse(r.stdout).results[0];
-    const t = TextTokenizer.load(path.join(MODELS, 'bert-tokcls', 'tokenizer.json'));
+    const t = readTokenizer(path.join(MODELS, 'bert-tokcls', 'tokenizer.json'));
     const names = ['O', 'B-ENT', 'I-ENT'];
     let correct = 0;
     let n = 0;

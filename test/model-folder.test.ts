@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AutoModelForCausalLM, env, pipeline, Tensor } from '@huggingface/transformers';
 import ort from 'onnxruntime-node';
-import { TextTokenizer } from '../src/data/tokenize.js';
+import { readTokenizer } from '../src/data/tokenize.js';
 import { InputError } from '../src/errors.js';
 import { writeModelFolder, type ModelFolderOptions } from '../src/export/model-folder.js';
 import { exportStudent, readSidecar } from '../src/export/student.js';
@@ -79,7 +79,7 @@ function jsIds(tokenizer: any, text: string): number[] {
 }
 
 describe('writeModelFolder: transformers.js loads the output folder', () => {
-  const ourTokenizer = TextTokenizer.load(path.join(MODELS, 'bert-student', 'tokenizer.json'));
+  const ourTokenizer = readTokenizer(path.join(MODELS, 'bert-student', 'tokenizer.json'));
 
   for (const externalData of [false, true]) {
     it(`seq-cls${externalData ? ' (external data)' : ''}: text-classification pipeline gives our labels and softmax(ORT logits)`, async () => {

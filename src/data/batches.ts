@@ -19,7 +19,9 @@
  * position, and starting a generator at a saved position continues with exactly the batches that an
  * uninterrupted run would have produced (same seed, batch size and data).
  */
-import ort from 'onnxruntime-node';
+// onnxruntime-common's Tensor, not a runtime's: onnxruntime-node and -web read feeds by their fields, so the
+// browser entry point (web/) builds its batches here too.
+import { Tensor } from 'onnxruntime-common';
 import { InputError } from '../errors.js';
 import type { Batch } from '../runtime/batch.js';
 import { IGNORE, type Example, type Task } from './examples.js';
@@ -212,10 +214,10 @@ export interface CollateOptions {
   withLabels?: boolean;
 }
 
-function int64(values: ArrayLike<number>, dims: number[]): ort.Tensor {
+function int64(values: ArrayLike<number>, dims: number[]): Tensor {
   const data = new BigInt64Array(values.length);
   for (let i = 0; i < values.length; i++) data[i] = BigInt(values[i]!);
-  return new ort.Tensor('int64', data, dims);
+  return new Tensor('int64', data, dims);
 }
 
 /**

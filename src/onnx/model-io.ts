@@ -10,10 +10,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError, ModelFormatError } from '../errors.js';
 import { type GraphProto, type ModelProto, type TensorProto, toNumber } from './proto.js';
-import { ModelProtoType } from './schema.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { fsInputError } from '../util/fs-errors.js';
-import { concatChunks, encodeModelChunks } from './encode.js';
+import { encodeModelChunks } from './encode.js';
+import { decodeModel } from './model-codec.js';
+
+export { decodeModel, encodeModel } from './model-codec.js';
 
 /** Highest IR version the bundled onnxruntime-node (1.30) accepts. */
 export const MAX_IR_VERSION = 13;
@@ -40,41 +42,6 @@ function readFileOrThrow(file: string, what: string): Buffer {
     if (err.code === 'EISDIR') throw new InputError(`${file}: is a directory, expected ${what}`);
     throw new InputError(`${file}: cannot read ${what} (${err.code ?? err.message})`);
   }
-}
-
-/** Decodes ONNX bytes; `source` names the file in error messages. */
-export function decodeModel(bytes: Uint8Array, source: string): ModelProto {
-  if (bytes.length === 0) throw new ModelFormatError(`${source}: file is empty, not an ONNX model`);
-  let model: ModelProto;
-  try {
-    model = ModelProtoType.decode(bytes) as unknown as ModelProto;
-  } catch (e) {
-    const why = (e as Error).message;
-    const truncated = /index out of range|invalid wire type|illegal/i.test(why);
-    throw new ModelFormatError(
-      `${source}: not a valid ONNX model (${truncated ? 'truncated or corrupt protobuf' : why}); re-export or re-download it`,
-    );
-  }
-  const ir = safeNumber(model.irVersion);
-  if (!model.graph || ir <= 0 || ir > 1000) {
-    throw new ModelFormatError(`${source}: not an ONNX model (no graph or no ir_version); is this the right file?`);
-  }
-  if (model.opsetImport.length === 0) {
-    throw new ModelFormatError(`${source}: ONNX model has no opset_import; re-export it with a current exporter`);
-  }
-  return model;
-}
-
-function safeNumber(v: Parameters<typeof toNumber>[0]): number {
-  try {
-    return toNumber(v);
-  } catch {
-    return -1;
-  }
-}
-
-export function encodeModel(model: ModelProto): Uint8Array {
-  return concatChunks(encodeModelChunks(model));
 }
 
 export function loadModel(file: string, options: LoadOptions = {}): LoadedModel {

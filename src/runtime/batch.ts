@@ -3,21 +3,23 @@
  * batches must share their shapes, so sequences are padded to the longest in the group with each input's
  * neutral value (padding tokens, attention 0, ignored labels).
  */
-import ort from 'onnxruntime-node';
+// onnxruntime-common's Tensor, not a runtime's: onnxruntime-node and -web read feeds by their fields, so the
+// browser entry point (web/) builds its batches here too.
+import { Tensor } from 'onnxruntime-common';
 import { InputError } from '../errors.js';
 
-export type Batch = Record<string, ort.Tensor>;
+export type Batch = Record<string, Tensor>;
 
 
 type Numeric = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 
-function allocLike(t: ort.Tensor, size: number): Numeric {
+function allocLike(t: Tensor, size: number): Numeric {
   const d = t.data as Numeric;
   return new (d.constructor as new (n: number) => Numeric)(size);
 }
 
 /** Pads axis 1 (sequence) of every [B, S, ...] input to `seq`. */
-export function padSequence(t: ort.Tensor, seq: number, value: number): ort.Tensor {
+export function padSequence(t: Tensor, seq: number, value: number): Tensor {
   if (t.dims.length < 2 || t.dims[1] === seq) return t;
   const [b, s, ...rest] = t.dims as number[];
   const inner = rest.reduce((x, y) => x * y, 1);
@@ -28,7 +30,7 @@ export function padSequence(t: ort.Tensor, seq: number, value: number): ort.Tens
   for (let i = 0; i < b!; i++) {
     (out as Float32Array).set((src as Float32Array).subarray(i * s! * inner, (i + 1) * s! * inner), i * seq * inner);
   }
-  return new ort.Tensor(t.type as 'float32', out as Float32Array, [b!, seq, ...rest]);
+  return new Tensor(t.type as 'float32', out as Float32Array, [b!, seq, ...rest]);
 }
 
 /** How a batch input is stacked: inputs with a sequence axis are padded to the group's longest. */
@@ -58,7 +60,7 @@ export function stackBatches(batches: readonly Batch[], specs: readonly StackSpe
     const size = parts[0]!.size;
     const data = allocLike(parts[0]!, size * parts.length);
     parts.forEach((p, k) => (data as Float32Array).set(p.data as Float32Array, k * size));
-    out[name] = new ort.Tensor(parts[0]!.type as 'float32', data as Float32Array, [parts.length, ...dims]);
+    out[name] = new Tensor(parts[0]!.type as 'float32', data as Float32Array, [parts.length, ...dims]);
   }
   return out;
 }
