@@ -46,15 +46,7 @@ export interface PreparedStudent {
   hf: HfFiles;
 }
 
-/**
- * The most tokens a row may have: the position table's size, less RoBERTa's offset (its positions start
- * after the padding id, so two rows of the table are never read by a real token).
- */
-export function maxTokens(side: Partial<StudentSidecar>): number | undefined {
-  const n = side.max_position_embeddings;
-  if (typeof n !== 'number') return undefined;
-  return /roberta|camembert/.test(side.model_type ?? '') ? n - 2 : n;
-}
+export { maxTokens } from './positions.js';
 
 /** The task an HF architecture name implies ('BertForSequenceClassification' -> seq-cls). */
 export function taskOfArchitecture(arch: string | undefined): Task | undefined {
