@@ -15,6 +15,7 @@ import { register as registerInspect } from './inspect.js';
 import { register as registerQuantize } from './quantize.js';
 import { register as registerSearch } from './search.js';
 import { register as registerTrain } from './train.js';
+import { register as registerWeb } from './web.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`distill: ${message}\n`);
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
   cli = registerEval(cli);
   cli = registerQuantize(cli);
   cli = registerSearch(cli);
+  cli = registerWeb(cli);
   await cli.help().alias('h', 'help').version().parseAsync();
 }
 

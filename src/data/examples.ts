@@ -15,14 +15,19 @@
  * Errors name the file and line: `FILE:LINE: ...`.
  */
 import { InputError } from '../errors.js';
-import type { RowAt } from './reader.js';
 import type { Task } from '../losses/distill.js';
-import type { TextTokenizer } from './tokenize.js';
+import type { TextTokenizer } from './text-tokenizer.js';
 
 export type { Task };
 
 /** The label id of positions / rows that do not count (PyTorch's ignore_index). */
 export const IGNORE = -100;
+
+/** One data row and the 1-based line of the file where it starts (data/reader.ts reads them from files). */
+export interface RowAt {
+  row: Record<string, unknown>;
+  line: number;
+}
 
 /** One example, ready for batching. Lengths of all per-token arrays are equal. */
 export interface Example {

@@ -19,11 +19,9 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { InputError } from '../errors.js';
 
-/** One data row and the 1-based line of the file where it starts. */
-export interface RowAt {
-  row: Record<string, unknown>;
-  line: number;
-}
+import type { RowAt } from './examples.js';
+
+export type { RowAt } from './examples.js';
 
 export type DataFormat = 'jsonl' | 'csv' | 'tsv';
 

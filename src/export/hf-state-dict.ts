@@ -8,7 +8,7 @@ import { isFloatType } from '../onnx/dtype.js';
 import type { ModelProto, TensorProto } from '../onnx/proto.js';
 import { tensorDims, tensorToFloat32 } from '../onnx/tensor.js';
 import type { SafeTensor } from './safetensors-codec.js';
-import type { Sidecar } from './student.js';
+import type { Sidecar } from './sidecar.js';
 
 export interface HfTensor {
   /** Name in model.safetensors. */

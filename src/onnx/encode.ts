@@ -67,7 +67,7 @@ export function encodeModelChunks(model: ModelProto): Uint8Array[] {
 
 /** The whole encoding in one buffer (one copy of the weights). */
 export function concatChunks(chunks: Uint8Array[]): Uint8Array {
-  const out = Buffer.allocUnsafe(total(chunks));
+  const out = new Uint8Array(total(chunks));
   let pos = 0;
   for (const c of chunks) {
     out.set(c, pos);

@@ -1,5 +1,5 @@
 /** The student's position table (no files: the browser entry point shares it). */
-import type { Sidecar } from '../export/student.js';
+import type { Sidecar } from '../export/sidecar.js';
 
 /**
  * The most tokens a row may have: the position table's size, less RoBERTa's offset (its positions start

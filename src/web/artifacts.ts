@@ -1,0 +1,96 @@
+/**
+ * An artifacts folder as the browser reads it: the manifest, the prepared student's sidecar, the initial
+ * parameters, and the optional companions a web run needs beside what 'distill build' writes (the teacher as
+ * `teacher.onnx`, `tokenizer.json`, data as `train.jsonl`/`eval.jsonl`: `distill web` lays the demo out so).
+ */
+import { InputError } from '../errors.js';
+import { floatArray, parseSafetensors } from '../export/safetensors-codec.js';
+import type { Sidecar } from '../export/sidecar.js';
+import { type Manifest, MANIFEST_FORMAT, STUDENT_FILE } from '../step/contract.js';
+import { TextTokenizer } from '../data/text-tokenizer.js';
+import type { Ort, Tensor } from './session.js';
+import { type FileSource, readText } from './source.js';
+
+/** Names of the companion files inside a web artifacts folder. */
+export const WEB_FILES = {
+  manifest: 'manifest.json',
+  teacher: 'teacher.onnx',
+  tokenizer: 'tokenizer.json',
+  train: 'train.jsonl',
+  eval: 'eval.jsonl',
+  sidecar: STUDENT_FILE.replace(/\.onnx$/, '.distill.json'),
+} as const;
+
+async function readJson(source: FileSource, name: string): Promise<unknown> {
+  const text = await readText(source, name);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`${source.description}${name}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * The manifest, with the fields this reader uses checked. (Node's readManifest in step/contract.ts reads a
+ * path; the checks move here from there once contract.ts parses text.)
+ */
+export async function readWebManifest(source: FileSource): Promise<Manifest> {
+  const m = (await readJson(source, WEB_FILES.manifest)) as Partial<Manifest> | null;
+  const where = `${source.description}${WEB_FILES.manifest}`;
+  const bad = (field: string, what: string) => new InputError(`${where}: field '${field}' ${what}; rebuild the artifacts with 'distill build'`);
+  if (typeof m !== 'object' || m === null) throw bad('(root)', 'is not an object');
+  if (m.format !== MANIFEST_FORMAT) throw bad('format', `is ${JSON.stringify(m.format)}, this version reads ${MANIFEST_FORMAT}`);
+  if (typeof m.models?.train_step !== 'string' || typeof m.models?.eval !== 'string') throw bad('models', 'lacks train_step or eval');
+  for (const field of ['parameters', 'state', 'batch', 'hyperparameters'] as const) if (!Array.isArray(m[field])) throw bad(field, 'is not a list');
+  if (typeof m.initial_state !== 'string') throw bad('initial_state', 'is not a file name');
+  if (!Number.isInteger(m.accumulation_steps) || m.accumulation_steps! < 1) throw bad('accumulation_steps', 'is not a positive integer');
+  return m as Manifest;
+}
+
+export async function readSidecarFrom(source: FileSource): Promise<Sidecar> {
+  if (!(await source.has(WEB_FILES.sidecar))) throw new InputError(`${source.description}: no ${WEB_FILES.sidecar}; drop the whole folder 'distill build' wrote`);
+  return (await readJson(source, WEB_FILES.sidecar)) as Sidecar;
+}
+
+/** The initial parameters as tensors of `ort`, shaped as the step models take them (`ioShape ?? shape`). */
+export async function readInitialParameters(ort: Ort, source: FileSource, manifest: Manifest): Promise<Map<string, Tensor>> {
+  const file = `${source.description}${manifest.initial_state}`;
+  const { tensors } = parseSafetensors(await source.read(manifest.initial_state), file);
+  const out = new Map<string, Tensor>();
+  for (const p of manifest.parameters) {
+    const t = tensors.get(p.name);
+    if (!t) throw new InputError(`${file}: parameter '${p.name}' is missing; rebuild the artifacts with 'distill build'`);
+    const data = floatArray(t);
+    if ((data instanceof Float64Array) !== (p.dtype === 'float64')) throw new InputError(`${file}: parameter '${p.name}' is ${t.dtype}, the manifest says ${p.dtype}`);
+    const dims = p.ioShape ?? p.shape;
+    // A copy: the step's outputs replace these tensors, and the file's buffer should not stay alive for them.
+    out.set(p.name, data instanceof Float64Array ? new ort.Tensor('float64', data.slice(), dims) : new ort.Tensor('float32', data.slice(), dims));
+  }
+  return out;
+}
+
+export async function readTokenizerFrom(source: FileSource, vocabRows?: number): Promise<TextTokenizer> {
+  const name = WEB_FILES.tokenizer;
+  if (!(await source.has(name))) throw new InputError(`${source.description}: no ${name}; put the student's tokenizer.json in the folder`);
+  const tok = TextTokenizer.fromJSON(await readJson(source, name), `${source.description}${name}`);
+  if (vocabRows !== undefined) tok.checkVocab(vocabRows);
+  return tok;
+}
+
+/** A JSONL file's rows with their 1-based line numbers (blank lines skipped). */
+export function parseJsonl(text: string, file: string): { row: Record<string, unknown>; line: number }[] {
+  const rows: { row: Record<string, unknown>; line: number }[] = [];
+  text.split('\n').forEach((l, i) => {
+    if (!l.trim()) return;
+    let row: unknown;
+    try {
+      row = JSON.parse(l);
+    } catch {
+      throw new InputError(`${file}:${i + 1}: not a JSON object; each line of a .jsonl file is one row`);
+    }
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new InputError(`${file}:${i + 1}: not a JSON object; each line of a .jsonl file is one row`);
+    rows.push({ row: row as Record<string, unknown>, line: i + 1 });
+  });
+  if (rows.length === 0) throw new InputError(`${file}: no rows`);
+  return rows;
+}
