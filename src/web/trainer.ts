@@ -70,6 +70,8 @@ export interface StepInfo extends StepMetrics {
   learningRate: number;
   /** Optimizer steps per second over the run so far (the first step's session warm-up included). */
   stepsPerSecond: number;
+  /** Milliseconds of this step's train_step calls (teacher logits and batching excluded). */
+  stepMs: number;
 }
 
 export interface RunResult {
@@ -228,6 +230,7 @@ export class WebTrainer {
     const stepsAtStart = this.globalStep;
     let micro = 0;
     let interrupted = false;
+    let stepMs = 0;
     for (const pb of arrayBatches(examples, plan, this.collateOptions(), this.position, epochs)) {
       if (this.globalStep >= totalSteps) break;
       const batch: Record<string, Tensor> = {};
@@ -235,8 +238,10 @@ export class WebTrainer {
       if (this.teacher) batch[STEP_IO.teacherLogits] = await this.teacherLogits(batch, pb.lines);
       const lr = learningRate(schedule, this.globalStep);
       const apply = (micro + 1) % accum === 0;
+      const callStarted = performance.now();
       const m = await this.driver.step(batch, { lr, step: this.globalStep + 1, apply }, hyper);
       this.gpu?.check(`${this.manifest.models.train_step} at step ${this.globalStep + 1}`);
+      stepMs += performance.now() - callStarted;
       if (!Number.isFinite(m.loss)) throw new InputError(`the loss is NaN or infinite at step ${this.globalStep + 1}; lower the learning rate or check the data`);
       micro++;
       this.position = pb.next;
@@ -244,7 +249,8 @@ export class WebTrainer {
       if (!apply) continue;
       this.globalStep++;
       const seconds = (performance.now() - started) / 1000;
-      await o.onStep?.({ ...m, step: this.globalStep, totalSteps, epoch: pb.next.epoch + pb.next.batch / batchesPerEpoch(examples.length, plan), learningRate: lr, stepsPerSecond: (this.globalStep - stepsAtStart) / seconds });
+      await o.onStep?.({ ...m, step: this.globalStep, totalSteps, epoch: pb.next.epoch + pb.next.batch / batchesPerEpoch(examples.length, plan), learningRate: lr, stepsPerSecond: (this.globalStep - stepsAtStart) / seconds, stepMs });
+      stepMs = 0;
       if (o.saveSteps && this.globalStep % o.saveSteps === 0) await save();
       if (o.shouldStop?.()) {
         interrupted = this.globalStep < totalSteps;

@@ -4,7 +4,7 @@
  *
  * Query parameters (the tests and scripts/web-bench.mjs drive the page with them): ep=wasm|webgpu,
  * epochs, maxSteps, lr, threads, folder (a served folder), autorun=1 (train on load), eval=0 (skip the
- * evaluations). `window.__distill` holds the run's state for them to read.
+ * evaluations), stopAt=N (stop after step N, as the Stop button does), resume=1 (continue from the checkpoint). `window.__distill` holds the run's state for them to read.
  */
 import { type FileSource, type Ort, type StepInfo, WebTrainer, defaultStore, fileListSource, urlSource } from '../../src/web/index.js';
 import { drawChart, type ChartData } from './chart.js';
@@ -20,9 +20,15 @@ interface PageState {
   finalAccuracy: number | null;
   error: string | null;
   seconds: number;
+  /** Milliseconds of each optimizer step's train_step calls. */
+  stepMs: number[];
+  /** The step the run resumed from (its checkpoint's), or null. */
+  resumedFrom: number | null;
+  /** Seconds of each stage: open (sessions), tokenize, train, eval, export. */
+  timings: Record<string, number>;
 }
 
-const state: PageState = { status: 'idle', ep: '', device: '', losses: [], accuracy: [], stepsPerSecond: 0, finalAccuracy: null, error: null, seconds: 0 };
+const state: PageState = { status: 'idle', ep: '', device: '', losses: [], accuracy: [], stepsPerSecond: 0, finalAccuracy: null, error: null, seconds: 0, stepMs: [], resumedFrom: null, timings: {} };
 (globalThis as unknown as { __distill: PageState }).__distill = state;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -35,6 +41,8 @@ for (const [id, key] of [['ep', 'ep'], ['epochs', 'epochs'], ['maxSteps', 'maxSt
   const v = params.get(key);
   if (v !== null) $<HTMLInputElement>(id).value = v;
 }
+$<HTMLInputElement>('resume').checked = params.get('resume') === '1';
+const stopAt = Number(params.get('stopAt') ?? Infinity);
 
 let dropped: FileSource | null = null;
 let stopRequested = false;
@@ -74,13 +82,19 @@ async function run() {
   const maxSteps = Number($<HTMLInputElement>('maxSteps').value);
   const learningRate = Number($<HTMLInputElement>('lr').value);
   const evaluate = params.get('eval') !== '0';
-  Object.assign(state, { status: 'loading', ep, losses: [], accuracy: [], finalAccuracy: null, error: null });
+  Object.assign(state, { status: 'loading', ep, losses: [], stepMs: [], accuracy: [], finalAccuracy: null, error: null, timings: {} });
   $('downloads').replaceChildren();
   show('error', '');
   $<HTMLButtonElement>('train').disabled = true;
   $<HTMLButtonElement>('stop').disabled = false;
   stopRequested = false;
   const started = performance.now();
+  let stageStarted = started;
+  const stage = (name: string) => {
+    const now = performance.now();
+    state.timings[name] = (now - stageStarted) / 1000;
+    stageStarted = now;
+  };
   try {
     const ort = await loadOrt(ep);
     const source = dropped ?? urlSource(params.get('folder') ?? `demo/${ep === 'webgpu' ? 'gpu' : 'cpu'}/`);
@@ -89,14 +103,18 @@ async function run() {
     state.device = trainer.gpu ? `WebGPU: ${trainer.gpu.adapterDescription}` : `WASM, ${ort.env.wasm.numThreads} thread(s)`;
     show('s-ep', ep === 'webgpu' ? 'WebGPU' : `WASM x${ort.env.wasm.numThreads}`);
     log(state.device);
+    stage('open');
     const train = await trainer.examples('train.jsonl');
     const evalSet = evaluate ? await trainer.examples('eval.jsonl', { allowUnlabeled: false }) : [];
-    log(`${train.length} training rows, ${evalSet.length} eval rows`);
+    stage('tokenize');
+    log(`${train.length} training rows, ${evalSet.length} eval rows (tokenized in ${state.timings.tokenize!.toFixed(1)} s)`);
     const store = await defaultStore();
     state.status = 'running';
     let lastEpoch = 0;
     const onStep = async (s: StepInfo) => {
+      if (s.step >= stopAt) stopRequested = true;
       state.losses.push(s.loss);
+      state.stepMs.push(s.stepMs);
       state.stepsPerSecond = s.stepsPerSecond;
       show('s-step', `${s.step} / ${s.totalSteps}`);
       show('s-loss', s.loss.toFixed(4));
@@ -114,6 +132,8 @@ async function run() {
       epochs, maxSteps, learningRate, store, saveSteps: 50, resume: $<HTMLInputElement>('resume').checked,
       onStep, shouldStop: () => stopRequested,
     });
+    stage('train');
+    state.resumedFrom = result.resumedFrom;
     if (result.resumedFrom !== null) log(`resumed from the ${store.kind} checkpoint at step ${result.resumedFrom}`);
     state.stepsPerSecond = result.stepsPerSecond;
     log(`trained ${result.steps} steps in ${result.seconds.toFixed(1)} s (${result.stepsPerSecond.toFixed(2)} steps/s); checkpoint in ${store.kind}`);
@@ -124,9 +144,11 @@ async function run() {
       show('s-acc', `${(100 * r.accuracy).toFixed(2)}%`);
       log(`eval accuracy ${(100 * r.accuracy).toFixed(2)}%, macro F1 ${r.f1.toFixed(4)} on ${r.counted} rows`);
     }
+    stage('eval');
     drawChart($<HTMLCanvasElement>('chart'), chartData(result.steps));
     offerDownload(await trainer.exportModel(), 'model.onnx');
     offerDownload(await trainer.exportSafetensors(), 'model.safetensors');
+    stage('export');
     trainer.dispose();
     state.seconds = (performance.now() - started) / 1000;
     state.status = 'done';
