@@ -23,6 +23,7 @@ import { type CheckpointStore } from './checkpoints.js';
 import { checkpointBytes, restoreCheckpoint } from './checkpoint-file.js';
 import { trainedModel, trainedSafetensors } from './export.js';
 import { checkFits } from './fit.js';
+import { checkGpuMetrics, checkStorageBuffers } from './gpu-check.js';
 import { createWebSession, type GpuErrorWatch, type InferenceSession, type Ort, prepareWebGpu, type Tensor, type WebProvider } from './session.js';
 import { type FileSource, readText } from './source.js';
 
@@ -123,7 +124,12 @@ export class WebTrainer {
     if (needsTeacher && !(await source.has(WEB_FILES.teacher))) {
       throw new InputError(`${source.description}: these artifacts distill from a teacher; put it in the folder as ${WEB_FILES.teacher}`);
     }
-    const model = async (name: string) => source.read(name);
+    const model = async (name: string) => {
+      const bytes = await source.read(name);
+      // JSEP computes wrong numbers silently for a node over the device's storage-buffer limit: refuse it here.
+      if (gpu) checkStorageBuffers(bytes, `${source.description}${name}`, gpu.limits.maxStorageBuffersPerShaderStage);
+      return bytes;
+    };
     // fetch_state.onnx: in gpu builds ('distill build --ep webgpu'), the way the state leaves device buffers.
     const fetchStateModel = (manifest.models as { fetch_state?: string }).fetch_state;
     const onDevice = ep === 'webgpu' && fetchStateModel !== undefined;
@@ -243,6 +249,7 @@ export class WebTrainer {
       this.gpu?.check(`${this.manifest.models.train_step} at step ${this.globalStep + 1}`);
       stepMs += performance.now() - callStarted;
       if (!Number.isFinite(m.loss)) throw new InputError(`the loss is NaN or infinite at step ${this.globalStep + 1}; lower the learning rate or check the data`);
+      if (this.gpu) checkGpuMetrics(m, this.globalStep + 1);
       micro++;
       this.position = pb.next;
       losses.push(m.loss);

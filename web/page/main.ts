@@ -4,7 +4,7 @@
  *
  * Query parameters (the tests and scripts/web-bench.mjs drive the page with them): ep=wasm|webgpu,
  * epochs, maxSteps, lr, threads, folder (a served folder), autorun=1 (train on load), eval=0 (skip the
- * evaluations), stopAt=N (stop after step N, as the Stop button does), resume=1 (continue from the checkpoint). `window.__distill` holds the run's state for them to read.
+ * evaluations), ort=<file> (another onnxruntime-web build from ort/), stopAt=N (stop after step N, as the Stop button does), resume=1 (continue from the checkpoint). `window.__distill` holds the run's state for them to read.
  */
 import { type FileSource, type Ort, type StepInfo, WebTrainer, defaultStore, fileListSource, urlSource } from '../../src/web/index.js';
 import { drawChart, type ChartData } from './chart.js';
@@ -49,7 +49,8 @@ let stopRequested = false;
 
 /** onnxruntime-web, the bundle for the provider: served beside the page under ort/ (distill web serves it from node_modules). */
 async function loadOrt(ep: string): Promise<Ort> {
-  const file = ep === 'webgpu' ? 'ort.webgpu.min.mjs' : 'ort.wasm.min.mjs';
+  // ort=<file> picks another build of the same version (ort.min.mjs: the JSEP WebGPU build).
+  const file = params.get('ort') ?? (ep === 'webgpu' ? 'ort.webgpu.min.mjs' : 'ort.wasm.min.mjs');
   const url = new URL(`./ort/${file}`, location.href).href;
   const ort = (await import(/* webpackIgnore: true */ url)) as Ort;
   ort.env.wasm.wasmPaths = new URL('./ort/', location.href).href;
