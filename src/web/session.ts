@@ -106,7 +106,7 @@ interface GpuDeviceLike {
  * to onnxruntime-web, so that its errors can be watched. Must run before the first WebGPU session.
  */
 export async function prepareWebGpu(ort: Ort): Promise<GpuErrorWatch> {
-  const gpu = (globalThis.navigator as unknown as { gpu?: GpuLike } | undefined)?.gpu;
+  const gpu = (globalThis as unknown as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
   if (!gpu) throw new InputError("WebGPU: this browser has no navigator.gpu (Chrome/Edge 113+; Chromium on Linux needs --enable-unsafe-webgpu); use the 'wasm' provider");
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new InputError("WebGPU: no GPU adapter is available; use the 'wasm' provider");
