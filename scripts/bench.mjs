@@ -416,7 +416,7 @@ function summarizeProfile(file, classify) {
 
 async function phaseProfile(a) {
   const { default: ort } = await import('onnxruntime-node');
-  const { readManifest } = await import(lib('step/contract.js'));
+  const { readManifest } = await import(lib('step/read-manifest.js'));
   const { stackBatches } = await import(lib('runtime/batch.js'));
   const { readSafetensors } = await import(lib('export/safetensors.js'));
   const manifest = readManifest(a.artifacts);

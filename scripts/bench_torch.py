@@ -101,10 +101,13 @@ class DistillationStep:
         outputs_stu = model(**inputs)
         loss_ce = outputs_stu.loss
         logits_stu = outputs_stu.logits
+        sync = torch.cuda.synchronize if logits_stu.is_cuda else (lambda: None)
+        sync()
         t0 = time.perf_counter()
         with torch.no_grad():
             outputs_tea = self.teacher(**inputs)
             logits_tea = outputs_tea.logits
+        sync()
         self.teacher_s = time.perf_counter() - t0
         loss_kd = T ** 2 * self.loss_fct(F.log_softmax(logits_stu / T, dim=-1), F.softmax(logits_tea / T, dim=-1))
         loss = ALPHA * loss_ce + (1.0 - ALPHA) * loss_kd
@@ -142,6 +145,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=10, help="measured steps (median)")
     ap.add_argument("--warmup", type=int, default=2, help="steps before measuring")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="torch device (cuda: the step on a GPU, timed with synchronize)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the student")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batches-per-epoch", type=int, default=20)
@@ -157,14 +161,16 @@ def main(argv=None):
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
 
-    teacher = load(args.config, "teacher", args.attn).eval()
+    dev = torch.device(args.device)
+    teacher = load(args.config, "teacher", args.attn).to(dev).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    student = load(args.config, "student", args.attn).train()
-    batches = make_batches(args.batches_per_epoch, args.batch, args.seq, student.config.vocab_size)
+    student = load(args.config, "student", args.attn).to(dev).train()
+    batches = [{k: v.to(dev) for k, v in b.items()}
+               for b in make_batches(args.batches_per_epoch, args.batch, args.seq, student.config.vocab_size)]
     result = {"framework": "torch.compile" if args.compile else "pytorch-eager", "torch": torch.__version__,
               "transformers": transformers.__version__, "config": args.config, "batch": args.batch,
-              "seq": args.seq, "threads": args.threads, "attn": args.attn}
+              "seq": args.seq, "threads": args.threads, "attn": args.attn, "device": args.device}
 
     compile_s = None
     if args.compile:

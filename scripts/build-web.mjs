@@ -10,18 +10,13 @@ import * as esbuild from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'build', 'web');
 
-// TEMPORARY (issue20 branch): step/contract.ts on main still imports node:fs/node:path for readManifest,
-// which the web code never calls; the lead's change removes them. Until then those two imports from that
-// one file resolve to an empty module. Any other Node import fails the build.
-const TOLERATED = new Set(['src/step/contract.ts']);
-
 const noNode = {
   name: 'no-node-builtins',
   setup(build) {
     build.onResolve({ filter: /^(node:|fs$|path$|os$|url$|module$|stream$|child_process$|crypto$)/ }, (args) => {
       const from = path.relative(root, args.importer);
       // Dependencies (protobufjs) probe for fs inside a try, for Node only: they get the empty module.
-      if (TOLERATED.has(from) || from.startsWith('node_modules')) return { path: args.path, namespace: 'empty' };
+      if (from.startsWith('node_modules')) return { path: args.path, namespace: 'empty' };
       return { errors: [{ text: `${from} imports the Node built-in '${args.path}'; code the browser entry point reaches must not use Node APIs` }] };
     });
     build.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'export {};', loader: 'js' }));

@@ -28,7 +28,7 @@ const { arrayBatches } = await import(lib('src/data/batches.js'));
 const { readSafetensors, floatArray } = await import(lib('src/export/safetensors.js'));
 const { StepDriver } = await import(lib('src/runtime/step-driver.js'));
 const { createSession, TRAINING_DISABLED_OPTIMIZERS } = await import(lib('src/runtime/session.js'));
-const { readManifest } = await import(lib('src/step/contract.js'));
+const { readManifest } = await import(lib('src/step/read-manifest.js'));
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -65,7 +65,7 @@ const step = await createSession(path.join(cpu, manifest.models.train_step), { t
 const teacher = await createSession(path.join(cpu, 'teacher.onnx'), { threads });
 const initial = readSafetensors(path.join(cpu, manifest.initial_state));
 const params = new Map(manifest.parameters.map((p) => [p.name, new ort.Tensor('float32', floatArray(initial.get(p.name)).slice(), p.ioShape ?? p.shape)]));
-const driver = new StepDriver(manifest, ort.Tensor, step, null, params);
+const driver = new StepDriver(manifest, ort.Tensor, { step, fetchState: null, fetchMetrics: null }, params);
 const tok = readTokenizer(path.join(cpu, 'tokenizer.json'));
 const rows = fs.readFileSync(path.join(cpu, 'train.jsonl'), 'utf8').trim().split('\n').slice(0, 40 * 32);
 const examples = rows.map((l, i) => toExample(JSON.parse(l), i + 1, { task: 'seq-cls', file: 'train.jsonl', tokenizer: tok, maxLength: 128, labels: labelSet(sidecar), allowUnlabeled: true }));
@@ -74,7 +74,7 @@ let k = 0;
 for (const pb of arrayBatches(examples, { batchSize: 32, shuffle: true, seed: 42 }, { task: 'seq-cls', padId: 0, inputs: ['input_ids', 'attention_mask'] }, undefined, 1)) {
   const logits = (await teacher.run({ input_ids: pb.batch.input_ids, attention_mask: pb.batch.attention_mask }))[teacher.outputNames[0]];
   const t0 = performance.now();
-  await driver.step({ ...pb.batch, teacher_logits: logits }, { lr: 1e-3, step: ++k }, { alpha: 0.5, temperature: 2, maxGradNorm: 1 });
+  await driver.run([{ ...pb.batch, teacher_logits: logits }], [{ lr: 1e-3, step: ++k }], { alpha: 0.5, temperature: 2, maxGradNorm: 1 });
   nodeMs.push(performance.now() - t0);
 }
 const nodeStep = median(nodeMs.slice(1));

@@ -25,7 +25,8 @@ export { crossEntropy } from './losses/cross-entropy.js';
 export { distillationLoss, TASKS, type Task } from './losses/distill.js';
 export { createOptimizer, clipGradNorm, type OptimizerName } from './optim/index.js';
 export { buildTrainingArtifacts, type BuildOptions } from './build/artifacts.js';
-export { type Manifest, readManifest, STEP_IO, METRICS } from './step/contract.js';
+export { type Manifest, STEP_IO, METRICS } from './step/contract.js';
+export { readManifest } from './step/read-manifest.js';
 
 // Running them.
 export { createSession, EXECUTION_PROVIDERS, type ExecutionProvider } from './runtime/session.js';

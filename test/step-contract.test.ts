@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { buildTrainingArtifacts } from '../src/build/artifacts.js';
 import { InputError } from '../src/errors.js';
-import { METRICS, STEP_IO, readManifest } from '../src/step/contract.js';
+import { METRICS, STEP_IO } from '../src/step/contract.js';
+import { readManifest } from '../src/step/read-manifest.js';
 import { MODELS } from './helpers/fixtures.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-contract-'));

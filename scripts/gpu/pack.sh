@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Packs what scripts/gpu/device-run.sh needs on a GPU machine that has no Node.js into .device/pack.tar.xz:
-# this machine's node binary, the compiled build (src and the test helpers webgpu-check.mjs imports),
+# this machine's node binary, the compiled build (src and the test helpers step-bench.mjs imports),
 # package.json and the runtime node_modules: no compiler, no type declarations, no SpamAssassin corpus
 # (the demo's), and onnxruntime-node's binaries for linux/x64 only. The device tool carries at most 64 MiB;
-# this comes to about 37 MB.
+# this comes to about 37 MB, so the repository copy that travels with it must stay under ~27 MB (device-run.sh).
 #
 #   npm run build && bash scripts/gpu/pack.sh          # then: run with carry [".device", ".gl"]
 set -euo pipefail
@@ -17,6 +17,7 @@ cp -r build/src "$stage/build/"
 cp -r build/test/helpers "$stage/build/test/"
 # Runtime dependencies only: no compiler, no type declarations, no other platforms' ORT binaries.
 tar -C . -cf - --exclude='node_modules/typescript' --exclude='node_modules/@types' --exclude='node_modules/@stdlib' \
+  --exclude='node_modules/@huggingface/transformers' --exclude='node_modules/onnxruntime-web' --exclude='node_modules/@img' --exclude='node_modules/sharp' \
   --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
   --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' node_modules | tar -C "$stage" -xf -
 git rev-parse --short HEAD > "$stage/build/BUILD_INFO"

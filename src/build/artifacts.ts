@@ -14,14 +14,15 @@ import { type SafeDtype, type SafeTensor, writeSafetensors } from '../export/saf
 import { type Model, modelFromProto, modelToProto } from '../ir/convert.js';
 import { logitsWidth, prepareStudent, savePreparedStudent } from '../params/student.js';
 import type { Task } from '../losses/distill.js';
-import { DataType } from '../onnx/dtype.js';
+import { DataType, dtypeName } from '../onnx/dtype.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
 import { tensorBytes } from '../onnx/tensor.js';
 import { createOptimizer, type OptimizerName } from '../optim/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { buildEvalGraph } from './eval-graph.js';
 import { inPlaceViolations } from './in-place.js';
-import { MANIFEST_FORMAT, METRICS, type Manifest, SPLIT_IO, STEP_IO, STUDENT_FILE, updateModelKey } from '../step/contract.js';
+import { type BuildTarget, MANIFEST_FORMAT, METRICS, type Manifest, SPLIT_IO, STEP_IO, STUDENT_FILE, fetchedName, updateModelKey } from '../step/contract.js';
+import { buildFetchModel } from './fetch-state.js';
 import { buildGradModel, buildUpdateModel, updateIO } from './split-step.js';
 import { buildLoopGraph } from './loop.js';
 import { buildStepGraph } from './step-graph.js';
@@ -51,6 +52,12 @@ export interface BuildOptions {
   groupedUpdate?: boolean;
   /** Compute only the rows the logits read (default true; see StepGraphOptions.narrowRows). */
   narrowRows?: boolean;
+  /**
+   * The execution providers to build for (default 'cpu': any). 'gpu' (`distill build --ep webgpu`): every
+   * per-step node in ops GPU providers run, float32 scalars, no chunked updates, and the fetch models
+   * (docs/WEBGPU.md).
+   */
+  target?: BuildTarget;
   outDir: string;
 }
 
@@ -99,9 +106,12 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   const evalModel = modelFromProto(modelToProto(stepModel));
   if (options.teacher) checkTeacherMatches(options.teacher, stepModel, options.student, logits, options.task);
   const opset = stepModel.opset('')!;
+  const target = options.target ?? 'cpu';
+  // The chunked update runs in a Scan, which GPU providers leave on the CPU.
+  const chunkedUpdate = target === 'gpu' ? false : options.chunkedUpdate;
   const step = buildStepGraph(stepModel, {
-    task: options.task, optimizer, logits, teacher, freeze: options.freeze, accumulationSteps: options.accumulationSteps,
-    chunkedUpdate: options.chunkedUpdate, groupedUpdate: options.groupedUpdate, narrowRows: options.narrowRows,
+    task: options.task, optimizer, logits, teacher, freeze: options.freeze, accumulationSteps: options.accumulationSteps, target,
+    chunkedUpdate, groupedUpdate: options.groupedUpdate, narrowRows: options.narrowRows,
     parameters: Object.keys(student.sidecar.parameters), paddingRows: student.sidecar.padding_rows,
     noDecay: options.weightDecayGroups === 'all' ? [] : student.sidecar.no_decay,
   });
@@ -130,8 +140,16 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   }
 
   // Evaluation needs no teacher: eval_loss is the cross-entropy, as Hugging Face reports it.
-  buildEvalGraph(evalModel, { task: options.task, logits, teacher: false, parameters: step.parameters.map((p) => p.name), narrowRows: options.narrowRows });
+  buildEvalGraph(evalModel, { task: options.task, logits, teacher: false, parameters: step.parameters.map((p) => p.name), narrowRows: options.narrowRows, target });
   saveModel(modelToProto(evalModel), path.join(options.outDir, 'eval.onnx'), { externalData: { threshold: 1 << 20 } });
+
+  // GPU builds: the models that bring what a device-mode run leaves on the GPU to the host (build/fetch-state.ts).
+  const fetchModels = target === 'gpu' ? { fetch_state: 'fetch_state.onnx', fetch_metrics: 'fetch_metrics.onnx' } : undefined;
+  if (fetchModels) {
+    saveModel(modelToProto(buildFetchModel([...step.parameters, ...step.state], opset)), path.join(options.outDir, fetchModels.fetch_state));
+    const metricType = dtypeName(stepModel.graph.get(STEP_IO.loss)!.type.elemType ?? DataType.FLOAT);
+    saveModel(modelToProto(buildFetchModel(METRICS.map((name) => ({ name, dtype: metricType, shape: [] })), opset)), path.join(options.outDir, fetchModels.fetch_metrics));
+  }
 
   const tensors = new Map<string, SafeTensor>();
   for (const p of step.parameters) {
@@ -150,7 +168,11 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
     warnings: student.plan.warnings,
     teacher: options.teacher ? path.resolve(options.teacher) : null,
     opset,
-    models: { train_step: 'train_step.onnx', train_loop: 'train_loop.onnx', eval: 'eval.onnx', train_grad: 'train_grad.onnx', train_update: updateModels },
+    target,
+    models: {
+      train_step: 'train_step.onnx', train_loop: 'train_loop.onnx', eval: 'eval.onnx', train_grad: 'train_grad.onnx', train_update: updateModels,
+      ...fetchModels,
+    },
     initial_state: 'initial_state.safetensors',
     batch: step.batch.map((b) => ({
       ...b,

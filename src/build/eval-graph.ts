@@ -9,7 +9,8 @@ import type { Model } from '../ir/convert.js';
 import type { Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
 import { DataType } from '../onnx/dtype.js';
-import { STEP_IO } from '../step/contract.js';
+import { type BuildTarget, STEP_IO } from '../step/contract.js';
+import { limitFanIn, lowerForGpu } from './gpu-ops.js';
 
 export interface EvalGraphOptions {
   task: Task;
@@ -19,6 +20,8 @@ export interface EvalGraphOptions {
   parameters: readonly string[];
   /** As StepGraphOptions.narrowRows (default true). */
   narrowRows?: boolean;
+  /** As StepGraphOptions.target (default 'cpu'). */
+  target?: BuildTarget;
 }
 
 export function buildEvalGraph(model: Model, options: EvalGraphOptions): void {
@@ -50,6 +53,8 @@ export function buildEvalGraph(model: Model, options: EvalGraphOptions): void {
   const out = (v: Value, name: string) => g.rename(b.op('Identity', [v]), name);
   g.outputs = [student, out(terms.loss, STEP_IO.loss), out(terms.ce, STEP_IO.ce), out(terms.kd, STEP_IO.kd)];
   g.eliminateDeadCode();
+  limitFanIn(g, model.opset('')!);
+  if (options.target === 'gpu') lowerForGpu(g, model.opset('')!);
   // Without a teacher, alpha and temperature feed nothing: drop them so callers need not feed them.
   g.inputs = g.inputs.filter((v) => v.uses.length > 0 || g.outputs.includes(v));
 }

@@ -15,7 +15,8 @@ import { narrowToReadRows } from '../ir/narrow-rows.js';
 import type { Model } from '../ir/convert.js';
 import type { Graph, TensorType, Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
-import { STEP_IO, newName, stateName } from '../step/contract.js';
+import { type BuildTarget, STEP_IO, newName, stateName } from '../step/contract.js';
+import { limitFanIn, lowerForGpu } from './gpu-ops.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';
 import { clipCoefficient } from '../optim/clip.js';
@@ -63,6 +64,11 @@ export interface StepGraphOptions {
    * classifier's last layer for the [CLS] position alone; default true). The gradients are the same.
    */
   narrowRows?: boolean;
+  /**
+   * 'gpu': per-step scalars in float32 and the step in ops GPU providers have kernels for (build/gpu-ops.ts),
+   * so that no per-step node runs on the CPU under them. Default 'cpu' (float64 scalars, as PyTorch's).
+   */
+  target?: BuildTarget;
 }
 
 export interface ParameterInfo {
@@ -190,6 +196,9 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   // A step's sums over batch and sequence depend on the padding anyway, so its attention narrows too.
   if (options.narrowRows !== false) narrowToReadRows(g, opset, { exactAcrossPadding: false });
   const floatType = student.type.elemType ?? DataType.FLOAT;
+  if (options.target === 'gpu' && floatType !== DataType.FLOAT) {
+    throw new InputError(`building for the GPU needs a float32 student (GPU providers have no float64 kernels); its logits are ${dtypeName(floatType)}`);
+  }
   const scalar: TensorType = { elemType: floatType, shape: [] };
   const b = new Builder(g, { opset, prefix: 'step/' });
 
@@ -254,7 +263,8 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   const keepUnlessApplied = (updated: Value, old: Value) => (apply ? b.op('Where', [apply, updated, old]) : updated);
   const specs = options.optimizer.stateSpecs();
   const optimizer = options.optimizer;
-  const stepInputs = { lr, step, gradScale: clipped.scale };
+  const gpu = options.target === 'gpu';
+  const stepInputs = { lr, step, gradScale: clipped.scale, scalarType: gpu ? DataType.FLOAT : DataType.DOUBLE } as const;
   // Interface first (each parameter, then its state), then the updates: chunked (large), grouped (small,
   // per dtype) or plain, then the outputs in interface order.
   const entries = trained.map((p, k) => {
@@ -315,6 +325,8 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   });
   g.outputs = outputs;
   g.eliminateDeadCode();
+  limitFanIn(g, opset);
+  if (gpu) lowerForGpu(g, opset);
 
   const batchNames = [...studentInputs, labels.name, ...(teacher ? [teacher.name] : [])];
   return {

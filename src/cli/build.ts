@@ -31,7 +31,12 @@ export function register(cli: Argv): Argv {
         .option('chunked-update', {
           type: 'boolean',
           default: true,
-          describe: 'update large parameters chunk by chunk in a Scan (faster on CPUs; --no-chunked-update for GPU execution providers)',
+          describe: 'update large parameters chunk by chunk in a Scan (faster on CPUs; off in builds for --ep webgpu)',
+        })
+        .option('ep', {
+          choices: ['cpu', 'webgpu'],
+          default: 'cpu',
+          describe: 'execution provider to build for: webgpu keeps every per-step node on the GPU (float32 scalars, GPU-run ops, fetch_state.onnx; docs/WEBGPU.md)',
         })
         .option('grouped-update', {
           type: 'boolean',
@@ -65,11 +70,12 @@ export function register(cli: Argv): Argv {
         chunkedUpdate: args['chunked-update'],
         groupedUpdate: args['grouped-update'],
         narrowRows: args['narrow-rows'],
+        target: args.ep === 'webgpu' ? 'gpu' : 'cpu',
         outDir: args.out,
       });
       const count = m.parameters.reduce((n, p) => n + elementCount(p.shape), 0);
       process.stdout.write(
-        `${args.out}: train_step.onnx, train_loop.onnx, eval.onnx, ${m.models.train_grad}, ${Object.values(m.models.train_update).join(', ')}, ${m.initial_state}, manifest.json\n` +
+        `${args.out}: train_step.onnx, train_loop.onnx, eval.onnx, ${m.models.train_grad}, ${Object.values(m.models.train_update).join(', ')}, ${m.models.fetch_state ? `${m.models.fetch_state}, ` : ''}${m.initial_state}, manifest.json (for ${m.target === 'gpu' ? 'GPU' : 'any'} execution providers)\n` +
           `  ${m.parameters.length} trained tensors (${count.toLocaleString('en-US')} values; parameters from ${m.parameter_source}), ${m.frozen.length} frozen, ${m.state.length} optimizer state tensors (${m.optimizer.name})\n`,
       );
       for (const w of m.warnings) process.stderr.write(`warning: ${w}\n`);

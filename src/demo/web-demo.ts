@@ -37,8 +37,9 @@ export function buildDemoArtifacts(outDir: string, target: WebTarget): Manifest 
     optimizerSettings: { beta1: d.adamBeta1, beta2: d.adamBeta2, eps: d.adamEpsilon, weightDecay: d.weightDecay },
     freeze: d.freeze,
     accumulationSteps: d.gradientAccumulationSteps,
-    // As trainer.ts builds for --ep webgpu: chunked updates run in a Scan, which GPU providers leave on the CPU.
-    chunkedUpdate: target === 'cpu',
+    // As trainer.ts builds for --ep cpu and --ep webgpu: the gpu build is what every WebGPU build of
+    // onnxruntime-web runs (docs/WEBGPU.md).
+    target,
     narrowRows: d.narrowRows,
     outDir,
   });

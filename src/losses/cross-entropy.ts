@@ -20,12 +20,14 @@ export interface CrossEntropy {
 
 export function crossEntropy(b: Builder, logits: Value, labels: Value, ignoreIndex = -100): CrossEntropy {
   const logProbs = b.op('LogSoftmax', [logits], { axis: -1 });
-  const valid = b.op('Not', [b.op('Equal', [labels, b.int64([ignoreIndex], true)])]);
+  // Everything derived from the labels comes from `ignored` alone: under a GPU provider the int64 nodes run
+  // on the CPU where the labels are, and a Not (which it runs on the GPU) would send its result back.
+  const ignored = b.op('Equal', [labels, b.int64([ignoreIndex], true)]);
   // Ignored positions gather class 0 (any valid index) and are then masked out.
-  const safeLabels = b.op('Where', [valid, labels, b.int64([0], true)]);
+  const safeLabels = b.op('Where', [ignored, b.int64([0], true), labels]);
   const picked = b.op('GatherElements', [logProbs, b.unsqueeze(safeLabels, [-1])], { axis: -1 });
   const nll = b.neg(b.squeeze(picked, [-1]));
-  const mask = b.castLike(valid, logits);
+  const mask = b.op('Where', [ignored, b.scalarLike(0, logits), b.scalarLike(1, logits)]);
   const total = b.reduceSum(b.mul(nll, mask), [], false);
   const count = b.reduceSum(mask, [], false);
   const loss = b.div(total, b.op('Max', [count, b.scalarLike(1, logits)]));

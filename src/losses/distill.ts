@@ -61,7 +61,7 @@ export function distillationLoss(b: Builder, task: Task, inputs: DistillLossInpu
 
   // seq-cls distils every row; token-cls and causal-lm only the positions CE counts.
   const kd = task === 'seq-cls'
-    ? kdLoss(b, student, teacher, inputs.temperature)
+    ? kdLoss(b, student, teacher, inputs.temperature, { rows: b.castLike(b.op('Size', [labels]), student) })
     : kdLoss(b, student, teacher, inputs.temperature, { mask: ce.mask, count: ce.count });
   const alpha = b.castLike(inputs.alpha, student);
   const loss = b.add(b.mul(alpha, ce.loss), b.mul(b.sub(b.scalarLike(1, student), alpha), kd));

@@ -20,6 +20,11 @@ export interface KdOptions {
   mask?: Value;
   /** Number of counted rows (the mask's sum), if the caller already has it. */
   count?: Value;
+  /**
+   * Without a mask: the number of rows as a float scalar, counted from a tensor the runtime holds on the host
+   * (the labels). Default: Size of the per-row KL, which a GPU provider would copy to the host to count.
+   */
+  rows?: Value;
 }
 
 /** T^2 * batchmean KL(softmax(teacher / T) || softmax(student / T)); `temperature` is a float scalar of any float type. */
@@ -35,7 +40,7 @@ export function kdLoss(b: Builder, student: Value, teacher: Value, temperature: 
   const total = b.reduceSum(mask ? b.mul(rowKl, mask) : rowKl, [], false);
   const count = mask
     ? b.op('Max', [options.count ?? b.reduceSum(mask, [], false), b.scalarLike(1, student)]) // 0, not NaN, when none counts
-    : b.castLike(b.op('Size', [rowKl]), student);
+    : options.rows ?? b.castLike(b.op('Size', [rowKl]), student);
   const mean = b.div(total, count);
   return b.mul(b.mul(t, t), mean);
 }

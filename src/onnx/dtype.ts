@@ -39,6 +39,15 @@ export function dtypeName(t: number): string {
   return DataType[t] !== undefined ? DataType[t].toLowerCase() : `dtype(${t})`;
 }
 
+/** The element type `dtypeName` calls `name`. */
+export function dtypeFromName(name: string): DataType {
+  if (name === 'float32') return DataType.FLOAT;
+  if (name === 'float64') return DataType.DOUBLE;
+  const t = (DataType as unknown as Record<string, number>)[name.toUpperCase()];
+  if (t === undefined) throw new Error(`unknown element type '${name}'`);
+  return t;
+}
+
 export const isFloatType = (t: number): boolean =>
   t === DataType.FLOAT || t === DataType.DOUBLE || t === DataType.FLOAT16 || t === DataType.BFLOAT16;
 

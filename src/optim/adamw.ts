@@ -25,6 +25,11 @@
  * these few scalar nodes run in float64 (Cast, Pow, Sub, Div, Sqrt on scalars), are cast to the parameter's
  * type once per dtype and shared by all parameters. In float32 instead, 1 - 0.999 ** step would lose about
  * 5 digits to cancellation (0.999 is not a float32 number) and the updates would be off by up to ~1e-5.
+ *
+ * GPU providers have no float64 kernels, so builds for them (StepInputs.scalarType float32) compute the bias
+ * corrections without that cancellation: 1 - beta^t = -expm1(t ln beta), with ln beta taken in float64 at
+ * build time and expm1 by Kahan's formula from exp and log, which stays accurate in float32 where the direct
+ * 1 - beta^t does not. The scalars then differ from float64's by float32 rounding (docs/WEBGPU.md measures it).
  */
 import { InputError } from '../errors.js';
 import type { Builder } from '../ir/builder.js';
@@ -78,12 +83,13 @@ export function createAdamW(settings: AdamWSettings = {}): Optimizer {
   const weightDecay = checkNumber('weightDecay', settings.weightDecay ?? 0.01, (x) => x >= 0, '>= 0');
 
   const scalars = sharedPerDtype((b: Builder, step: StepInputs, like: Value): AdamScalars => {
-    const f64 = (x: Value) => (x.type.elemType === DataType.DOUBLE ? x : b.op('Cast', [x], { to: DataType.DOUBLE }));
-    const d = (x: number) => b.scalar(x, DataType.DOUBLE);
-    const lr = f64(step.lr);
-    const s = f64(step.step);
-    const bc1 = b.sub(d(1), b.op('Pow', [d(beta1), s]));
-    const bc2 = b.sub(d(1), b.op('Pow', [d(beta2), s]));
+    const precision = step.scalarType ?? DataType.DOUBLE;
+    const f = (x: Value) => (x.type.elemType === precision ? x : b.op('Cast', [x], { to: precision }));
+    const d = (x: number) => b.scalar(x, precision);
+    const lr = f(step.lr);
+    const s = f(step.step);
+    const bc1 = oneMinusPower(b, beta1, s, precision);
+    const bc2 = oneMinusPower(b, beta2, s, precision);
     const bc2Sqrt = b.op('Sqrt', [bc2]);
     const c = step.gradScale ? b.castLike(step.gradScale, like) : null;
     const made: AdamScalars = {
@@ -121,4 +127,23 @@ export function createAdamW(settings: AdamWSettings = {}): Optimizer {
       return { param: newP, state: [newM, newV] };
     },
   });
+}
+
+/**
+ * 1 - beta^t for the step count `t` (a scalar of type `precision`). In float64, as PyTorch writes it. In float32,
+ * -expm1(t ln beta) with Kahan's expm1(x) = (u - 1) x / ln u for u = exp(x) (x itself where u rounds to 1, -1
+ * where u is negligible next to 1):
+ * the rounding errors of u - 1 and ln u cancel in the quotient, so the result keeps float32's precision.
+ */
+export function oneMinusPower(b: Builder, beta: number, t: Value, precision: DataType): Value {
+  const one = b.scalar(1, precision);
+  if (precision === DataType.DOUBLE) return b.sub(one, b.op('Pow', [b.scalar(beta, precision), t]));
+  if (beta === 0) return one; // 0^t = 0 for the 1-based steps the update runs with
+  const x = b.mul(t, b.scalar(Math.log(beta), precision));
+  const u = b.op('Exp', [x]);
+  const kahan = b.div(b.mul(b.sub(u, one), x), b.op('Log', [u]));
+  // Below x = -80, exp(x) < 2e-35 is far under float32's resolution at 1, so expm1 is -1; the quotient is
+  // not, once u is subnormal (its log loses digits) or 0 (x = -104 and below).
+  const expm1 = b.op('Where', [b.op('Equal', [u, one]), x, b.op('Where', [b.op('Less', [x, b.scalar(-80, precision)]), b.neg(one), kahan])]);
+  return b.neg(expm1);
 }

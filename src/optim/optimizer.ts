@@ -4,6 +4,7 @@
  * graph inputs and outputs of the training step, so the step is a pure function and the state can be kept
  * inside ONNX Runtime between steps (see docs/TRAINING-STEP.md).
  */
+import type { DataType } from '../onnx/dtype.js';
 import type { Builder } from '../ir/builder.js';
 import type { Value } from '../ir/graph.js';
 
@@ -27,6 +28,11 @@ export interface StepInputs {
    * where they can instead of spending a pass over each gradient on it.
    */
   gradScale?: Value;
+  /**
+   * The element type of the per-step scalar arithmetic (bias corrections, step sizes): float64 by default, as
+   * PyTorch's Python floats; float32 in builds for GPU providers, which have no float64 kernels.
+   */
+  scalarType?: DataType.FLOAT | DataType.DOUBLE;
 }
 
 export interface ParamUpdate {

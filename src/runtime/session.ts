@@ -35,13 +35,15 @@ export interface CreateOptions extends SessionOptions {
    * are relative to (ORT then reads them itself, as it would for the model's own path).
    */
   externalDataFolder?: string;
+  /** Where each output is to be left (ORT's preferredOutputLocation): 'gpu-buffer' keeps it on a GPU provider's device. */
+  outputLocations?: Record<string, ort.Tensor.DataLocation>;
 }
 
 const HOW_TO: Record<Exclude<ExecutionProvider, 'cpu'>, string> = {
   cuda:
     'the CUDA execution provider is not installed (the default install is CPU-only); with CUDA 12 and cuDNN 9 on this machine run: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js',
   webgpu:
-    'the WebGPU execution provider found no usable GPU adapter; it needs a GPU with Vulkan (Linux), Metal (macOS) or D3D12 (Windows) drivers, and does not run on CPU-only machines',
+    "the WebGPU execution provider found no usable GPU adapter; it needs a GPU with Vulkan (Linux), Metal (macOS) or D3D12 (Windows) drivers (without a GPU, Debian's chromium package brings SwiftShader, a CPU Vulkan driver: docs/WEBGPU.md)",
 };
 
 /** The ORT session options every session of ours uses. */
@@ -63,6 +65,7 @@ export function ortSessionOptions(options: CreateOptions = {}): ort.InferenceSes
   // small config went from 111-125 to 105-110 ms per step, and from 166-173 to 117-122 ms with one step per
   // call (docs/PERFORMANCE.md). Spinning within a run, between its kernels, is kept.
   const session: Record<string, string> = { force_spinning_stop: '1' };
+  if (options.outputLocations) sessionOptions.preferredOutputLocation = options.outputLocations;
   if (options.externalDataFolder) session.model_external_initializers_file_folder_path = options.externalDataFolder;
   const extra: Record<string, Record<string, string>> = { session };
   if (options.disabledOptimizers?.length) extra.optimization = { disable_specified_optimizers: options.disabledOptimizers.join(',') };

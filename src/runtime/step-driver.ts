@@ -1,10 +1,11 @@
 /**
  * One training step per call of train_step.onnx, with the parameters and optimizer state held as ORT tensors
  * between calls: each call's `new/*` outputs are the next call's inputs, so the state never passes through
- * JavaScript arrays. With the state outputs located on the device (ORT's 'gpu-buffer' output location, see
- * `stepOutputLocations`) a GPU provider keeps it in its own buffers from step to step and only the four
- * metrics cross to the host; `fetch` copies the state out through fetch_state.onnx when a checkpoint or the
- * trained model needs it.
+ * JavaScript arrays. With the outputs located on the device (ORT's 'gpu-buffer' output location, see
+ * `stepOutputLocations`) a GPU provider keeps the state in its own buffers from step to step, and nothing
+ * waits for the GPU between the steps of one `run`: their metrics stay on the device too and come to the host
+ * together at its end (fetch_metrics.onnx), so the host prepares step k + 1 while the GPU computes step k.
+ * `fetch` copies the state out through fetch_state.onnx when a checkpoint or the trained model needs it.
  *
  * This is the GPU providers' driver (train_loop.onnx's Loop runs on the CPU under them: docs/WEBGPU.md) and
  * the browser's (web/). It uses no Node.js API: the caller opens the sessions and hands over ORT's Tensor
@@ -12,11 +13,7 @@
  */
 import type { InferenceSession, OnnxValueDataLocation, Tensor, TensorConstructor } from 'onnxruntime-common';
 import { InputError } from '../errors.js';
-import { METRICS, type Manifest, STEP_IO } from '../step/contract.js';
-
-// TEMPORARY (issue20 branch): the lead's step-driver.ts before it lands on main, with fetchedName inlined
-// because contract.ts on main lacks it yet. Main's version replaces this file on merge.
-const fetchedName = (name: string) => `fetched/${name}`;
+import { METRICS, type Manifest, STEP_IO, fetchedName } from '../step/contract.js';
 
 export interface Hyperparameters {
   alpha: number;
@@ -44,14 +41,23 @@ export interface StepPosition {
 type FloatArray = Float32Array | Float64Array;
 
 /**
- * train_step.onnx's output locations for a driver that keeps the state on the device: new parameters and
- * state in 'gpu-buffer', the metrics on the host. Pass it as the session's `preferredOutputLocation`.
+ * train_step.onnx's output locations for a driver that keeps the state on the device: every output in
+ * 'gpu-buffer'. Pass it as the session's `preferredOutputLocation`.
  */
 export function stepOutputLocations(manifest: Manifest): Record<string, OnnxValueDataLocation> {
   const locations: Record<string, OnnxValueDataLocation> = {};
   for (const t of [...manifest.parameters, ...manifest.state]) locations[t.output] = 'gpu-buffer';
-  for (const m of METRICS) locations[m] = 'cpu';
+  for (const m of METRICS) locations[m] = 'gpu-buffer';
   return locations;
+}
+
+/** The sessions a StepDriver runs: train_step.onnx, and for device outputs the two fetch models. */
+export interface StepSessions {
+  step: InferenceSession;
+  /** fetch_state.onnx: needed when the session leaves the state on the device. */
+  fetchState: InferenceSession | null;
+  /** fetch_metrics.onnx: needed when the session leaves the metrics on the device. */
+  fetchMetrics: InferenceSession | null;
 }
 
 export class StepDriver {
@@ -59,16 +65,16 @@ export class StepDriver {
   private readonly current = new Map<string, Tensor>();
   private readonly floatType: 'float32' | 'float64';
 
+  private readonly session: InferenceSession;
+
   constructor(
     readonly manifest: Manifest,
     private readonly Tensor: TensorConstructor,
-    /** train_step.onnx. */
-    private readonly session: InferenceSession,
-    /** fetch_state.onnx: needed when the session leaves the state on the device. */
-    private readonly fetchSession: InferenceSession | null,
+    private readonly sessions: StepSessions,
     /** Parameter values (shaped as the manifest's `ioShape ?? shape`), by name; the state starts at its `init`. */
     parameters: ReadonlyMap<string, Tensor>,
   ) {
+    this.session = sessions.step;
     this.floatType = manifest.hyperparameters[0]?.dtype === 'float64' ? 'float64' : 'float32';
     for (const p of manifest.parameters) {
       const t = parameters.get(p.name);
@@ -93,8 +99,21 @@ export class StepDriver {
     return this.floatTensor(this.floatType, [v], []);
   }
 
-  /** One call of train_step.onnx on `batch` (the manifest's batch inputs); the new state replaces the old. */
-  async step(batch: Readonly<Record<string, Tensor>>, at: StepPosition, hyper: Hyperparameters): Promise<StepMetrics> {
+  /**
+   * One call of train_step.onnx per batch (the manifest's batch inputs), each at its position in the schedule;
+   * the new state replaces the old after each. Returns every step's metrics, read once all steps ran.
+   */
+  async run(batches: readonly Readonly<Record<string, Tensor>>[], positions: readonly StepPosition[], hyper: Hyperparameters): Promise<StepMetrics[]> {
+    if (positions.length !== batches.length) throw new InputError(`train: ${batches.length} batches but ${positions.length} schedule positions`);
+    const pending: Record<string, Tensor>[] = [];
+    for (const [k, batch] of batches.entries()) pending.push(await this.step(batch, positions[k]!, hyper));
+    const metrics: StepMetrics[] = [];
+    for (const out of pending) metrics.push(await this.readMetrics(out));
+    return metrics;
+  }
+
+  /** One call of train_step.onnx; returns its metric outputs, wherever they are. */
+  private async step(batch: Readonly<Record<string, Tensor>>, at: StepPosition, hyper: Hyperparameters): Promise<Record<string, Tensor>> {
     const feeds: Record<string, Tensor> = {};
     for (const io of this.manifest.batch) {
       const t = batch[io.name];
@@ -115,7 +134,19 @@ export class StepDriver {
     // The previous generation's device buffers: nothing refers to them any more, and GPU memory is not
     // garbage-collected. Host tensors are left to the collector (callers may still hold their arrays).
     for (const t of old) if (t.location === 'gpu-buffer') t.dispose();
-    const value = (n: string) => Number((out[n]!.data as FloatArray)[0]);
+    return Object.fromEntries(METRICS.map((m) => [m, out[m]!]));
+  }
+
+  /** A step's metrics as numbers: one fetch_metrics.onnx call if they are on the device (which then frees them). */
+  private async readMetrics(out: Record<string, Tensor>): Promise<StepMetrics> {
+    let host = out;
+    if (METRICS.some((m) => out[m]!.location === 'gpu-buffer')) {
+      if (!this.sessions.fetchMetrics) throw new InputError(`${this.manifest.models.train_step}: the metrics are on the device and these artifacts have no fetch_metrics model; rebuild them with 'distill build --ep webgpu'`);
+      const fetched = await this.sessions.fetchMetrics.run(out);
+      host = Object.fromEntries(METRICS.map((m) => [m, fetched[fetchedName(m)]!]));
+      for (const m of METRICS) if (out[m]!.location === 'gpu-buffer') out[m]!.dispose();
+    }
+    const value = (n: string) => Number((host[n]!.data as FloatArray)[0]);
     const [loss, ce, kd, gradNorm] = METRICS.map(value) as [number, number, number, number];
     return { loss, ce, kd, gradNorm };
   }
@@ -127,8 +158,8 @@ export class StepDriver {
   async fetch(): Promise<Map<string, Tensor>> {
     const host = new Map(this.current);
     if (![...this.current.values()].some((t) => t.location === 'gpu-buffer')) return host;
-    if (!this.fetchSession) throw new InputError(`${this.manifest.models.train_step}: the state is on the device and these artifacts have no fetch_state model; rebuild them with 'distill build --ep webgpu'`);
-    const out = await this.fetchSession.run(Object.fromEntries(this.current));
+    if (!this.sessions.fetchState) throw new InputError(`${this.manifest.models.train_step}: the state is on the device and these artifacts have no fetch_state model; rebuild them with 'distill build --ep webgpu'`);
+    const out = await this.sessions.fetchState.run(Object.fromEntries(this.current));
     for (const name of this.current.keys()) host.set(name, out[fetchedName(name)]!);
     return host;
   }

@@ -11,36 +11,31 @@
  * when ORT wrote it in place; here the largest output is the gradients (a third of the state) and an update
  * call's copy is a few MB. Cost: the gradients and the state still cross into JavaScript every step
  * (docs/PERFORMANCE.md has both modes measured).
+ *
+ * Device mode (artifacts built for the GPU, `--ep webgpu`) runs train_step.onnx once per micro-batch through
+ * runtime/step-driver.ts with the state left in GPU buffers: the Loop would run on the CPU under a GPU provider
+ * and copy the state across on every step (docs/WEBGPU.md). The host copy of the state (`sync`) is made only
+ * when a checkpoint or the trained model needs it.
  */
 import * as path from 'node:path';
 import ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
-import { METRICS, type Manifest, STEP_IO, readManifest, stateSuffix, updateModelKey } from '../step/contract.js';
+import { METRICS, type Manifest, STEP_IO, stateSuffix, updateModelKey } from '../step/contract.js';
+import { readManifest } from '../step/read-manifest.js';
 import { floatArray, readSafetensors } from '../export/safetensors.js';
 import { elementCount } from '../onnx/tensor.js';
 import { type Batch, stackBatches } from './batch.js';
 import { collectGarbage } from './gc.js';
 import { TRAINING_DISABLED_OPTIMIZERS, createSession, type SessionOptions } from './session.js';
+import { type Hyperparameters, StepDriver, type StepMetrics, stepOutputLocations } from './step-driver.js';
 
-export interface Hyperparameters {
-  alpha: number;
-  temperature: number;
-  /** Global gradient-norm clip; <= 0 disables clipping. */
-  maxGradNorm: number;
-}
+export type { Hyperparameters, StepMetrics } from './step-driver.js';
 
 export interface TrainerSessionOptions extends SessionOptions {
   /** The split step, one gradient call per micro-batch and updates in place (see above). */
   lowMemory?: boolean;
   /** Low-memory mode: values per update call (default 2^20; tests use small ones to cross chunk boundaries). */
   updateChunk?: number;
-}
-
-export interface StepMetrics {
-  loss: number;
-  ce: number;
-  kd: number;
-  gradNorm: number;
 }
 
 type FloatArray = Float32Array | Float64Array;
@@ -89,6 +84,12 @@ export class TrainerSession {
   private readonly floatType: string;
   /** Shape of each parameter and state tensor in the model (the manifest's `shape`), by name. */
   private readonly shapes: Map<string, number[]>;
+  /** Device mode: the driver that holds the state on the device. */
+  private driver: StepDriver | null = null;
+  /** Device mode: whether `params`/`state` lag behind the device since the last step (see `sync`). */
+  private hostStale = false;
+  /** Device mode: fetch_state.onnx and fetch_metrics.onnx. */
+  private fetchSessions: ort.InferenceSession[] = [];
 
   private constructor(
     readonly dir: string,
@@ -110,10 +111,12 @@ export class TrainerSession {
     if (lowMemory && (!manifest.models.train_grad || !manifest.split_step)) {
       throw new InputError(`${dir}: these artifacts have no split step for low-memory mode (train_grad.onnx); rebuild them with 'distill build', or train without --low-memory`);
     }
-    const model = lowMemory ? manifest.models.train_grad : manifest.models.train_loop;
+    const device = !lowMemory && options.ep === 'webgpu' && manifest.target === 'gpu';
+    const model = lowMemory ? manifest.models.train_grad : device ? manifest.models.train_step : manifest.models.train_loop;
     const session = await createSession(path.join(dir, model), {
       ...options,
       disabledOptimizers: TRAINING_DISABLED_OPTIMIZERS,
+      outputLocations: device ? stepOutputLocations(manifest) : undefined,
       // Low-memory mode trades speed for memory: without the arena, ORT returns each step's activations
       // instead of keeping the largest blocks it ever grew by (docs/PERFORMANCE.md, "Why the open targets are open").
       memArena: !lowMemory,
@@ -138,6 +141,12 @@ export class TrainerSession {
       s.params.set(p.name, new ort.Tensor(p.dtype === 'float64' ? 'float64' : 'float32', data, p.ioShape ?? p.shape));
     }
     for (const st of manifest.state) s.state.set(st.name, initialState(st));
+    if (device) {
+      const fetch = (file: string) => createSession(path.join(dir, file), { ep: options.ep, threads: options.threads });
+      s.fetchSessions = [await fetch(manifest.models.fetch_state!), await fetch(manifest.models.fetch_metrics!)];
+      const [fetchState, fetchMetrics] = s.fetchSessions as [ort.InferenceSession, ort.InferenceSession];
+      s.driver = new StepDriver(manifest, ort.Tensor, { step: session, fetchState, fetchMetrics }, s.params);
+    }
     return s;
   }
 
@@ -153,7 +162,8 @@ export class TrainerSession {
       throw new InputError(`train: ${batches.length} micro-batches is not a multiple of the ${window} accumulation steps the model was built with`);
     }
     let metrics: StepMetrics[];
-    if (this.lowMemory) metrics = await this.trainSplit(batches, lrs, hyper, window);
+    if (this.driver) metrics = await this.trainOnDevice(this.driver, batches, lrs, hyper, window);
+    else if (this.lowMemory) metrics = await this.trainSplit(batches, lrs, hyper, window);
     else {
       metrics = await this.trainLoop(batches, lrs, hyper);
       // The previous generation of parameters and state. Collected here, not inside trainLoop, whose feeds
@@ -162,6 +172,29 @@ export class TrainerSession {
     }
     this.stepsDone += batches.length / window;
     return metrics;
+  }
+
+  /** Device mode: one train_step.onnx call per micro-batch, the state staying on the device. */
+  private async trainOnDevice(driver: StepDriver, batches: readonly Batch[], lrs: readonly number[], hyper: Hyperparameters, window: number): Promise<StepMetrics[]> {
+    this.hostStale = true;
+    const positions = batches.map((_, k) => ({ lr: lrs[k]!, step: this.stepsDone + Math.floor(k / window) + 1, apply: (k + 1) % window === 0 }));
+    return driver.run(batches, positions, hyper);
+  }
+
+  /**
+   * Brings the host copy of the parameters and state up to date (device mode: one fetch_state.onnx call; other
+   * modes hold them on the host already). `parameters`, `snapshot` and `parameterArrays` read that copy.
+   */
+  async sync(): Promise<void> {
+    if (!this.driver || !this.hostStale) return;
+    const host = await this.driver.fetch();
+    for (const name of this.params.keys()) this.params.set(name, host.get(name) as ort.Tensor);
+    for (const name of this.state.keys()) this.state.set(name, host.get(name) as ort.Tensor);
+    this.hostStale = false;
+  }
+
+  private checkSynced(): void {
+    if (this.hostStale) throw new Error('TrainerSession: the state is on the device; await sync() before reading it');
   }
 
   /** The inputs every call takes: hyperparameters, parameters and optimizer state. */
@@ -263,11 +296,13 @@ export class TrainerSession {
 
   /** Current parameters in their own shapes (views of the session's buffers), by ONNX initializer name. */
   parameters(): Map<string, ort.Tensor> {
+    this.checkSynced();
     return new Map([...this.params].map(([k, v]) => [k, viewAs(v, this.shapes.get(k)!)]));
   }
 
   /** Parameters and optimizer state together, in their own shapes (what a checkpoint holds). */
   snapshot(): Map<string, ort.Tensor> {
+    this.checkSynced();
     return new Map([...this.params, ...this.state].map(([k, v]) => [k, viewAs(v, this.shapes.get(k)!)]));
   }
 
@@ -285,14 +320,19 @@ export class TrainerSession {
       }
     }
     this.stepsDone = stepsDone;
+    this.driver?.set(new Map([...this.params, ...this.state]));
+    this.hostStale = false;
   }
 
   /** Current parameter values, by ONNX initializer name. */
   parameterArrays(): Map<string, FloatArray> {
+    this.checkSynced();
     return new Map([...this.params].map(([k, v]) => [k, v.data as FloatArray]));
   }
 
   async release(): Promise<void> {
+    this.driver?.dispose();
+    for (const f of this.fetchSessions) await f.release();
     await this.session.release();
     for (const u of this.updates.values()) await u.release();
   }

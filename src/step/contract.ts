@@ -1,10 +1,9 @@
 /**
  * The step contract: the names of the training-step models' inputs and outputs, their metrics, and the
  * manifest that describes a built artifacts folder. The builder (build/) writes by it and the runtimes
- * (runtime/, a Python driver: docs/PYTHON-DRIVER.md) read by it, so it is spelled here once.
+ * (runtime/, the browser's web/, a Python driver: docs/PYTHON-DRIVER.md) read by it, so it is spelled here
+ * once. No Node.js APIs here: the browser entry point imports it too (step/read-manifest.ts reads the file).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import type { Task } from '../losses/distill.js';
 
@@ -44,6 +43,13 @@ export const stateSuffix = (name: string): string => name.slice(SPLIT_IO.state('
 
 export const MANIFEST_FORMAT = 1;
 
+/** What the step models were built for (Manifest.target). */
+export type BuildTarget = 'cpu' | 'gpu';
+export const BUILD_TARGETS: readonly BuildTarget[] = ['cpu', 'gpu'];
+
+/** The output of fetch_state.onnx / fetch_metrics.onnx for a parameter, state tensor or metric. */
+export const fetchedName = (name: string) => `fetched/${name}`;
+
 /** The prepared student inside an artifacts folder (its sidecar: student.distill.json). */
 export const STUDENT_FILE = 'student.onnx';
 
@@ -81,7 +87,20 @@ export interface Manifest {
   warnings: string[];
   teacher: string | null;
   opset: number;
-  models: { train_step: string; train_loop: string; eval: string; train_grad: string; train_update: Record<string, string> };
+  /**
+   * The execution providers the step models were built for: 'cpu' (any provider), or 'gpu' (build/gpu-ops.ts:
+   * every per-step node in ops and types that GPU providers have kernels for, one step per call with the state
+   * kept on the device; docs/WEBGPU.md). Absent in artifacts built before it existed: 'cpu'.
+   */
+  target?: BuildTarget;
+  /**
+   * `fetch_state` and `fetch_metrics` (gpu builds): models that copy every parameter and state tensor, and a
+   * step's metrics, to their outputs: how a driver that keeps them in GPU buffers brings them to the host.
+   */
+  models: {
+    train_step: string; train_loop: string; eval: string; train_grad: string; train_update: Record<string, string>;
+    fetch_state?: string; fetch_metrics?: string;
+  };
   initial_state: string;
   batch: BatchInput[];
   hyperparameters: Hyperparameter[];
@@ -118,17 +137,10 @@ const isDims: Check = (v) => Array.isArray(v) && v.every((d) => Number.isInteger
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
- * Reads `<dir>/manifest.json` and checks the fields the runtimes read, so that a damaged or foreign manifest
- * fails here with the field's name instead of deep inside a run.
+ * Checks a manifest's text (`file` names it in errors) for the fields the runtimes read, so that a damaged or
+ * foreign manifest fails here with the field's name instead of deep inside a run.
  */
-export function readManifest(dir: string): Manifest {
-  const file = path.join(dir, 'manifest.json');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new InputError(`${file}: no manifest; build the training artifacts with 'distill build' first`);
-  }
+export function parseManifest(text: string, file: string): Manifest {
   let m: unknown;
   try {
     m = JSON.parse(text);
@@ -138,9 +150,11 @@ export function readManifest(dir: string): Manifest {
   const bad = (field: string, what: string) => new InputError(`${file}: field '${field}' ${what}; rebuild the artifacts with 'distill build'`);
   if (!isObject(m)) throw bad('(root)', 'is not an object');
   if (m.format !== MANIFEST_FORMAT) throw bad('format', `is ${JSON.stringify(m.format)}, this version reads ${MANIFEST_FORMAT}`);
+  if (m.target !== undefined && !(BUILD_TARGETS as readonly unknown[]).includes(m.target)) throw bad('target', `is ${JSON.stringify(m.target)}, not one of ${BUILD_TARGETS.join(', ')}`);
   const models = m.models;
   if (!isObject(models)) throw bad('models', 'is missing');
   for (const k of ['train_step', 'train_loop', 'eval']) if (!isString(models[k])) throw bad(`models.${k}`, 'is not a file name');
+  for (const k of ['fetch_state', 'fetch_metrics']) if (m.target === 'gpu' && !isString(models[k])) throw bad(`models.${k}`, 'is not a file name (gpu builds have one)');
   if (!isObject(models.train_update) || !Object.values(models.train_update).every(isString)) throw bad('models.train_update', 'is not a map of file names');
   if (!isString(m.initial_state)) throw bad('initial_state', 'is not a file name');
   const list = (field: string, fields: Record<string, Check>) => {

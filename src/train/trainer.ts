@@ -161,11 +161,12 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
   const manifest = buildTrainingArtifacts({
     student: opts.student, teacher: opts.teacher, task, optimizer: opts.optimizer, optimizerSettings,
     freeze: opts.freeze, trainable: opts.trainable, hfModel: opts.hfModel, accumulationSteps: accum, outDir: buildDir,
-    // Chunked updates (docs/TRAINING-STEP.md) are for the CPU's default mode. ORT's WebGPU provider runs Scan
-    // on the CPU, which would move the chunked tensors across every step; and low-memory mode never runs the
-    // step's update (its split step updates chunk by chunk from JavaScript). Grouped updates of small
-    // parameters stay on everywhere: they only remove kernels.
-    chunkedUpdate: opts.ep !== 'webgpu' && !opts.lowMemory,
+    // WebGPU trains on a build for the GPU (docs/WEBGPU.md): its step in ops the provider runs, one step per
+    // call with the state on the device. Chunked updates (docs/TRAINING-STEP.md) are for the CPU's default
+    // mode; low-memory mode never runs the step's update (its split step updates chunk by chunk from
+    // JavaScript). Grouped updates of small parameters stay on everywhere: they only remove kernels.
+    target: opts.ep === 'webgpu' ? 'gpu' : 'cpu',
+    chunkedUpdate: !opts.lowMemory,
     narrowRows: opts.narrowRows,
   });
   const sessionOptions = { ep: opts.ep, threads: opts.threads };
@@ -232,7 +233,8 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
   const diverged = (what: string, step: number) => new DistillError(
     `${what} at step ${step} (lower --learning-rate or check the data); the last good checkpoint is ${lastGood ?? 'none (none was saved yet)'}`,
   );
-  const save = () => {
+  const save = async () => {
+    await session.sync();
     const tensors = session.snapshot();
     if (!allFinite([...tensors.values()].map((t) => t.data as Float32Array))) throw diverged('the weights are NaN or infinite', state.global_step);
     state.running_loss = { window_losses: [...window.losses], window_grad_norms: [...window.gradNorms], loss_sum: lossSum, loss_count: lossCount };
@@ -247,9 +249,9 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
     return dir;
   };
   // The checkpoint of a new best evaluation names itself as the best, so a resume from it knows.
-  const saveBest = () => {
+  const saveBest = async () => {
     state.best_model_checkpoint = path.join(opts.outputDir, checkpointName(state.global_step));
-    save();
+    await save();
   };
   const evaluate = async (): Promise<Record<string, number> | null> => {
     if (!evaluator || !evalSet) return null;
@@ -258,6 +260,7 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
     let ceSum = 0;
     let counted = 0;
     const evalPlan = { batchSize: opts.batchSize, shuffle: false, seed: 0 };
+    await session.sync();
     const parameters = session.parameters();
     for await (const pb of evalSet.batches(evalPlan, { ...collateOpts, withLabels: true }, { epoch: 0, batch: 0 }, 1)) {
       const { logits, ce } = await evaluator.run(pb.batch, parameters);
@@ -337,9 +340,9 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
     pending = [];
     if (opts.evalSteps && state.global_step % opts.evalSteps === 0) {
       const metrics2 = await evaluate();
-      if (metrics2 && afterEval(metrics2)) saveBest();
+      if (metrics2 && afterEval(metrics2)) await saveBest();
     }
-    if (opts.saveSteps && state.global_step % opts.saveSteps === 0) save();
+    if (opts.saveSteps && state.global_step % opts.saveSteps === 0) await save();
   };
 
   // Steps after which the weights are needed: an evaluation, a checkpoint, the end. Calls end there.
@@ -360,7 +363,7 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
         if (evaluator && evalSet) {
           await flush();
           const metrics = await evaluate();
-          if (metrics && afterEval(metrics)) saveBest();
+          if (metrics && afterEval(metrics)) await saveBest();
           if (stopped) break;
         }
       }
@@ -388,7 +391,7 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
   }
 
   // Written once: a save step that is also the last step has saved it already.
-  const finalCheckpoint = savedStep === state.global_step ? savedDir : save();
+  const finalCheckpoint = savedStep === state.global_step ? savedDir : await save();
   const elapsed = (performance.now() - started) / 1000;
   let evalMetrics: Record<string, number> | null = null;
   if (!interrupted) {

@@ -6,7 +6,7 @@
 import { InputError } from '../errors.js';
 import { floatArray, parseSafetensors } from '../export/safetensors-codec.js';
 import type { Sidecar } from '../export/sidecar.js';
-import { type Manifest, MANIFEST_FORMAT, STUDENT_FILE } from '../step/contract.js';
+import { type Manifest, STUDENT_FILE, parseManifest } from '../step/contract.js';
 import { TextTokenizer } from '../data/text-tokenizer.js';
 import type { Ort, Tensor } from './session.js';
 import { type FileSource, readText } from './source.js';
@@ -30,21 +30,9 @@ async function readJson(source: FileSource, name: string): Promise<unknown> {
   }
 }
 
-/**
- * The manifest, with the fields this reader uses checked. (Node's readManifest in step/contract.ts reads a
- * path; the checks move here from there once contract.ts parses text.)
- */
+/** The manifest, checked by the contract's own reader (the fields the runtimes read). */
 export async function readWebManifest(source: FileSource): Promise<Manifest> {
-  const m = (await readJson(source, WEB_FILES.manifest)) as Partial<Manifest> | null;
-  const where = `${source.description}${WEB_FILES.manifest}`;
-  const bad = (field: string, what: string) => new InputError(`${where}: field '${field}' ${what}; rebuild the artifacts with 'distill build'`);
-  if (typeof m !== 'object' || m === null) throw bad('(root)', 'is not an object');
-  if (m.format !== MANIFEST_FORMAT) throw bad('format', `is ${JSON.stringify(m.format)}, this version reads ${MANIFEST_FORMAT}`);
-  if (typeof m.models?.train_step !== 'string' || typeof m.models?.eval !== 'string') throw bad('models', 'lacks train_step or eval');
-  for (const field of ['parameters', 'state', 'batch', 'hyperparameters'] as const) if (!Array.isArray(m[field])) throw bad(field, 'is not a list');
-  if (typeof m.initial_state !== 'string') throw bad('initial_state', 'is not a file name');
-  if (!Number.isInteger(m.accumulation_steps) || m.accumulation_steps! < 1) throw bad('accumulation_steps', 'is not a positive integer');
-  return m as Manifest;
+  return parseManifest(await readText(source, WEB_FILES.manifest), `${source.description}${WEB_FILES.manifest}`);
 }
 
 export async function readSidecarFrom(source: FileSource): Promise<Sidecar> {

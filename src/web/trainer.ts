@@ -130,16 +130,17 @@ export class WebTrainer {
       if (gpu) checkStorageBuffers(bytes, `${source.description}${name}`, gpu.limits.maxStorageBuffersPerShaderStage);
       return bytes;
     };
-    // fetch_state.onnx: in gpu builds ('distill build --ep webgpu'), the way the state leaves device buffers.
-    const fetchStateModel = (manifest.models as { fetch_state?: string }).fetch_state;
-    const onDevice = ep === 'webgpu' && fetchStateModel !== undefined;
+    // A gpu build ('distill build --ep webgpu') on WebGPU keeps the state and the metrics in device buffers;
+    // fetch_state.onnx and fetch_metrics.onnx bring them to the host.
+    const onDevice = ep === 'webgpu' && manifest.target === 'gpu';
     const step = await createWebSession(ort, await model(manifest.models.train_step), manifest.models.train_step, {
       ep, training: true, ...(onDevice ? { outputLocations: stepOutputLocations(manifest) } : {}),
     });
-    const fetchState = onDevice ? await createWebSession(ort, await model(fetchStateModel!), fetchStateModel!, { ep }) : null;
+    const fetchModel = async (name: string | undefined) => (onDevice && name ? createWebSession(ort, await model(name), name, { ep }) : null);
+    const sessions = { step, fetchState: await fetchModel(manifest.models.fetch_state), fetchMetrics: await fetchModel(manifest.models.fetch_metrics) };
     const evalSession = await createWebSession(ort, await model(manifest.models.eval), manifest.models.eval, { ep });
     const teacher = needsTeacher ? await createWebSession(ort, await model(WEB_FILES.teacher), WEB_FILES.teacher, { ep }) : null;
-    const driver = new StepDriver(manifest, ort.Tensor, step, fetchState, await readInitialParameters(ort, source, manifest));
+    const driver = new StepDriver(manifest, ort.Tensor, sessions, await readInitialParameters(ort, source, manifest));
     return new WebTrainer(ort, source, ep, manifest, sidecar, tokenizer, driver, evalSession, teacher, gpu);
   }
 
@@ -245,7 +246,8 @@ export class WebTrainer {
       const lr = learningRate(schedule, this.globalStep);
       const apply = (micro + 1) % accum === 0;
       const callStarted = performance.now();
-      const m = await this.driver.step(batch, { lr, step: this.globalStep + 1, apply }, hyper);
+      // One step per call: the page shows every step, and the checks below run before the next one.
+      const [m] = (await this.driver.run([batch], [{ lr, step: this.globalStep + 1, apply }], hyper)) as [StepMetrics];
       this.gpu?.check(`${this.manifest.models.train_step} at step ${this.globalStep + 1}`);
       stepMs += performance.now() - callStarted;
       if (!Number.isFinite(m.loss)) throw new InputError(`the loss is NaN or infinite at step ${this.globalStep + 1}; lower the learning rate or check the data`);

@@ -1,8 +1,8 @@
 /**
  * The PyTorch training-step references (models/steps/*.ref.safetensors, written by
  * scripts/reference_steps.py): loading one into built artifacts and batches, and comparing a run with it
- * at the suite's bars. test/train-step.test.ts asserts with it; scripts/gpu/webgpu-check.mjs runs the same
- * comparison on other execution providers (and between providers) from the compiled build/test/helpers.
+ * at the suite's bars. test/train-step.test.ts asserts with it; test/webgpu.test.ts and scripts/gpu/step-bench.mjs
+ * run the same comparison on the WebGPU provider (the bench from the compiled build/test/helpers).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +12,7 @@ import { readSafetensorsFile, safeToFloat64, type SafeTensor } from '../../src/e
 import type { Task } from '../../src/losses/distill.js';
 import type { Batch } from '../../src/runtime/batch.js';
 import type { Hyperparameters, StepMetrics } from '../../src/runtime/trainer-session.js';
+import type { BuildTarget } from '../../src/step/contract.js';
 
 export interface RefMeta {
   task: Task;
@@ -41,15 +42,18 @@ function settingsOf(o: RefMeta['optimizer']): Record<string, number | boolean> {
     : { beta1: o.betas![0], beta2: o.betas![1], eps: o.eps!, weightDecay: o.weight_decay };
 }
 
-/** Reads `models/steps/<file>`, builds its artifacts in a new folder under `tmp`, and makes its batches. */
-export async function loadStepReference(models: string, file: string, tmp: string): Promise<StepReference> {
+/**
+ * Reads `models/steps/<file>`, builds its artifacts in a new folder under `tmp` (for `target`'s execution
+ * providers, default any), and makes its batches.
+ */
+export async function loadStepReference(models: string, file: string, tmp: string, target: BuildTarget = 'cpu'): Promise<StepReference> {
   const { tensors: ref, metadata } = readSafetensorsFile(path.join(models, 'steps', file));
   const meta = JSON.parse(metadata.onnx_distill!) as RefMeta;
   const student = path.join(models, meta.pair.student, 'model.onnx');
   const teacher = path.join(models, meta.pair.teacher, 'model.onnx');
   const outDir = fs.mkdtempSync(path.join(tmp, `${file}-`));
   // The references run torch.optim.AdamW / SGD over model.parameters(): weight decay on every parameter.
-  buildTrainingArtifacts({ student, teacher, task: meta.task, optimizer: meta.optimizer.name, optimizerSettings: settingsOf(meta.optimizer), weightDecayGroups: 'all', outDir });
+  buildTrainingArtifacts({ student, teacher, task: meta.task, optimizer: meta.optimizer.name, optimizerSettings: settingsOf(meta.optimizer), weightDecayGroups: 'all', target, outDir });
   const teacherSession = await ort.InferenceSession.create(teacher);
   const batches: Batch[] = [];
   for (let k = 0; k < meta.steps; k++) {
