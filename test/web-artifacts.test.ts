@@ -22,11 +22,12 @@ import { MODELS } from './helpers/fixtures.js';
 /** The WebGPU spec's guaranteed maxStorageBuffersPerShaderStage. */
 const WEBGPU_MIN_STORAGE_BUFFERS = 8;
 
-/** Every Concat/Split/Sum of `g` and its subgraphs as [op, inputs + outputs]. */
+/** Every Concat/Split/Sum of `g` and its subgraphs as [op, data inputs + outputs] (Split's sizes are read on the host). */
 function bufferCounts(g: GraphProto): [string, number][] {
   const out: [string, number][] = [];
   for (const n of g.node) {
-    if (['Concat', 'Split', 'Sum'].includes(n.opType)) out.push([`${n.opType} ${n.name}`, n.input.filter((x) => x !== '').length + n.output.filter((x) => x !== '').length]);
+    const data = n.opType === 'Split' ? n.input.slice(0, 1) : n.input;
+    if (['Concat', 'Split', 'Sum'].includes(n.opType)) out.push([`${n.opType} ${n.name}`, data.filter((x) => x !== '').length + n.output.filter((x) => x !== '').length]);
     for (const a of n.attribute) for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) out.push(...bufferCounts(sub));
   }
   return out;

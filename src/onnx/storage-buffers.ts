@@ -1,6 +1,7 @@
 /**
  * The nodes of a model that bind more storage buffers than a WebGPU device offers per shader stage. ORT's
- * WebGPU kernels for Concat, Split and Sum bind every input and output as one buffer; over the device's
+ * WebGPU kernels for Concat, Split and Sum bind every data input and output as one buffer (Split's second
+ * input, the part sizes, is read on the host and binds none); over the device's
  * maxStorageBuffersPerShaderStage the JSEP build (ort.min.mjs) computes garbage without an error (measured:
  * a 25-input Concat gave grad_norm 0, docs/BROWSER.md). The browser trainer refuses such a model up front.
  */
@@ -21,7 +22,8 @@ export function wideNodes(model: ModelProto, limit: number): WideNode[] {
   const walk = (g: GraphProto) => {
     for (const n of g.node) {
       if ((!n.domain || n.domain === 'ai.onnx') && BUFFER_PER_TENSOR_OPS.has(n.opType)) {
-        const buffers = n.input.filter(Boolean).length + n.output.filter(Boolean).length;
+        const dataInputs = n.opType === 'Split' ? n.input.slice(0, 1) : n.input;
+        const buffers = dataInputs.filter(Boolean).length + n.output.filter(Boolean).length;
         if (buffers > limit) out.push({ op: n.opType, name: n.name || n.output[0] || '?', buffers });
       }
       for (const a of n.attribute) {

@@ -22,13 +22,15 @@ interface PageState {
   seconds: number;
   /** Milliseconds of each optimizer step's train_step calls. */
   stepMs: number[];
+  /** WebGPU: the device's limits this library checks (fit.ts, gpu-check.ts). */
+  gpuLimits: Record<string, number> | null;
   /** The step the run resumed from (its checkpoint's), or null. */
   resumedFrom: number | null;
   /** Seconds of each stage: open (sessions), tokenize, train, eval, export. */
   timings: Record<string, number>;
 }
 
-const state: PageState = { status: 'idle', ep: '', device: '', losses: [], accuracy: [], stepsPerSecond: 0, finalAccuracy: null, error: null, seconds: 0, stepMs: [], resumedFrom: null, timings: {} };
+const state: PageState = { status: 'idle', ep: '', device: '', losses: [], accuracy: [], stepsPerSecond: 0, finalAccuracy: null, error: null, seconds: 0, stepMs: [], gpuLimits: null, resumedFrom: null, timings: {} };
 (globalThis as unknown as { __distill: PageState }).__distill = state;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -101,6 +103,7 @@ async function run() {
     const source = dropped ?? urlSource(params.get('folder') ?? `demo/${ep === 'webgpu' ? 'gpu' : 'cpu'}/`);
     log(`opening ${source.description} on ${ep}`);
     const trainer = await WebTrainer.open({ ort, source, ep: ep === 'webgpu' ? 'webgpu' : 'wasm' });
+    state.gpuLimits = trainer.gpu ? { ...trainer.gpu.limits } : null;
     state.device = trainer.gpu ? `WebGPU: ${trainer.gpu.adapterDescription}` : `WASM, ${ort.env.wasm.numThreads} thread(s)`;
     show('s-ep', ep === 'webgpu' ? 'WebGPU' : `WASM x${ort.env.wasm.numThreads}`);
     log(state.device);
