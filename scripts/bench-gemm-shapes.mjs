@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const lib = (p) => path.join(ROOT, 'build', 'src', p);
+const lib = (p) => path.join(ROOT, 'dist', 'src', p);
 const { default: ort } = await import('onnxruntime-node');
 const { Graph } = await import(lib('ir/graph.js'));
 const { newModel, modelToProto } = await import(lib('ir/convert.js'));

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const lib = (p) => path.join(root, 'build', 'src', p);
+const lib = (p) => path.join(root, 'dist', 'src', p);
 const step = process.argv[2];
 
 if (step === 'make' || step === 'load-save') {

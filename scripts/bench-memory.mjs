@@ -20,9 +20,9 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { default: ort } = await import('onnxruntime-node');
-const { floatArray, readSafetensors } = await import(path.join(ROOT, 'build', 'src', 'export', 'safetensors.js'));
-const { TRAINING_DISABLED_OPTIMIZERS, ortSessionOptions } = await import(path.join(ROOT, 'build', 'src', 'runtime', 'session.js'));
-const { collectGarbage } = await import(path.join(ROOT, 'build', 'src', 'runtime', 'gc.js'));
+const { floatArray, readSafetensors } = await import(path.join(ROOT, 'dist', 'src', 'export', 'safetensors.js'));
+const { TRAINING_DISABLED_OPTIMIZERS, ortSessionOptions } = await import(path.join(ROOT, 'dist', 'src', 'runtime', 'session.js'));
+const { collectGarbage } = await import(path.join(ROOT, 'dist', 'src', 'runtime', 'gc.js'));
 
 const argv = process.argv.slice(2);
 const opt = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);

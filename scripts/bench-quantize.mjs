@@ -14,8 +14,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runEval } from '../build/src/cli/eval.js';
-import { quantizeModelFile } from '../build/src/quantize/model-file.js';
+import { runEval } from '../dist/src/cli/eval.js';
+import { quantizeModelFile } from '../dist/src/quantize/model-file.js';
 
 const { values: a } = parseArgs({
   options: {

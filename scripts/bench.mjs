@@ -37,7 +37,7 @@ import { fileURLToPath } from 'node:url';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..');
-const lib = (p) => path.join(ROOT, 'build', 'src', p);
+const lib = (p) => path.join(ROOT, 'dist', 'src', p);
 const THREADS = 2;
 const MAX_WARMUP = 8;
 const HYPER = { alpha: 0.5, temperature: 2, maxGradNorm: 1 };
@@ -165,7 +165,7 @@ function stepFlops(a) {
 
 /** The bench's training artifacts (`extra`: build options beyond the shared ones) into `outDir`. */
 async function buildArtifacts(a, outDir, extra = {}) {
-  const { buildTrainingArtifacts } = await import(lib('build/artifacts.js'));
+  const { buildTrainingArtifacts } = await import(lib('step/artifacts.js'));
   return buildTrainingArtifacts({
     student: a.student, teacher: a.teacher, task: 'seq-cls', optimizer: 'adamw',
     // bench_torch.py's torch.optim.AdamW decays every parameter: the same work on both sides.
@@ -174,7 +174,7 @@ async function buildArtifacts(a, outDir, extra = {}) {
 }
 
 async function phaseBuild(a) {
-  await import(lib('build/artifacts.js')); // loading the modules stays out of the timing
+  await import(lib('step/artifacts.js')); // loading the modules stays out of the timing
   const t0 = performance.now();
   const manifest = await buildArtifacts(a, a.artifacts);
   const ms = performance.now() - t0;

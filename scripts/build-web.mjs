@@ -1,5 +1,5 @@
 // Bundles the demo page (web/page/main.ts and the onnx-distill/web code it imports) with esbuild into
-// build/web/, beside a copy of index.html. onnxruntime-web is not bundled: the page loads the build it needs
+// dist/web/, beside a copy of index.html. onnxruntime-web is not bundled: the page loads the build it needs
 // (WASM or WebGPU) at run time from ort/, which `distill web` serves from node_modules.
 // A Node built-in reached from the page fails the build: the browser entry point must not use Node APIs.
 import * as fs from 'node:fs';
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const out = path.join(root, 'build', 'web');
+const out = path.join(root, 'dist', 'web');
 
 const noNode = {
   name: 'no-node-builtins',
@@ -39,4 +39,4 @@ const result = await esbuild.build({
 });
 fs.copyFileSync(path.join(root, 'web', 'page', 'index.html'), path.join(out, 'index.html'));
 const bytes = fs.statSync(path.join(out, 'page.js')).size;
-if (process.argv.includes('--verbose')) console.log(`build/web/page.js: ${(bytes / 1024).toFixed(0)} KB, ${Object.keys(result.metafile.inputs).length} modules`);
+if (process.argv.includes('--verbose')) console.log(`dist/web/page.js: ${(bytes / 1024).toFixed(0)} KB, ${Object.keys(result.metafile.inputs).length} modules`);

@@ -15,9 +15,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import { buildTrainingArtifacts } from '../build/src/build/artifacts.js';
-import { readSafetensorsFile, writeSafetensors } from '../build/src/export/safetensors.js';
-import { TrainerSession } from '../build/src/runtime/trainer-session.js';
+import { buildTrainingArtifacts } from '../dist/src/step/artifacts.js';
+import { readSafetensorsFile, writeSafetensors } from '../dist/src/export/safetensors.js';
+import { TrainerSession } from '../dist/src/runtime/trainer-session.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const STEPS = 3;

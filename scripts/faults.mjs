@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const SHORT = process.argv.includes('--short');
 const seedArg = process.argv.indexOf('--seed');
 let rngState = seedArg > 0 ? Number(process.argv[seedArg + 1]) : 1;
@@ -26,9 +26,9 @@ const N = SHORT
   ? { kill: 1, corruptRepeats: 1, fuzz: 300 }
   : { kill: 20, corruptRepeats: 3, fuzz: 3000 };
 
-const { loadModel } = await import(path.join(ROOT, 'build', 'src', 'onnx', 'model-io.js'));
-const { readCheckpoint } = await import(path.join(ROOT, 'build', 'src', 'train', 'checkpoint.js'));
-const { DistillError } = await import(path.join(ROOT, 'build', 'src', 'errors.js'));
+const { loadModel } = await import(path.join(ROOT, 'dist', 'src', 'onnx', 'model-io.js'));
+const { readCheckpoint } = await import(path.join(ROOT, 'dist', 'src', 'train', 'checkpoint.js'));
+const { DistillError } = await import(path.join(ROOT, 'dist', 'src', 'errors.js'));
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-faults-'));
 const model = (n) => path.join(ROOT, 'models', n, 'model.onnx');
@@ -263,7 +263,7 @@ if (refRun.status !== 0) throw new Error(`reference run failed: ${refRun.stderr}
   const resealed = path.join(work, 'resealed');
   fs.cpSync(path.join(ref, 'checkpoint-10'), path.join(resealed, 'checkpoint-10'), { recursive: true });
   {
-    const { writeManifest } = await import(path.join(ROOT, 'build', 'src', 'train', 'checkpoint-manifest.js'));
+    const { writeManifest } = await import(path.join(ROOT, 'dist', 'src', 'train', 'checkpoint-manifest.js'));
     const dir = path.join(resealed, 'checkpoint-10');
     const manifest = readJson(path.join(dir, 'manifest.json'));
     const s = readJson(path.join(dir, 'trainer_state.json'));

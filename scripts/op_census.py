@@ -10,7 +10,7 @@ defaults: torch.onnx.export(dynamo=False) -> torchscript.onnx, torch.onnx.export
 Each lands in OUT/<family>-<head>-<exporter>/ beside the HF files, as users have them. Exports that fail are
 recorded in OUT/failures.json with the exporter's last error line.
 
-`table` runs `node build/src/cli/main.js inspect --grad-coverage --json` on every export (so "covered" means
+`table` runs `node dist/src/cli/main.js inspect --grad-coverage --json` on every export (so "covered" means
 exactly: our rule registry differentiates it, after parameter discovery) and prints the markdown table that
 docs/AUTODIFF.md carries: family x head x exporter -> op types on the path from the parameters to the
 logits, uncovered ones in bold. Nothing here is committed: the models go to OUT (default /tmp/op-census).

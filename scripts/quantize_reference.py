@@ -15,7 +15,7 @@
    given) on the eval file with one evaluator; the script writes accuracy, macro-F1 and bytes of each,
    and the versions used, to --out.
 
-Needs `npm run build` first (it runs build/src/cli/main.js).
+Needs `npm run build` first (it runs dist/src/cli/main.js).
 """
 from __future__ import annotations
 

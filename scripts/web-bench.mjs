@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const lib = (p) => path.join(ROOT, 'build', p);
+const lib = (p) => path.join(ROOT, 'dist', p);
 const { startWebDemo } = await import(lib('src/demo/web-demo.js'));
 const { launchChromium, runPage } = await import(lib('test/helpers/browser.js'));
 const { train } = await import(lib('src/train/trainer.js'));

@@ -24,7 +24,7 @@ export type { GradContext, GradRule } from './autodiff/rule.js';
 export { crossEntropy } from './losses/cross-entropy.js';
 export { distillationLoss, TASKS, type Task } from './losses/distill.js';
 export { createOptimizer, clipGradNorm, type OptimizerName } from './optim/index.js';
-export { buildTrainingArtifacts, type BuildOptions } from './build/artifacts.js';
+export { buildTrainingArtifacts, type BuildOptions } from './step/artifacts.js';
 export { type Manifest, STEP_IO, METRICS } from './step/contract.js';
 export { readManifest } from './step/read-manifest.js';
 

@@ -75,7 +75,7 @@ describe('differentiate: only what is needed', () => {
 });
 
 describe('distill grad', () => {
-  const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+  const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
   it('writes a forward+backward model whose gradients match the math and finite differences', async () => {
     const out = path.join(tmp, 'bert.grad.onnx');
     const r = spawnSync(process.execPath, [CLI, 'grad', path.join(MODELS, 'bert-student', 'model.onnx'), '--loss', 'logits', '--out', out], { encoding: 'utf8' });

@@ -12,7 +12,7 @@ import { saveModel } from '../src/onnx/model-io.js';
 import { makeTensor } from '../src/onnx/tensor.js';
 import { MODELS, ROOT } from './helpers/fixtures.js';
 
-const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-coverage-'));
 

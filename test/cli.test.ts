@@ -8,7 +8,7 @@ import { lowMemoryRelaunch } from '../src/cli/relaunch.js';
 import { readSafetensors } from '../src/export/safetensors.js';
 import { MODELS, ROOT } from './helpers/fixtures.js';
 
-const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-cli-'));
 

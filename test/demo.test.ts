@@ -10,7 +10,7 @@ import { ROOT } from './helpers/fixtures.js';
 describe('distill demo', () => {
   it('splits the corpus, evaluates the teacher, trains four students and prints the comparison', () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-demo-'));
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'build', 'src', 'cli', 'main.js'), 'demo', '--output-dir', out, '--max-steps', '6', '--threads', '2'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'demo', '--output-dir', out, '--max-steps', '6', '--threads', '2'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /SpamAssassin: 4,837 training e-mails, 1,209 held out/);
     for (const name of ['teacher \\(fine-tuned', 'student, distilled \\(all labels\\)', 'student, CE only \\(all labels\\)', 'student, distilled \\(242 labels \\+ unlabeled rest\\)', 'student, CE only \\(242 labels, same steps\\)', 'student, distilled \\(all labels\\), int8']) {

@@ -37,7 +37,7 @@ test('distill eval --repeats 3 --threads 1 --plot: every batch timed 3 times, pe
     fs.writeFileSync(data, rows.map((text, i) => JSON.stringify({ text, label: i % 2 })).join('\n') + '\n');
     const plot = path.join(dir, 'plot.svg');
     const model = path.join(MODELS, 'bert-student', 'model.onnx');
-    const cli = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+    const cli = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
     const args = [cli, 'eval', '--model', model, '--model', model, '--eval-file', data, '--batch-size', '2', '--repeats', '3', '--threads', '1'];
     const r = spawnSync(process.execPath, [...args, '--json', '--plot', plot], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);

@@ -18,7 +18,7 @@ import {
 } from '../src/eval/metrics.js';
 import { MODELS, ROOT } from './helpers/fixtures.js';
 
-const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-eval-'));
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);

@@ -21,7 +21,7 @@ const FAMILIES: [string, string][] = [
   ['mpnet', 'torchscript'], ['qwen2-seq-cls', 'dynamo'], ['gemma', 'dynamo'], ['xlm-roberta', 'torchscript'],
   ['modernbert', 'dynamo'], ['qwen2', 'dynamo'], ['mistral', 'dynamo'], ['phi3', 'dynamo'], ['gpt-neox', 'torchscript'],
 ];
-const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 /**
  * AdamW's parameters: Adam's m/sqrt(v) turns float32 rounding in elements with near-zero gradients into
  * differences in their step. Measured on these fixtures: 2.2e-3 of the movement at one element of Llama's

@@ -234,7 +234,7 @@ describe('checkOutputDir', () => {
   /** A folder as a finished run leaves it, plus the user's own files. */
   const previousRun = () => {
     fs.rmSync(dir, { recursive: true, force: true });
-    for (const c of ['checkpoint-4', 'checkpoint-8', 'build']) fs.mkdirSync(path.join(dir, c), { recursive: true });
+    for (const c of ['checkpoint-4', 'checkpoint-8', 'artifacts']) fs.mkdirSync(path.join(dir, c), { recursive: true });
     fs.writeFileSync(path.join(dir, 'checkpoint-8', 'trainer_state.json'), '{}');
     for (const f of ['trainer_state.json', 'train_results.json', 'eval_results.json', 'model.onnx', 'model.safetensors', 'config.json', 'notes.txt', 'training_args.json']) {
       fs.writeFileSync(path.join(dir, f), 'x');
@@ -276,7 +276,7 @@ describe('checkOutputDir', () => {
   it('overwrite removes only the checkpoints and the run files', () => {
     previousRun();
     checkOutputDir(dir, { overwrite: true, resuming: false });
-    assert.deepEqual(listing(), ['build', 'config.json', 'model.onnx', 'model.safetensors', 'notes.txt', 'training_args.json']);
+    assert.deepEqual(listing(), ['artifacts', 'config.json', 'model.onnx', 'model.safetensors', 'notes.txt', 'training_args.json']);
   });
 });
 

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
-import { buildTrainingArtifacts } from '../src/build/artifacts.js';
+import { buildTrainingArtifacts } from '../src/step/artifacts.js';
 import type { Manifest } from '../src/step/contract.js';
 import { Builder } from '../src/ir/builder.js';
 import { modelToProto, newModel } from '../src/ir/convert.js';

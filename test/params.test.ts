@@ -15,7 +15,7 @@ import { prepareStudent, studentMetadata } from '../src/params/student.js';
 import { MODELS, ROOT } from './helpers/fixtures.js';
 
 const USER = path.join(MODELS, 'user');
-const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-params-unit-'));
 const distill = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 

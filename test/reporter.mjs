@@ -1,6 +1,6 @@
 // The terminal reporter of `npm test`: the failures in full, the slowest files, and one closing line
 // ("tests: N passed, N failed, N skipped"), instead of node's 5,000 lines of TAP. For TAP, run node's own:
-// `node --test --test-reporter=tap build/test/*.test.js`.
+// `node --test --test-reporter=tap dist/test/*.test.js`.
 import * as path from 'node:path';
 
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { buildTrainingArtifacts } from '../src/build/artifacts.js';
+import { buildTrainingArtifacts } from '../src/step/artifacts.js';
 import { InputError } from '../src/errors.js';
 import { METRICS, STEP_IO } from '../src/step/contract.js';
 import { readManifest } from '../src/step/read-manifest.js';

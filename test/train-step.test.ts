@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import ort from 'onnxruntime-node';
-import { buildTrainingArtifacts } from '../src/build/artifacts.js';
+import { buildTrainingArtifacts } from '../src/step/artifacts.js';
 import { readSafetensorsFile } from '../src/export/safetensors.js';
 import { InputError } from '../src/errors.js';
 import { TrainerSession } from '../src/runtime/trainer-session.js';

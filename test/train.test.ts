@@ -13,7 +13,7 @@ import { floatArray, readSafetensors } from '../src/export/safetensors.js';
 import { loadModel } from '../src/onnx/model-io.js';
 import { MODELS, ROOT, tokenBatch } from './helpers/fixtures.js';
 
-const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const DATA = path.join(ROOT, 'test', 'data-train');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-train-'));
 const model = (n: string) => path.join(MODELS, n, 'model.onnx');
@@ -226,7 +226,7 @@ describe('distill train: modes', () => {
     const [narrow, whole] = [path.join(tmp, 'narrow-rows'), path.join(tmp, 'whole-rows')];
     assert.equal(distill(args(narrow, [])).status, 0);
     assert.equal(distill(args(whole, ['--no-narrow-rows'])).status, 0);
-    const narrowNodes = (dir: string) => loadModel(path.join(dir, 'build', 'train_step.onnx')).model.graph!.node.filter((n) => n.name?.startsWith('narrow/')).length;
+    const narrowNodes = (dir: string) => loadModel(path.join(dir, 'artifacts', 'train_step.onnx')).model.graph!.node.filter((n) => n.name?.startsWith('narrow/')).length;
     assert.ok(narrowNodes(narrow) > 0);
     assert.equal(narrowNodes(whole), 0);
     const [a, b] = [initializerBytes(path.join(narrow, 'model.onnx')), initializerBytes(path.join(whole, 'model.onnx'))];

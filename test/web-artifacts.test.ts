@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildTrainingArtifacts } from '../src/build/artifacts.js';
+import { buildTrainingArtifacts } from '../src/step/artifacts.js';
 import { prepareWebDemo, type WebDemoFolders } from '../src/demo/web-demo.js';
 import { InputError } from '../src/errors.js';
 import { encodeModel, loadModel } from '../src/onnx/model-io.js';

@@ -11,14 +11,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { buildTrainingArtifacts } from '../src/build/artifacts.js';
+import { buildTrainingArtifacts } from '../src/step/artifacts.js';
 import type { Task } from '../src/losses/distill.js';
 import { MODELS, ROOT } from './helpers/fixtures.js';
 import { placementReport } from './helpers/placement.js';
 import { runWithWebGpu, webgpuEnv } from './helpers/webgpu.js';
 
-const CHILD = path.join(ROOT, 'build', 'test', 'helpers', 'webgpu-child.js');
-const CLI = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+const CHILD = path.join(ROOT, 'dist', 'test', 'helpers', 'webgpu-child.js');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const DATA = path.join(ROOT, 'test', 'data-train');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-webgpu-'));
 const { env, driver } = webgpuEnv();

@@ -19,7 +19,7 @@ main() {
   export XDG_RUNTIME_DIR=/tmp DISTILL_MODELS=$PWD/models
   echo "== machine"; date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nproc
   mkdir -p /tmp/p && tar -xJf .device/pack.tar.xz -C /tmp/p || { echo "unpack failed"; return 1; }
-  cat /tmp/p/build/BUILD_INFO
+  cat /tmp/p/dist/BUILD_INFO
   mkdir -p /tmp/p/scripts/gpu && cp scripts/gpu/*.mjs /tmp/p/scripts/gpu/
   echo "== bench students (python $(python3 -c 'import torch, transformers; print(torch.__version__, transformers.__version__)'))"
   timeout -k 5 "${MAKE_TIMEOUT:-200}" python3 scripts/make_bench_models.py all 2>&1 | grep -v Warning | tail -6

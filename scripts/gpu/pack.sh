@@ -12,16 +12,16 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp "$(command -v node)" "$stage/node"
 cp package.json "$stage/"
-mkdir -p "$stage/build/test"
-cp -r build/src "$stage/build/"
-cp -r build/test/helpers "$stage/build/test/"
+mkdir -p "$stage/dist/test"
+cp -r dist/src "$stage/dist/"
+cp -r dist/test/helpers "$stage/dist/test/"
 # Runtime dependencies only: no compiler, no type declarations, no other platforms' ORT binaries.
 tar -C . -cf - --exclude='node_modules/typescript' --exclude='node_modules/@types' --exclude='node_modules/@stdlib' \
   --exclude='node_modules/@huggingface/transformers' --exclude='node_modules/onnxruntime-web' --exclude='node_modules/@img' --exclude='node_modules/sharp' \
   --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
   --exclude='node_modules/onnxruntime-node/bin/napi-v6/linux/arm64' node_modules | tar -C "$stage" -xf -
-git rev-parse --short HEAD > "$stage/build/BUILD_INFO"
-git diff --quiet HEAD -- src test || echo "with uncommitted changes" >> "$stage/build/BUILD_INFO"
+git rev-parse --short HEAD > "$stage/dist/BUILD_INFO"
+git diff --quiet HEAD -- src test || echo "with uncommitted changes" >> "$stage/dist/BUILD_INFO"
 mkdir -p .device
 tar -C "$stage" -cf - . | xz -T0 -6 > .device/pack.tar.xz
 ls -l .device/pack.tar.xz

@@ -9,7 +9,7 @@
 //        [--k 8] [--calls 3] [--warmup 2] [--parity] [--placement] [--budget-s 300]
 //   DIR holds model.onnx (scripts/make_bench_models.py writes .bench/<config>/student/model.onnx). Without
 //   --students the fixture BERT student (models/bert-student) is timed.
-//   env: DISTILL_BUILD (default <root>/build), DISTILL_MODELS (default <root>/models)
+//   env: DISTILL_BUILD (default <root>/dist), DISTILL_MODELS (default <root>/models)
 //
 // WebGPU without a GPU: VK_DRIVER_FILES=/usr/lib/chromium/vk_swiftshader_icd.json LD_LIBRARY_PATH=/usr/lib/chromium
 // (docs/WEBGPU.md); its times say nothing about GPUs. scripts/gpu/device-run.sh runs this on a lent GPU.
@@ -22,7 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..', '..');
 const MODELS = process.env.DISTILL_MODELS ?? path.join(ROOT, 'models');
-const BUILD = path.resolve(process.env.DISTILL_BUILD ?? path.join(ROOT, 'build'));
+const BUILD = path.resolve(process.env.DISTILL_BUILD ?? path.join(ROOT, 'dist'));
 const lib = async (p) => import(pathToFileURL(path.join(BUILD, p)).href);
 
 const ort = (await import('onnxruntime-node')).default;

@@ -1,6 +1,6 @@
 /** `distill build`: write the training-step, loop and eval models, the initial state and the manifest. */
 import type { Argv } from 'yargs';
-import { buildTrainingArtifacts } from '../build/artifacts.js';
+import { buildTrainingArtifacts } from '../step/artifacts.js';
 import { InputError } from '../errors.js';
 import { studentMetadata } from '../params/student.js';
 import { TASKS, type Task } from '../losses/distill.js';

@@ -22,7 +22,7 @@ import type { ExecutionProvider } from '../runtime/session.js';
 import { train, type TrainCallbacks } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/fs.js';
 
-/** models/ of this package (works from src/ and from build/src/). */
+/** models/ of this package (works from src/ and from dist/src/). */
 export function bundledModels(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   while (!fs.existsSync(path.join(dir, 'models', 'demo'))) {

@@ -2,12 +2,12 @@
  * The folders `distill web` serves to its page: the demo student's training artifacts (built as `distill
  * train` builds them, with the demo's optimizer settings), the teacher as teacher.onnx, the student's
  * tokenizer.json, and the SpamAssassin split as train.jsonl / eval.jsonl: the layout web/artifacts.ts reads.
- * `cpu/` runs on any provider (the WASM path); `gpu/` is built for WebGPU (build/gpu-ops.ts).
+ * `cpu/` runs on any provider (the WASM path); `gpu/` is built for WebGPU (step/gpu-ops.ts).
  */
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { buildTrainingArtifacts } from '../build/artifacts.js';
+import { buildTrainingArtifacts } from '../step/artifacts.js';
 import { InputError } from '../errors.js';
 import { writeSpamSplit } from '../data/spam.js';
 import type { Manifest } from '../step/contract.js';
@@ -65,7 +65,7 @@ export function prepareWebDemo(dir: string): WebDemoFolders {
   return { dir, folders, manifests };
 }
 
-/** The package's root (above models/): where build/web and node_modules are. */
+/** The package's root (above models/): where dist/web and node_modules are. */
 function packageRoot(): string {
   return path.dirname(bundledModels());
 }
@@ -82,11 +82,11 @@ export interface WebDemoServer extends StaticServer {
 }
 
 /**
- * Prepares the demo folders in `dir` and serves the page (build/web), onnxruntime-web (ort/), the demo
+ * Prepares the demo folders in `dir` and serves the page (dist/web), onnxruntime-web (ort/), the demo
  * (demo/cpu/, demo/gpu/) and, when given, the user's artifacts folder (user/).
  */
 export async function startWebDemo(options: { dir: string; port?: number; host?: string; artifacts?: string }): Promise<WebDemoServer> {
-  const page = path.join(packageRoot(), 'build', 'web');
+  const page = path.join(packageRoot(), 'dist', 'web');
   if (!fs.existsSync(path.join(page, 'page.js'))) throw new InputError(`${page}: the page is not built; run 'npm run build' in ${packageRoot()}`);
   if (options.artifacts && !fs.existsSync(path.join(options.artifacts, 'manifest.json'))) {
     throw new InputError(`${options.artifacts}: no manifest.json; pass a folder 'distill build' wrote (with teacher.onnx, tokenizer.json, train.jsonl, eval.jsonl beside it)`);

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type ort from 'onnxruntime-node';
-import { buildTrainingArtifacts } from '../build/artifacts.js';
+import { buildTrainingArtifacts } from '../step/artifacts.js';
 import { type BatchPlan, type CollateOptions, type DataPosition, type PositionedBatch, arrayBatches, batchesPerEpoch, streamBatches } from '../data/batches.js';
 import { type Example, type ExampleOptions, labelSet, toExample, toExamples } from '../data/examples.js';
 import { readRows } from '../data/reader.js';
@@ -154,13 +154,13 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
   fs.mkdirSync(opts.outputDir, { recursive: true });
   writeTrainingArgs(opts.outputDir, { ...opts, task });
   // Training artifacts, rebuilt on every run (under 3 s even for a base-size student: docs/PERFORMANCE.md).
-  const buildDir = path.join(opts.outputDir, 'build');
+  const artifactsDir = path.join(opts.outputDir, 'artifacts');
   const optimizerSettings: Record<string, number | boolean> = opts.optimizer === 'sgd'
     ? { momentum: opts.momentum, weightDecay: opts.weightDecay }
     : { beta1: opts.adamBeta1, beta2: opts.adamBeta2, eps: opts.adamEpsilon, weightDecay: opts.weightDecay };
   const manifest = buildTrainingArtifacts({
     student: opts.student, teacher: opts.teacher, task, optimizer: opts.optimizer, optimizerSettings,
-    freeze: opts.freeze, trainable: opts.trainable, hfModel: opts.hfModel, accumulationSteps: accum, outDir: buildDir,
+    freeze: opts.freeze, trainable: opts.trainable, hfModel: opts.hfModel, accumulationSteps: accum, outDir: artifactsDir,
     // WebGPU trains on a build for the GPU (docs/WEBGPU.md): its step in ops the provider runs, one step per
     // call with the state on the device. Chunked updates (docs/TRAINING-STEP.md) are for the CPU's default
     // mode; low-memory mode never runs the step's update (its split step updates chunk by chunk from
@@ -170,8 +170,8 @@ async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?
     narrowRows: opts.narrowRows,
   });
   const sessionOptions = { ep: opts.ep, threads: opts.threads };
-  const session = await TrainerSession.open(buildDir, { ...sessionOptions, lowMemory: opts.lowMemory });
-  const evaluator = evalSet ? await EvalSession.open(buildDir, manifest, sessionOptions) : undefined;
+  const session = await TrainerSession.open(artifactsDir, { ...sessionOptions, lowMemory: opts.lowMemory });
+  const evaluator = evalSet ? await EvalSession.open(artifactsDir, manifest, sessionOptions) : undefined;
   // In low-memory mode the teacher, too, runs without ORT's arena: its activations go back after each batch.
   const teacher = opts.teacher
     ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', { ...sessionOptions, memArena: !opts.lowMemory }, opts.teacherCache

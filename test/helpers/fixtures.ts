@@ -6,7 +6,7 @@ import { tensor } from './ort.js';
 import { rng } from './rng.js';
 import type ort from 'onnxruntime-node';
 
-/** The repository root (tests run from build/test/). */
+/** The repository root (tests run from dist/test/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const MODELS = path.join(ROOT, 'models');
 

@@ -2,12 +2,12 @@
  * The PyTorch training-step references (models/steps/*.ref.safetensors, written by
  * scripts/reference_steps.py): loading one into built artifacts and batches, and comparing a run with it
  * at the suite's bars. test/train-step.test.ts asserts with it; test/webgpu.test.ts and scripts/gpu/step-bench.mjs
- * run the same comparison on the WebGPU provider (the bench from the compiled build/test/helpers).
+ * run the same comparison on the WebGPU provider (the bench from the compiled dist/test/helpers).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ort from 'onnxruntime-node';
-import { buildTrainingArtifacts } from '../../src/build/artifacts.js';
+import { buildTrainingArtifacts } from '../../src/step/artifacts.js';
 import { readSafetensorsFile, safeToFloat64, type SafeTensor } from '../../src/export/safetensors.js';
 import type { Task } from '../../src/losses/distill.js';
 import type { Batch } from '../../src/runtime/batch.js';

@@ -15,7 +15,7 @@ import { graphToProto } from '../ir/convert.js';
 import { Graph, type Value } from '../ir/graph.js';
 import { DataType } from '../onnx/dtype.js';
 import { makeTensor } from '../onnx/tensor.js';
-import { METRICS, STEP_IO, newName } from '../step/contract.js';
+import { METRICS, STEP_IO, newName } from './contract.js';
 import type { StepGraph } from './step-graph.js';
 
 const LOOP_PREFIX = 'loop/';

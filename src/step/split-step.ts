@@ -21,7 +21,7 @@ import { type Model, modelFromProto, modelToProto, newModel } from '../ir/conver
 import { Graph, type Value } from '../ir/graph.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { inPlaceViolations } from './in-place.js';
-import { METRICS, type Manifest, SPLIT_IO, STEP_IO, newName } from '../step/contract.js';
+import { METRICS, type Manifest, SPLIT_IO, STEP_IO, newName } from './contract.js';
 import type { StepGraph } from './step-graph.js';
 
 

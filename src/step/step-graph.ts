@@ -15,7 +15,7 @@ import { narrowToReadRows } from '../ir/narrow-rows.js';
 import type { Model } from '../ir/convert.js';
 import type { Graph, TensorType, Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
-import { type BuildTarget, STEP_IO, newName, stateName } from '../step/contract.js';
+import { type BuildTarget, STEP_IO, newName, stateName } from './contract.js';
 import { limitFanIn, lowerForGpu } from './gpu-ops.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';

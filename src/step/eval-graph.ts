@@ -9,7 +9,7 @@ import type { Model } from '../ir/convert.js';
 import type { Value } from '../ir/graph.js';
 import { distillationLoss, type Task } from '../losses/distill.js';
 import { DataType } from '../onnx/dtype.js';
-import { type BuildTarget, STEP_IO } from '../step/contract.js';
+import { type BuildTarget, STEP_IO } from './contract.js';
 import { limitFanIn, lowerForGpu } from './gpu-ops.js';
 
 export interface EvalGraphOptions {

@@ -7,7 +7,7 @@
 import { Graph } from '../ir/graph.js';
 import { type Model, newModel } from '../ir/convert.js';
 import { dtypeFromName } from '../onnx/dtype.js';
-import { fetchedName } from '../step/contract.js';
+import { fetchedName } from './contract.js';
 
 export function buildFetchModel(tensors: readonly { name: string; dtype: string; shape: number[]; ioShape?: number[] }[], opset: number): Model {
   const g = new Graph('fetch_state');
