@@ -77,13 +77,14 @@ describe('the browser page (onnxruntime-web in Chromium)', { skip: skip ?? false
     }
   });
 
-  it('resumes from its checkpoint (origin storage) to the losses of an uninterrupted run', async () => {
+  it('trains from its copy of the folder in OPFS, and resumes from its checkpoint to the losses of an uninterrupted run', async () => {
     const browser = await launchChromium(false);
     try {
-      const first = await runPage(browser.context, `${server.url}?ep=wasm&maxSteps=${STEPS}&eval=0&stopAt=2&autorun=1`, 120_000);
+      const first = await runPage(browser.context, `${server.url}?ep=wasm&maxSteps=${STEPS}&eval=0&stopAt=2&keep=kept&autorun=1`, 120_000);
       assert.equal(first.run.status, 'done', first.run.error ?? '');
+      assert.equal(first.run.source, 'OPFS folder kept/');
       assert.equal(first.run.losses.length, 2);
-      const second = await runPage(browser.context, `${server.url}?ep=wasm&maxSteps=${STEPS}&eval=0&resume=1&autorun=1`, 120_000);
+      const second = await runPage(browser.context, `${server.url}?ep=wasm&maxSteps=${STEPS}&eval=0&resume=1&keep=kept&autorun=1`, 120_000);
       assert.equal(second.run.status, 'done', second.run.error ?? '');
       assert.equal(second.run.resumedFrom, 2);
       closeTo([...first.run.losses, ...second.run.losses], reference.losses, 'stopped at 2, resumed');

@@ -82,3 +82,12 @@ export function parseJsonl(text: string, file: string): { row: Record<string, un
   if (rows.length === 0) throw new InputError(`${file}: no rows`);
   return rows;
 }
+
+/** The files of an artifacts folder that a browser run reads: what the manifest names, and the companions present. */
+export async function artifactFiles(source: FileSource, manifest: Manifest): Promise<string[]> {
+  const m = manifest.models;
+  const named = [WEB_FILES.manifest, m.train_step, m.eval, m.fetch_state, m.fetch_metrics, manifest.initial_state, STUDENT_FILE, WEB_FILES.sidecar];
+  const companions = [WEB_FILES.teacher, WEB_FILES.tokenizer, WEB_FILES.train, WEB_FILES.eval];
+  const present = await Promise.all(companions.map(async (f) => ((await source.has(f)) ? f : null)));
+  return [...named, ...present].filter((f): f is string => typeof f === 'string');
+}

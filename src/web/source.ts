@@ -94,3 +94,19 @@ export function opfsSource(dir: FileSystemDirectoryHandle, label = `OPFS folder 
     },
   };
 }
+
+/**
+ * Copies `files` of `source` into the OPFS folder `name` (made if needed) and returns that folder as a source:
+ * a page keeps a folder it was given (dropped or served) for the next visit, offline.
+ */
+export async function copyToOpfs(source: FileSource, files: readonly string[], name: string): Promise<FileSource> {
+  const storage = (globalThis.navigator as Navigator | undefined)?.storage;
+  if (!storage?.getDirectory) throw new InputError('this browser has no origin-private file system (navigator.storage.getDirectory)');
+  const dir = await (await storage.getDirectory()).getDirectoryHandle(name, { create: true });
+  for (const f of files) {
+    const w = await (await dir.getFileHandle(f, { create: true })).createWritable();
+    await w.write((await source.read(f)) as unknown as BufferSource);
+    await w.close();
+  }
+  return opfsSource(dir, `OPFS folder ${name}/`);
+}

@@ -34,6 +34,8 @@ export async function launchChromium(webgpu: boolean): Promise<{ context: Browse
 export interface PageRun {
   status: 'idle' | 'loading' | 'running' | 'done' | 'error';
   ep: string;
+  /** Where the folder was read from (the source's description). */
+  source: string;
   device: string;
   losses: number[];
   stepMs: number[];

@@ -4,14 +4,16 @@
  *
  * Query parameters (the tests and scripts/web-bench.mjs drive the page with them): ep=wasm|webgpu,
  * epochs, maxSteps, lr, threads, folder (a served folder), autorun=1 (train on load), eval=0 (skip the
- * evaluations), ort=<file> (another onnxruntime-web build from ort/), stopAt=N (stop after step N, as the Stop button does), resume=1 (continue from the checkpoint). `window.__distill` holds the run's state for them to read.
+ * evaluations), keep=NAME (copy the folder into OPFS and train from the copy), ort=<file> (another onnxruntime-web build from ort/), stopAt=N (stop after step N, as the Stop button does), resume=1 (continue from the checkpoint). `window.__distill` holds the run's state for them to read.
  */
-import { type FileSource, type Ort, type StepInfo, WebTrainer, defaultStore, fileListSource, urlSource } from '../../src/web/index.js';
+import { type FileSource, type Ort, type StepInfo, WebTrainer, artifactFiles, copyToOpfs, defaultStore, fileListSource, readWebManifest, urlSource } from '../../src/web/index.js';
 import { drawChart, type ChartData } from './chart.js';
 
 interface PageState {
   status: 'idle' | 'loading' | 'running' | 'done' | 'error';
   ep: string;
+  /** Where the folder was read from (the source's description). */
+  source: string;
   /** What ORT runs on (the adapter for WebGPU, the thread count for WASM). */
   device: string;
   losses: number[];
@@ -30,7 +32,7 @@ interface PageState {
   timings: Record<string, number>;
 }
 
-const state: PageState = { status: 'idle', ep: '', device: '', losses: [], accuracy: [], stepsPerSecond: 0, finalAccuracy: null, error: null, seconds: 0, stepMs: [], gpuLimits: null, resumedFrom: null, timings: {} };
+const state: PageState = { status: 'idle', ep: '', source: '', device: '', losses: [], accuracy: [], stepsPerSecond: 0, finalAccuracy: null, error: null, seconds: 0, stepMs: [], gpuLimits: null, resumedFrom: null, timings: {} };
 (globalThis as unknown as { __distill: PageState }).__distill = state;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -100,7 +102,11 @@ async function run() {
   };
   try {
     const ort = await loadOrt(ep);
-    const source = dropped ?? urlSource(params.get('folder') ?? `demo/${ep === 'webgpu' ? 'gpu' : 'cpu'}/`);
+    let source = dropped ?? urlSource(params.get('folder') ?? `demo/${ep === 'webgpu' ? 'gpu' : 'cpu'}/`);
+    // keep=NAME: the folder is copied into the origin-private file system first, and trained from there.
+    const keep = params.get('keep');
+    if (keep) source = await copyToOpfs(source, await artifactFiles(source, await readWebManifest(source)), keep);
+    state.source = source.description;
     log(`opening ${source.description} on ${ep}`);
     const trainer = await WebTrainer.open({ ort, source, ep: ep === 'webgpu' ? 'webgpu' : 'wasm' });
     state.gpuLimits = trainer.gpu ? { ...trainer.gpu.limits } : null;
