@@ -94,7 +94,8 @@ console.log(`page - node accuracy: ${(100 * (wasm.finalAccuracy - report.metrics
 
 // --- WebGPU (SwiftShader) ----------------------------------------------------------------------------------
 if (webgpuSteps > 0) {
-  const { run: gpu } = await runPage(browser.context, `${server.url}?ep=webgpu&maxSteps=${webgpuSteps}&eval=0&autorun=1`, 1_800_000);
+  // stopAt, not maxSteps: the same schedule (304 steps) as the WASM run, so that the losses compare step by step.
+  const { run: gpu } = await runPage(browser.context, `${server.url}?ep=webgpu&stopAt=${webgpuSteps}&eval=0&autorun=1`, 1_800_000);
   if (gpu.status !== 'done') throw new Error(`WebGPU run failed: ${gpu.error}`);
   const diffs = gpu.losses.map((l, i) => Math.abs(l - wasm.losses[i]));
   console.log(`\nWebGPU in Chromium (${gpu.device}): ${gpu.losses.length} steps, ${ms(median(gpu.stepMs.slice(1)))} per call (median after the first; first ${ms(gpu.stepMs[0])}); largest |loss - WASM loss| ${Math.max(...diffs).toExponential(2)}`);

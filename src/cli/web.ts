@@ -13,9 +13,9 @@ export function register(cli: Argv): Argv {
         .option('dir', { type: 'string', default: 'web-demo', describe: 'where the demo artifacts and data are written' })
         .option('artifacts', { type: 'string', describe: "your artifacts folder ('distill build' output plus teacher.onnx, tokenizer.json, train.jsonl, eval.jsonl), served as user/" }),
     async (a) => {
-      process.stderr.write(`preparing the demo artifacts in ${a.dir}\n`);
       const server = await startWebDemo({ dir: a.dir, port: a.port, host: a.host, artifacts: a.artifacts });
       const user = a.artifacts ? `; your artifacts: ${server.url}?folder=user/` : '';
+      process.stderr.write(`the demo's artifacts, teacher and rows: ${a.dir}/cpu (WASM) and ${a.dir}/gpu (WebGPU)\n`);
       process.stdout.write(`open ${server.url} (WASM) or ${server.url}?ep=webgpu${user}; Ctrl-C stops the server\n`);
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
       await server.close();
