@@ -49,7 +49,6 @@ export interface RunOptions {
   alpha?: number;
   temperature?: number;
   maxGradNorm?: number;
-  maxLength?: number;
   /** Save a checkpoint every this many optimizer steps (and at the end) into `store`. */
   saveSteps?: number;
   store?: CheckpointStore;
@@ -84,9 +83,12 @@ export interface RunResult {
   interrupted: boolean;
 }
 
+/** Tokens per row, special tokens included, as `distill train --max-length` (cut to the student's positions). */
+const MAX_LENGTH = 128;
+
 const RUN_DEFAULTS = {
   epochs: 2, batchSize: 32, learningRate: 1e-3, lrScheduler: 'linear' as ScheduleName, warmupSteps: 0, seed: 42, shuffle: true,
-  alpha: 0.5, temperature: 2, maxGradNorm: 1, maxLength: 128, checkpointName: 'latest',
+  alpha: 0.5, temperature: 2, maxGradNorm: 1, checkpointName: 'latest',
 };
 
 export class WebTrainer {
@@ -157,7 +159,7 @@ export class WebTrainer {
   /** Rows given by the page (e.g. the bundled SpamAssassin rows) as examples. */
   examplesOf(rows: readonly { row: Record<string, unknown>; line: number }[], file: string, options: { maxLength?: number; allowUnlabeled?: boolean } = {}): Example[] {
     const positions = maxTokens(this.sidecar);
-    const maxLength = Math.min(options.maxLength ?? RUN_DEFAULTS.maxLength, positions ?? Infinity);
+    const maxLength = Math.min(options.maxLength ?? MAX_LENGTH, positions ?? Infinity);
     const opts = {
       task: this.task, file, tokenizer: this.tokenizer, maxLength, vocabSize: this.sidecar.vocab_size,
       labels: this.task === 'causal-lm' ? undefined : labelSet(this.sidecar, undefined, `${this.source.description}${WEB_FILES.sidecar}`),
