@@ -127,7 +127,9 @@ async function run() {
       state.stepMs.push(s.stepMs);
       state.stepsPerSecond = s.stepsPerSecond;
       show('s-step', `${s.step} / ${s.totalSteps}`);
-      show('s-loss', s.loss.toFixed(4));
+      // The mean of the last 10 steps, as a logging window: one batch's loss jumps (the last batch of an epoch is short).
+      const recent = state.losses.slice(-10);
+      show('s-loss', (recent.reduce((a, b) => a + b, 0) / recent.length).toFixed(4));
       show('s-speed', s.stepsPerSecond.toFixed(2));
       // An evaluation at each epoch's end: the accuracy points of the chart.
       if (evaluate && Math.floor(s.epoch) > lastEpoch && s.step < s.totalSteps) {
