@@ -13,9 +13,8 @@
  */
 import type { Builder } from '../ir/builder.js';
 import type { Node, Value } from '../ir/graph.js';
+import { hasTrait, isStandardDomain } from '../onnx/ops.js';
 
-/** Elementwise ops cheap enough to recompute (one pass over their output, no reduction). */
-export const RECOMPUTABLE_OPS: ReadonlySet<string> = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Abs', 'Erf', 'Tanh', 'Sigmoid', 'Exp', 'Sqrt', 'Reciprocal', 'Relu']);
 /** Most nodes recomputed for one value, so a long chain is not replayed to spare one tensor. */
 const MAX_CHAIN = 6;
 
@@ -50,7 +49,7 @@ export function rematerialize(b: Builder, forward: readonly Node[], backward: re
     if (known !== undefined) return known;
     const p = v.producer;
     let c = Infinity;
-    if (p && isForward.has(p) && RECOMPUTABLE_OPS.has(p.opType) && !p.domain && p.outputs.length === 1) {
+    if (p && isForward.has(p) && hasTrait(p.opType, 'cheap') && isStandardDomain(p.domain) && p.outputs.length === 1) {
       c = 1;
       for (const u of p.inputs) if (u && !free(u)) c += chainCost(u);
     }

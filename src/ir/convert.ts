@@ -7,6 +7,7 @@ import type {
 } from '../onnx/proto.js';
 import { toNumber } from '../onnx/proto.js';
 import { Graph, type Dim, type Node, type TensorType, type Value } from './graph.js';
+import { isStandardDomain } from '../onnx/ops.js';
 
 /** A model: the IR graph plus the ModelProto fields around it. */
 export class Model {
@@ -14,8 +15,8 @@ export class Model {
 
   /** Opset version imported for `domain` ('' = ai.onnx), or undefined when not imported. */
   opset(domain = ''): number | undefined {
-    const d = domain === 'ai.onnx' ? '' : domain;
-    const e = this.proto.opsetImport.find((o) => (o.domain ?? '') === d || (d === '' && o.domain === 'ai.onnx'));
+    const standard = isStandardDomain(domain);
+    const e = this.proto.opsetImport.find((o) => (standard ? isStandardDomain(o.domain) : o.domain === domain));
     return e ? toNumber(e.version) : undefined;
   }
 

@@ -9,6 +9,7 @@ import type {
 } from '../onnx/proto.js';
 import { Attributes } from './attributes.js';
 import { renameInSubgraphAttributes } from './subgraph-names.js';
+import { qualifiedOpType } from '../onnx/ops.js';
 
 /** A dimension: a fixed size, a symbolic name (dim_param), or unknown (null). */
 export type Dim = number | string | null;
@@ -303,7 +304,7 @@ export class Graph {
   opHistogram(): Map<string, number> {
     const h = new Map<string, number>();
     for (const n of this.nodes) {
-      const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
+      const key = qualifiedOpType(n);
       h.set(key, (h.get(key) ?? 0) + 1);
     }
     return h;

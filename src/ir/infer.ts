@@ -8,12 +8,13 @@
 import type { Graph, Node } from './graph.js';
 import { knownIntValues } from './infer/context.js';
 import { INFER_RULES } from './infer/table.js';
+import { isStandardDomain } from '../onnx/ops.js';
 
 export { broadcastDims, broadcastShapes, knownIntValues } from './infer/context.js';
 
 /** Infers the types of `node`'s outputs from its inputs (leaves what it cannot infer as it was). */
 export function inferNode(node: Node, opset: number): void {
-  const op = node.domain === '' || node.domain === 'ai.onnx' ? node.opType : `${node.domain}:${node.opType}`;
+  const op = isStandardDomain(node.domain) ? node.opType : `${node.domain}:${node.opType}`;
   const rule = INFER_RULES.get(op);
   if (!rule) return;
   const x = node.inputs[0] ?? undefined;

@@ -19,14 +19,7 @@ import { Builder } from './builder.js';
 import { constantNumbers } from './constants.js';
 import type { Dim, Graph, Node, Value } from './graph.js';
 import { inferNode, inferTypes } from './infer.js';
-
-/** Ops that compute each output element from the same position of their (broadcast) inputs. */
-const ELEMENTWISE = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Where', 'Equal', 'Less', 'Greater', 'LessOrEqual',
-  'GreaterOrEqual', 'And', 'Or', 'Not', 'Identity', 'Cast', 'Neg', 'Abs', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Erf',
-  'Tanh', 'Sigmoid', 'Relu', 'LeakyRelu', 'Gelu', 'Softplus', 'Elu', 'Selu', 'Celu', 'HardSigmoid', 'HardSwish',
-  'Mish', 'Sign', 'Sin', 'Cos', 'Floor', 'Ceil', 'Round', 'Clip', 'IsNaN', 'IsInf',
-]);
+import { hasTrait, isStandardDomain } from '../onnx/ops.js';
 
 /** A one-row selection: rows [start, start + 1) of `axis`. */
 interface Row {
@@ -124,7 +117,7 @@ class Narrower {
   private lift(slice: Node): boolean {
     const v = slice.input(0);
     const node = v.producer;
-    if (!node || node.domain !== '' && node.domain !== 'ai.onnx') return false;
+    if (!node || !isStandardDomain(node.domain)) return false;
     if (v.uses.length !== 1 || this.g.outputs.includes(v)) return false;
     if (node.outputs.some((o) => o && o !== v && (o.uses.length > 0 || this.g.outputs.includes(o)))) return false;
     const row = this.rowOf(slice);
@@ -166,7 +159,7 @@ class Narrower {
     if (rank === undefined) return undefined;
     const { axis } = row;
     const op = node.opType;
-    if (ELEMENTWISE.has(op)) return this.broadcastPlan(node, rank, row, node.inputs.map((_, i) => i));
+    if (hasTrait(op, 'elementwise')) return this.broadcastPlan(node, rank, row, node.inputs.map((_, i) => i));
     switch (op) {
       case 'Softmax': case 'LogSoftmax': {
         // Opset 13 normalizes along one axis; earlier ones flatten everything from `axis` on into it.
@@ -279,7 +272,7 @@ export function narrowToReadRows(g: Graph, opset: number, options: NarrowOptions
   const n = new Narrower(g, opset, options.exactAcrossPadding ?? true);
   let selections = 0;
   for (const node of [...g.nodes]) {
-    if (node.opType === 'Gather' && (node.domain === '' || node.domain === 'ai.onnx') && n.seed(node)) selections++;
+    if (node.opType === 'Gather' && isStandardDomain(node.domain) && n.seed(node)) selections++;
   }
   if (selections === 0) return { selections, narrowed: 0 };
   n.run();
