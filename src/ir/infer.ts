@@ -9,6 +9,7 @@ import type { Graph, Node } from './graph.js';
 import { knownIntValues } from './infer/context.js';
 import { INFER_RULES } from './infer/table.js';
 import { isStandardDomain } from '../onnx/ops.js';
+import { topologicalSort } from './passes.js';
 
 export { broadcastDims, broadcastShapes, knownIntValues } from './infer/context.js';
 
@@ -26,6 +27,6 @@ export function inferNode(node: Node, opset: number): void {
 
 /** Runs inference over the whole graph in topological order. */
 export function inferTypes(graph: Graph, opset: number): void {
-  graph.topoSort();
+  topologicalSort(graph);
   for (const n of graph.nodes) inferNode(n, opset);
 }

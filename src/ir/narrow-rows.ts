@@ -20,6 +20,7 @@ import { constantNumbers } from './constants.js';
 import type { Dim, Graph, Node, Value } from './graph.js';
 import { inferNode, inferTypes } from './infer.js';
 import { hasTrait, isStandardDomain } from '../onnx/ops.js';
+import { eliminateDeadCode, type GraphPass } from './passes.js';
 
 /** A one-row selection: rows [start, start + 1) of `axis`. */
 interface Row {
@@ -130,9 +131,9 @@ class Narrower {
     };
     if ([...plan.narrow].some(([i, axis]) => this.rowOfValue.has(node.input(i)) && !held(i, axis))) return false;
     for (const [i, axis] of plan.narrow) {
-      if (!held(i, axis)) this.g.setInput(node, i, this.select(node.input(i), { axis, start: row.start }));
+      if (!held(i, axis)) this.g.setNodeInput(node, i, this.select(node.input(i), { axis, start: row.start }));
     }
-    for (const [i, value] of plan.replace ?? []) this.g.setInput(node, i, value);
+    for (const [i, value] of plan.replace ?? []) this.g.setNodeInput(node, i, value);
     const shape = v.type.shape;
     if (shape) v.type = { ...v.type, shape: shape.map((d, i) => (i === row.axis ? 1 : d)) };
     // A declared shape (value_info) would now be wrong, and ORT plans buffers by it.
@@ -253,6 +254,8 @@ class Narrower {
 }
 
 export interface NarrowOptions {
+  /** The graph's ai.onnx opset, for the nodes the pass builds and for type inference. */
+  opset: number;
   /**
    * Keep results bit for bit independent of how far the inputs are padded (default true): a one-row product
    * over a run-time axis stays whole, so a classifier's attention is not narrowed. A teacher needs this (a
@@ -260,23 +263,28 @@ export interface NarrowOptions {
    * backward's sums over the batch and sequence already depend on the padding.
    */
   exactAcrossPadding?: boolean;
+  /** Filled in, when given, with the selections found and the nodes narrowed. */
+  report?: NarrowReport;
 }
 
 /**
  * Narrows `g` in place to the rows its constant-index Gathers read (see the file comment). Outputs other
  * than the ones the caller needs should be dropped first: a full tensor that is also a graph output stays
- * full. Types are re-inferred afterwards.
+ * full. Types are (re-)inferred. Returns whether the graph changed.
  */
-export function narrowToReadRows(g: Graph, opset: number, options: NarrowOptions = {}): NarrowReport {
+export const narrowToReadRows: GraphPass<NarrowOptions> = (g, options) => {
+  const { opset, report = { selections: 0, narrowed: 0 } } = options;
   inferTypes(g, opset);
   const n = new Narrower(g, opset, options.exactAcrossPadding ?? true);
-  let selections = 0;
+  report.selections = 0;
+  report.narrowed = 0;
   for (const node of [...g.nodes]) {
-    if (node.opType === 'Gather' && isStandardDomain(node.domain) && n.seed(node)) selections++;
+    if (node.opType === 'Gather' && isStandardDomain(node.domain) && n.seed(node)) report.selections++;
   }
-  if (selections === 0) return { selections, narrowed: 0 };
+  if (report.selections === 0) return false;
   n.run();
-  g.eliminateDeadCode();
+  report.narrowed = n.narrowed;
+  const dropped = eliminateDeadCode(g);
   inferTypes(g, opset);
-  return { selections, narrowed: n.narrowed };
-}
+  return report.narrowed > 0 || dropped;
+};

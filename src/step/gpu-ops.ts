@@ -21,6 +21,7 @@ import { knownIntValues } from '../ir/infer.js';
 import { DataType, isFloatType } from '../onnx/dtype.js';
 import { tensorToNumbers } from '../onnx/tensor.js';
 import { isStandardDomain } from '../onnx/ops.js';
+import { topologicalSort } from '../ir/passes.js';
 
 /** Storage buffers per shader stage that every WebGPU device offers (maxStorageBuffersPerShaderStage). */
 export const MAX_STORAGE_BUFFERS = 8;
@@ -36,8 +37,7 @@ function replaceNode(g: Graph, node: Node, outputs: readonly Value[]): void {
       return;
     }
     g.removeNode(node);
-    producer.outputs = producer.outputs.map((o) => (o === fresh ? old : o));
-    old.producer = producer;
+    g.setNodeOutput(producer, producer.outputs.indexOf(fresh), old);
     old.type = old.type.elemType !== undefined ? old.type : fresh.type;
   });
   g.removeNode(node);
@@ -104,7 +104,7 @@ export function limitFanIn(g: Graph, opset: number, maxBuffers = MAX_STORAGE_BUF
       report.rewritten++;
     }
   }
-  if (report.rewritten) g.topoSort();
+  if (report.rewritten) topologicalSort(g);
   return report;
 }
 
@@ -167,6 +167,6 @@ export function lowerForGpu(g: Graph, opset: number): GpuLoweringReport {
       count('Slice');
     }
   }
-  g.topoSort();
+  topologicalSort(g);
   return { rewritten };
 }

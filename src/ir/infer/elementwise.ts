@@ -4,7 +4,6 @@ import { hasTrait, opsWith } from '../../onnx/ops.js';
 import type { Dim } from '../graph.js';
 import { type InferContext, type InferRule, broadcastShapes, knownIntValues, set, shapeValues } from './context.js';
 
-
 /** Integer arithmetic on tracked shape values (Div truncates, as int64 Div does). */
 function arith(op: string, a: number, b: number): number | null {
   switch (op) {
