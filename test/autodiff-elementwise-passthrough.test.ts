@@ -16,6 +16,7 @@ import { makeTensor, typedFromNumbers } from '../src/onnx/tensor.js';
 import { gradcheck } from './helpers/gradcheck.js';
 import { session, tensor, toNumbers } from './helpers/ort.js';
 import { rng, uniform } from './helpers/rng.js';
+import { eliminateDeadCode } from '../src/ir/passes.js';
 
 const boolConst = (b: Builder, v: boolean) => b.constant(makeTensor('', DataType.BOOL, [], typedFromNumbers(DataType.BOOL, [v ? 1 : 0])));
 
@@ -89,7 +90,7 @@ async function dropoutRun(c: {
   const input = (name: string, elemType: DataType, dims: (number | string)[]) => {
     const v = g.value(name);
     v.type = { elemType, shape: dims };
-    g.inputs.push(v);
+    g.appendInputs(v);
     return v;
   };
   const dims = c.dynamic ? ['n', 'm'] : shape;
@@ -123,8 +124,8 @@ async function dropoutRun(c: {
   const grad = res.gradients.get('x')!;
   const mask = node.outputs[1];
   assert.ok(mask, 'the backward pass reads (and, if missing, adds) the mask output');
-  g.outputs = [grad, mask, outs[0]!];
-  g.eliminateDeadCode();
+  g.setOutputs([grad, mask, outs[0]!]);
+  eliminateDeadCode(g);
   const run = await (await session(newModel(g, opset))).run(feed);
   return {
     xs, seed, nodes: res.nodesAdded,

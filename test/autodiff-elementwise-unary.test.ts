@@ -15,6 +15,7 @@ import { DataType } from '../src/onnx/dtype.js';
 import { gradcheck } from './helpers/gradcheck.js';
 import { session, tensor, toNumbers } from './helpers/ort.js';
 import { rng, uniform } from './helpers/rng.js';
+import { eliminateDeadCode } from '../src/ir/passes.js';
 
 /** erf to ~1e-7 relative (Numerical Recipes' erfc Chebyshev fit), for reference derivatives. */
 function erf(x: number): number {
@@ -113,12 +114,12 @@ describe('gradient rules: activations', () => {
       a.type = { elemType: DataType.FLOAT, shape: [64] };
       const s = g.value('s');
       s.type = { elemType: DataType.FLOAT, shape: [64] };
-      g.inputs.push(a, s);
+      g.appendInputs(a, s);
       const y = new Builder(g, { opset: 20 }).op('Gelu', [a], { approximate });
       const res = differentiate(g, { seeds: new Map([[y, s]]), wrt: [a], opset: 20 });
       const grad = res.gradients.get('a')!;
-      g.outputs = [grad];
-      g.eliminateDeadCode();
+      g.setOutputs([grad]);
+      eliminateDeadCode(g);
       const out = await (await session(newModel(g, 20))).run({ a: tensor('float32', [64], xs), s: tensor('float32', [64], seed) });
       const got = toNumbers(out[grad.name]!);
       got.forEach((v, i) => {
@@ -144,8 +145,8 @@ describe('gradient rules: activations', () => {
     const y = ys.length === 1 ? ys[0]! : b.op('Sum', ys);
     const res = differentiate(g, { seeds: new Map([[y, s]]), wrt: [a], opset: 17 });
     const grad = res.gradients.get('a')!;
-    g.outputs = [grad];
-    g.eliminateDeadCode();
+    g.setOutputs([grad]);
+    eliminateDeadCode(g);
     const out = await (await session(newModel(g, 17))).run({ a: tensor('float32', [64], xs), s: tensor('float32', [64], seed) });
     toNumbers(out[grad.name]!).forEach((v, i) => {
       const want = Math.fround(seed[i]!) * deriv(Math.fround(xs[i]!));
@@ -212,7 +213,7 @@ describe('gradient rules: activations', () => {
     const g = new Graph('gelu');
     const a = g.value('a');
     a.type = { elemType: DataType.FLOAT, shape: [2] };
-    g.inputs.push(a);
+    g.appendInputs(a);
     const y = new Builder(g, { opset: 20 }).op('Gelu', [a], { approximate: 'fast' });
     assert.throws(() => differentiate(g, { loss: y, wrt: [a], opset: 20 }), /Gelu node 'Gelu'.*approximate="fast"/);
   });

@@ -14,6 +14,7 @@ import { DataType } from '../src/onnx/dtype.js';
 import { makeTensor, typedFromNumbers } from '../src/onnx/tensor.js';
 import { gradcheck } from './helpers/gradcheck.js';
 import { session, tensor, toNumbers } from './helpers/ort.js';
+import { eliminateDeadCode } from '../src/ir/passes.js';
 
 /** Runs forward + backward once (float64) with explicit seeds; returns the gradients of `wrt` by name. */
 async function gradsOnce(c: {
@@ -29,16 +30,16 @@ async function gradsOnce(c: {
   for (const [name, s] of Object.entries(c.inputs)) {
     v[name] = g.value(name);
     v[name].type = { elemType: DataType.DOUBLE, shape: [...s.shape] };
-    g.inputs.push(v[name]);
+    g.appendInputs(v[name]);
   }
   const out = c.forward(new Builder(g, { opset, prefix: 'fwd/' }), v);
   const seed = g.value('seed');
   seed.type = { elemType: DataType.DOUBLE, shape: out.type.shape };
-  g.inputs.push(seed);
+  g.appendInputs(seed);
   const res = differentiate(g, { seeds: new Map([[out, seed]]), wrt: c.wrt.map((n) => v[n]!), opset });
   const names = c.wrt.map((n) => res.gradients.get(n)!);
-  g.outputs = [...names];
-  g.eliminateDeadCode();
+  g.setOutputs([...names]);
+  eliminateDeadCode(g);
   const feed: Record<string, ort.Tensor> = {};
   for (const [name, s] of Object.entries(c.inputs)) feed[name] = tensor('float64', s.shape, s.data);
   feed.seed = tensor('float64', out.type.shape as number[], c.seed);

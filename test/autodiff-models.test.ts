@@ -10,7 +10,6 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { differentiate } from '../src/autodiff/differentiate.js';
-import { RECOMPUTABLE_OPS } from '../src/autodiff/remat.js';
 import { readSafetensors, safeToFloat64, type SafeTensor } from '../src/export/safetensors.js';
 import { Builder } from '../src/ir/builder.js';
 import { modelFromProto, modelToProto } from '../src/ir/convert.js';
@@ -21,6 +20,8 @@ import { encodeModel, loadModel } from '../src/onnx/model-io.js';
 import { DataType } from '../src/onnx/dtype.js';
 import { MODELS } from './helpers/fixtures.js';
 import { isRematerialized, recomputedNodes } from './helpers/graph.js';
+import { hasTrait } from '../src/onnx/ops.js';
+import { eliminateDeadCode } from '../src/ir/passes.js';
 
 interface Sidecar { task: string; parameters: Record<string, { name: string }> }
 
@@ -67,7 +68,7 @@ describe('whole-model gradients match PyTorch autograd', () => {
       if (narrow) {
         // As the step graph narrows (its attention included): the last layer's query, output and feed-forward
         // products on one position, its scores and context on one query row.
-        narrowToReadRows(g, opset, { exactAcrossPadding: false });
+        narrowToReadRows(g, { opset, exactAcrossPadding: false });
         const products = g.nodes.filter((n) => n.opType === 'MatMul').map((n) => n.outputs[0]!.type.shape ?? []);
         assert.equal(products.filter((d) => d.length === 3 && d[1] === 1).length, 4, 'token-wise products on one row');
         assert.equal(products.filter((d) => d.length === 4 && d[2] === 1).length, 2, 'attention products on one query row');
@@ -76,7 +77,7 @@ describe('whole-model gradients match PyTorch autograd', () => {
       let logits = g.get('logits')!;
       const labels = g.value('labels');
       labels.type = { elemType: DataType.INT64, shape: ref.get('labels')!.shape.map((_, i) => `labels_d${i}`) };
-      g.inputs.push(labels);
+      g.appendInputs(labels);
       if (sidecar.task === 'causal-lm') logits = b.op('Slice', [logits, b.int64([0]), b.int64([-1]), b.int64([1])]);
       const { loss } = crossEntropy(b, logits, labels);
       const forwardNodes = g.nodes.length;
@@ -85,8 +86,8 @@ describe('whole-model gradients match PyTorch autograd', () => {
       assert.deepEqual(r.unreached.map((v) => v.name), []);
 
       const backward = g.nodes.slice(forwardNodes);
-      g.outputs = [loss, ...params.map((p) => r.gradients.get(p.name)!)];
-      g.eliminateDeadCode();
+      g.setOutputs([loss, ...params.map((p) => r.gradients.get(p.name)!)]);
+      eliminateDeadCode(g);
       const session = await ort.InferenceSession.create(encodeModel(modelToProto(model)), { intraOpNumThreads: 2 });
       const res = await session.run({
         input_ids: int64(ref.get('input_ids')!), attention_mask: int64(ref.get('attention_mask')!), labels: int64(ref.get('labels')!),
@@ -121,7 +122,7 @@ describe('whole-model gradients match PyTorch autograd', () => {
       assert.deepEqual(recomputedNodes(g.nodes, forwardNodes), [], 'backward recomputes forward nodes');
       // Deliberate recomputation (remat.ts) is of cheap elementwise ops only; every erf-GELU model has some.
       const remat = backward.filter(isRematerialized);
-      assert.deepEqual(remat.filter((n) => !RECOMPUTABLE_OPS.has(n.opType)).map((n) => n.describe()), []);
+      assert.deepEqual(remat.filter((n) => !hasTrait(n.opType, 'cheap')).map((n) => n.describe()), []);
       if (g.nodes.some((n) => n.opType === 'Erf' && !n.name.startsWith('grad/'))) assert.ok(remat.some((n) => n.opType === 'Erf'), 'the GELU is not recomputed');
 
     });

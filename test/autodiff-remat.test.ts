@@ -43,7 +43,7 @@ function mlpWithGradients() {
   const h = g.nodes.find((n) => n.name === 'fwd/h')!.output();
   const r = differentiate(g, { seeds: new Map([[y, seed]]), wrt: [v.x!, v.w1!, v.w2!], opset: 17 });
   assert.equal(r.gradients.size, 3);
-  g.outputs = [y, ...r.gradients.values()];
+  g.setOutputs([y, ...r.gradients.values()]);
   return { g, h, forward };
 }
 
@@ -94,7 +94,7 @@ describe('rematerialization of cheap elementwise values', () => {
     const b = new Builder(g, { opset: 17, prefix: 'fwd/' });
     const p = b.op('Softmax', [b.op('MatMul', [x, w])], { axis: -1 });
     const loss = b.op('ReduceSum', [b.op('Log', [p])], { keepdims: 0 });
-    g.outputs = [loss];
+    g.setOutputs([loss]);
     differentiate(g, { loss, wrt: [x, w], opset: 17 });
     assert.equal(g.nodes.filter(isRematerialized).length, 0);
     assert.ok(p.uses.some((n) => n.name.startsWith('grad/')), 'the backward reads the Softmax output itself');

@@ -13,6 +13,7 @@ import { createSession } from '../src/runtime/session.js';
 import { typedFromNumbers } from '../src/onnx/tensor.js';
 import { gradcheck } from './helpers/gradcheck.js';
 import { session, tensor } from './helpers/ort.js';
+import { eliminateDeadCode } from '../src/ir/passes.js';
 
 const INT64_MAX = 9223372036854775807n;
 const INT64_MIN = -9223372036854775808n;
@@ -30,9 +31,9 @@ function differentiateOnly(shape: number[], forward: (b: Builder, x: Value) => V
   const g = new Graph('refuse');
   const x = g.value('x');
   x.type = { elemType: DataType.DOUBLE, shape };
-  g.inputs.push(x);
+  g.appendInputs(x);
   const y = forward(new Builder(g, { opset, prefix: 'fwd/' }), x);
-  g.outputs = [y];
+  g.setOutputs([y]);
   differentiate(g, { loss: y, wrt: [x], opset });
 }
 const kind = (dynamic: boolean) => (dynamic ? 'run-time shapes' : 'static shapes');
@@ -118,13 +119,13 @@ describe('gradient rules: Transpose, Expand', () => {
     const g = new Graph('transpose-twice');
     const x = g.value('x');
     x.type = { elemType: DataType.FLOAT, shape: [2, 3, 4] };
-    g.inputs.push(x);
+    g.appendInputs(x);
     const b = new Builder(g, { opset: 17 });
     assert.equal(b.transpose(b.transpose(x, [2, 0, 1]), [1, 2, 0]), x);
     const y = b.transpose(b.transpose(x, [1, 2, 0]), [1, 2, 0]);
     assert.equal(y.producer?.inputs[0], x);
-    g.outputs = [y];
-    g.eliminateDeadCode();
+    g.setOutputs([y]);
+    eliminateDeadCode(g);
     assert.equal(g.nodes.length, 1);
     const xs = Array.from({ length: 24 }, (_, i) => i);
     const out = (await (await session(newModel(g, 17))).run({ x: tensor('float32', [2, 3, 4], xs) }))[y.name]!;
@@ -417,17 +418,17 @@ describe('gradient rules: Gather, GatherElements', () => {
     const b = new Builder(g, { opset: 17 });
     const table = g.value('table');
     table.type = { elemType: DataType.FLOAT, shape: [V, D] };
-    g.inputs.push(table);
+    g.appendInputs(table);
     const ids = g.value('ids');
     ids.type = { elemType: DataType.INT64, shape: [N] };
-    g.inputs.push(ids);
+    g.appendInputs(ids);
     const seed = g.value('seed');
     seed.type = { elemType: DataType.FLOAT, shape: [N, D] };
-    g.inputs.push(seed);
+    g.appendInputs(seed);
     const rows = b.op('Gather', [table, ids], { axis: 0 });
     const grad = differentiate(g, { seeds: new Map([[rows, seed]]), wrt: [table], opset: 17 }).gradients.get('table')!;
-    g.outputs = [grad];
-    g.eliminateDeadCode();
+    g.setOutputs([grad]);
+    eliminateDeadCode(g);
     const idx = Array.from({ length: N }, (_, n) => (n % 97 === 0 ? V - 1 : 0));
     const seeds = Array.from({ length: N * D }, (_, i) => ((i * 7919) % 7) - 3);
     const want = new Float64Array(V * D);
@@ -483,7 +484,7 @@ describe('gradient rules: Gather, GatherElements', () => {
         const input = (name: string, elemType: DataType, shape: number[]) => {
           const v = g.value(name);
           v.type = { elemType, shape };
-          g.inputs.push(v);
+          g.appendInputs(v);
           return v;
         };
         const x = input('x', DataType.FLOAT, xShape);
@@ -491,8 +492,8 @@ describe('gradient rules: Gather, GatherElements', () => {
         const seed = input('seed', DataType.FLOAT, yShape);
         const y = b.op('Gather', [x, ind], { axis });
         const grad = differentiate(g, { seeds: new Map([[y, seed]]), wrt: [x], opset: 17 }).gradients.get('x')!;
-        g.outputs = [grad];
-        g.eliminateDeadCode();
+        g.setOutputs([grad]);
+        eliminateDeadCode(g);
         const scatter = g.nodes.some((n) => n.opType === 'ScatterElements');
         assert.equal(scatter, rows > ONE_HOT_MAX_ROWS, 'the route taken');
         // A 2-D table on axis 0 scatters in its own shape: no Reshape (a copy where the gradient is a model output).

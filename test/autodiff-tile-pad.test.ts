@@ -72,10 +72,10 @@ describe('gradient rules: Pad (constant mode)', () => {
     const g = new Graph('reflect');
     const x = g.value('x');
     x.type = { elemType: DataType.DOUBLE, shape: [2, 3] };
-    g.inputs.push(x);
+    g.appendInputs(x);
     const b = new Builder(g, { opset: 17, prefix: 'fwd/' });
     const y = b.op('Pad', [x, b.int64([0, 1, 0, 1])], { mode: 'reflect' }, 'reflect_pad');
-    g.outputs = [y];
+    g.setOutputs([y]);
     assert.throws(() => differentiate(g, { loss: y, wrt: [x], opset: 17 }), /Pad node '(fwd\/)?reflect_pad': mode 'reflect' has no gradient rule/);
   });
 });

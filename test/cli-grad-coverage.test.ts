@@ -25,7 +25,7 @@ function writeModel(file: string): void {
   const g = new Graph('coverage');
   const x = g.value('x');
   x.type = { elemType: DataType.FLOAT, shape: ['batch', 3] };
-  g.inputs.push(x);
+  g.appendInputs(x);
   const w = g.addInitializer(makeTensor('W', DataType.FLOAT, [3, 3], Float32Array.from([0.1, -0.2, 0.3, 0.4, 0.5, -0.6, 0.7, 0.8, 0.9])));
   const bias = g.addInitializer(makeTensor('b', DataType.FLOAT, [3], Float32Array.from([0.01, 0.02, 0.03])));
   const b = new Builder(g, { opset: 17, prefix: '' });
@@ -38,7 +38,7 @@ function writeModel(file: string): void {
   const m = b.op('Mul', [c, s], {}, 'mul');
   const out = b.op('Add', [m, bias], {}, 'add');
   const logits = b.op('Reshape', [out, shape], {}, 'reshape');
-  g.outputs = [logits];
+  g.setOutputs([logits]);
   logits.name = 'logits';
   saveModel(modelToProto(newModel(g, 17)), file);
 }

@@ -64,7 +64,7 @@ describe('limitFanIn: Concat, Split and Sum within WebGPU\'s 8 storage buffers p
     const cat = b.op('Concat', xs, { axis: 0 });
     const parts = b.opN('Split', [cat, b.int64(xs.map((_, i) => i % 3 + 1).slice(0, 12).concat([xs.slice(12).reduce((s, _, i) => s + ((i + 12) % 3 + 1), 0)]))], 13, { axis: 0 });
     const sum = b.op('Sum', xs.slice(0, 10).map((x) => b.op('ReduceSum', [x, b.int64([0])], { keepdims: 1 })));
-    g.outputs = [b.op('Identity', [cat]), ...parts.map((p) => b.op('Identity', [p])), b.op('Identity', [sum])];
+    g.setOutputs([b.op('Identity', [cat]), ...parts.map((p) => b.op('Identity', [p])), b.op('Identity', [sum])]);
     const feed = Object.fromEntries(xs.map((x, i) => [x.name, tensor('float32', [i % 3 + 1], random(i % 3 + 1, i))]));
     const m = newModel(g, 17);
     const { before, after } = await beforeAfter(m, feed, (gr) => assert.equal(limitFanIn(gr, 17).rewritten, 3));
@@ -101,7 +101,7 @@ describe('lowerForGpu: ops the WebGPU provider has no kernel for', () => {
     const total = b.op('Sum', [x, logp, b.op('Exp', [x])]);
     const fill = b.op('ConstantOfShape', [b.shape(x)], { value: { dataType: DataType.FLOAT, dims: [1], floatData: [0.25], name: '' } as never });
     const mask = b.op('Slice', [b.op('Greater', [x, b.scalar(0, DataType.FLOAT)]), b.int64([1]), b.int64([3]), b.int64([1])]);
-    g.outputs = [b.op('Identity', [total]), b.op('Identity', [fill]), b.op('Cast', [mask], { to: DataType.FLOAT })];
+    g.setOutputs([b.op('Identity', [total]), b.op('Identity', [fill]), b.op('Cast', [mask], { to: DataType.FLOAT })]);
     const m = newModel(g, 17);
     const { before, after } = await beforeAfter(m, { x: tensor('float32', [3, 5], random(15, 3)) }, (gr) => {
       assert.deepEqual(lowerForGpu(gr, 17).rewritten, { LogSoftmax: 1, Sum: 1, ConstantOfShape: 1, Slice: 1 });
@@ -135,7 +135,7 @@ describe('lowerForGpu: ops the WebGPU provider has no kernel for', () => {
     const x = g.addInput('x', { elemType: DataType.DOUBLE, shape: ['batch', 4] });
     const w = g.addInitializer(makeTensor('w', DataType.DOUBLE, [4, 2], new Float64Array(8).fill(0.5)));
     const logits = new Builder(g, { opset: 17 }).op('MatMul', [x, w]);
-    g.outputs = [g.rename(logits, 'logits')];
+    g.setOutputs([g.rename(logits, 'logits')]);
     assert.throws(() => buildStepGraph(newModel(g, 17), { task: 'seq-cls', optimizer: createOptimizer('sgd', {}), teacher: false, target: 'gpu' }),
       /float32 student \(GPU providers have no float64 kernels\); its logits are float64/);
   });
@@ -148,7 +148,7 @@ describe("AdamW's per-step scalars in float32 (GPU builds)", () => {
     const t = g.addInput('t', { elemType: DataType.FLOAT, shape: [steps.length] });
     const b = new Builder(g, { opset: 17 });
     const betas = [0.9, 0.999, 0.98];
-    g.outputs = betas.flatMap((beta) => [b.op('Identity', [oneMinusPower(b, beta, t, DataType.FLOAT)]), b.op('Identity', [b.sub(b.scalar(1, DataType.FLOAT), b.op('Pow', [b.scalar(beta, DataType.FLOAT), t]))])]);
+    g.setOutputs(betas.flatMap((beta) => [b.op('Identity', [oneMinusPower(b, beta, t, DataType.FLOAT)]), b.op('Identity', [b.sub(b.scalar(1, DataType.FLOAT), b.op('Pow', [b.scalar(beta, DataType.FLOAT), t]))])]));
     const out = await (await session(newModel(g, 17))).run({ t: tensor('float32', [steps.length], steps) });
     betas.forEach((beta, k) => {
       const worst = (name: string) => Math.max(...toNumbers(out[name]!).map((v, i) => Math.abs(v - (1 - beta ** steps[i]!)) / (1 - beta ** steps[i]!)));

@@ -14,7 +14,7 @@ import { Builder } from '../src/ir/builder.js';
 import { type Model, modelFromProto, newModel } from '../src/ir/convert.js';
 import { Graph, type Value } from '../src/ir/graph.js';
 import { inferTypes } from '../src/ir/infer.js';
-import { narrowToReadRows } from '../src/ir/narrow-rows.js';
+import { type NarrowReport, narrowToReadRows } from '../src/ir/narrow-rows.js';
 import { DataType } from '../src/onnx/dtype.js';
 import { loadModel, saveModel } from '../src/onnx/model-io.js';
 import { makeTensor, typedFromNumbers } from '../src/onnx/tensor.js';
@@ -36,7 +36,7 @@ function model(forward: (b: Builder, x: Value, g: Graph) => Value | Value[], mor
   const x = g.addInput('x', { elemType: DataType.FLOAT, shape: ['b', 's', 4] });
   for (const [name, shape] of Object.entries(more)) g.addInput(name, { elemType: DataType.FLOAT, shape });
   const out = forward(new Builder(g, { opset: OPSET, prefix: 'f/' }), x, g);
-  g.outputs = Array.isArray(out) ? out : [out];
+  g.setOutputs(Array.isArray(out) ? out : [out]);
   return newModel(g, OPSET);
 }
 
@@ -64,7 +64,8 @@ const feedX = (b: number, s: number, seed = 3): Feed => ({ x: tensor('float32', 
 async function narrowed(make: () => Model, feed: Feed, exactAcrossPadding = true) {
   const want = await outputsOf(make(), feed);
   const m = make();
-  const report = narrowToReadRows(m.graph, OPSET, { exactAcrossPadding });
+  const report: NarrowReport = { selections: 0, narrowed: 0 };
+  narrowToReadRows(m.graph, { opset: OPSET, exactAcrossPadding, report });
   assertClose(await outputsOf(m, feed), want);
   // The remaining one-row Slices, by what they read.
   const slicesOf = m.graph.nodes.filter((n) => n.opType === 'Slice' && n.name.startsWith('narrow/') && n.name.endsWith('/row')).map((n) => n.inputs[0]!.name).sort();
@@ -172,8 +173,9 @@ describe('row narrowing on the exported classifiers (both exporters)', () => {
         const feed = tokenBatch(original.inputNames, 3, 9);
         const want = (await original.run(feed)).logits!.data as Float32Array;
         const m = modelFromProto(loadModel(file).model);
-        m.graph.outputs = m.graph.outputs.filter((o) => o.name === 'logits');
-        const report = narrowToReadRows(m.graph, m.opset('')!, { exactAcrossPadding: exact });
+        m.graph.setOutputs(m.graph.outputs.filter((o) => o.name === 'logits'));
+        const report: NarrowReport = { selections: 0, narrowed: 0 };
+        narrowToReadRows(m.graph, { opset: m.opset('')!, exactAcrossPadding: exact, report });
         assert.equal(report.selections, 1);
         const s = await session(m);
         const got = (await s.run(feed)).logits!.data as Float32Array;

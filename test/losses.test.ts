@@ -21,6 +21,7 @@ import { DataType } from '../src/onnx/dtype.js';
 import { MODELS } from './helpers/fixtures.js';
 import { gradcheck } from './helpers/gradcheck.js';
 import { session, tensor, toNumbers, type Feed } from './helpers/ort.js';
+import { eliminateDeadCode } from '../src/ir/passes.js';
 
 interface Case {
   name: string;
@@ -69,7 +70,7 @@ async function runCase(c: Case, o: Options = {}): Promise<Run> {
   const input = (name: string, elemType: DataType, shape: number[]) => {
     const v = g.value(name);
     v.type = { elemType, shape: [...shape] };
-    g.inputs.push(v);
+    g.appendInputs(v);
     return v;
   };
   const labelsRef = refOf(c, 'labels');
@@ -88,8 +89,8 @@ async function runCase(c: Case, o: Options = {}): Promise<Run> {
   const r = differentiate(g, { loss: out.loss, wrt: [student], opset });
   assert.deepEqual(r.unreached.map((v) => v.name), [], 'the student logits must reach the loss');
   const grad = r.gradients.get('student')!;
-  g.outputs = [out.loss, out.ce, out.kd, grad, ...(plain ? [plain] : [])];
-  g.eliminateDeadCode();
+  g.setOutputs([out.loss, out.ce, out.kd, grad, ...(plain ? [plain] : [])]);
+  eliminateDeadCode(g);
 
   const s = await session(newModel(g, opset));
   const feed: Feed = {

@@ -117,7 +117,7 @@ function writeStudent(file: string): void {
   const ids = g.addInput('input_ids', { elemType: DataType.INT64, shape: ['batch', 'sequence'] });
   const pooled = b.mul(b.reduceMean(b.op('Gather', [embedding, ids]), [1], false), scale);
   const logits = g.rename(b.add(b.op('MatMul', [pooled, head]), bias), 'logits');
-  g.outputs = [logits];
+  g.setOutputs([logits]);
   saveModel(modelToProto(newModel(g, 17)), file);
 }
 

@@ -87,7 +87,7 @@ function assertClose(got: number[], want: number[], dt: Dt, what: string, err: E
 function input(g: Graph, name: string, elemType: number, shape: number[]): Value {
   const v = g.value(name);
   v.type = { elemType, shape: [...shape] };
-  g.inputs.push(v);
+  g.appendInputs(v);
   return v;
 }
 
@@ -109,7 +109,7 @@ function stepModel(opt: Optimizer, dt: Dt, opset = 17, withGradScale = false) {
     outputs.push({ feeds: p, value: r.param });
     opt.stateSpecs().forEach((s, i) => outputs.push({ feeds: `${p}.${s.suffix}`, value: r.state[i]! }));
   }
-  g.outputs = outputs.map((o) => o.value);
+  g.setOutputs(outputs.map((o) => o.value));
   return { model: newModel(g, opset), outputs, graph: g };
 }
 
@@ -217,7 +217,7 @@ describe('SGD momentum: the first step is decided in the graph from `step`', () 
     const grad = input(graph, 'g', DataType.DOUBLE, [3]);
     const buf = input(graph, 'buf', DataType.DOUBLE, [3]);
     const r = opt.update(new Builder(graph, { opset: 17 }), { lr: lrV, step: stepV }, { param, grad, state: [buf] });
-    graph.outputs = [r.param, r.state[0]!];
+    graph.setOutputs([r.param, r.state[0]!]);
     const res = await (await session(newModel(graph, 17))).run({
       lr: tensor('float64', [], [lr]), step: tensor('float64', [], [step]),
       p: tensor('float64', [3], p0), g: tensor('float64', [3], g), buf: tensor('float64', [3], bufIn),
@@ -255,7 +255,7 @@ describe('clipGradNorm vs torch.nn.utils.clip_grad_norm_', () => {
     const maxNorm = input(graph, 'max_norm', elem, []);
     const grads = PARAMS.map((p) => input(graph, `${p}.grad`, elem, META.params[p]!));
     const r = clipGradNorm(new Builder(graph, { opset }), grads, maxNorm);
-    graph.outputs = [r.norm, ...r.grads];
+    graph.setOutputs([r.norm, ...r.grads]);
     return { model: newModel(graph, opset), r };
   }
   async function runClip(dt: Dt, opset: number, maxNorm: number) {

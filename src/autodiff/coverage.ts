@@ -9,6 +9,7 @@ import type { Value } from '../ir/graph.js';
 import { inferTypes } from '../ir/infer.js';
 import { activity, canCarryGrad, differentiableInputs } from './activity.js';
 import { ruleFor } from './rules/index.js';
+import { qualifiedOpType } from '../onnx/ops.js';
 
 export interface UncoveredNode {
   op: string;
@@ -46,7 +47,7 @@ export function gradCoverage(model: Model, parameters: readonly Value[], outputs
     const diff = differentiableInputs(rule, node);
     const from = diff.map((i) => node.inputs[i]).find((v) => active(v ?? null) && canCarryGrad(v!));
     if (!from || !node.outputs.some((o) => active(o ?? null))) continue;
-    const op = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}.${node.opType}` : node.opType;
+    const op = qualifiedOpType(node);
     nodesOnPath++;
     opsOnPath[op] = (opsOnPath[op] ?? 0) + 1;
     if (!rule) uncovered.push({ op, node: node.name, parameter: origin.get(from)!.name });

@@ -131,7 +131,7 @@ export function differentiate(graph: Graph, options: DifferentiateOptions): Grad
     });
   }
 
-  rematerialize(b, forwardNodes, [...b.added]);
+  rematerialize(graph, { builder: b, forward: forwardNodes, backward: [...b.added] });
 
   const gradients = new Map<string, Value>();
   const unreached: Value[] = [];
@@ -176,9 +176,7 @@ function ensureOutput(graph: Graph, node: Node, i: number, opset: number): Value
   const existing = node.outputs[i];
   if (existing) return existing;
   const v = graph.newValue(`${node.name || node.opType}_output${i}`);
-  while (node.outputs.length <= i) node.outputs.push(null);
-  node.outputs[i] = v;
-  v.producer = node;
+  graph.setNodeOutput(node, i, v);
   inferNode(node, opset);
   return v;
 }

@@ -56,7 +56,7 @@ export function addGradients(model: Model, options: GradientModelOptions): Gradi
     const out = g.value(g.freshName(`grad/${param}`));
     g.addNode('Identity', [grad], [out], [], { name: g.freshNodeName(`grad/${param}/output`) });
     out.type = { ...grad.type };
-    g.outputs.push(out);
+    g.appendOutputs(out);
     gradients.set(param, out.name);
   }
   if (gradients.size === 0) throw new GraphError(`loss '${options.loss}' does not depend on any selected parameter`);

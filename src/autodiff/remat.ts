@@ -12,19 +12,29 @@
  * kernel, and the backward pays the few recomputed passes.
  */
 import type { Builder } from '../ir/builder.js';
+import { GraphError } from '../errors.js';
 import type { Node, Value } from '../ir/graph.js';
+import type { GraphPass } from '../ir/passes.js';
+import { hasTrait, isStandardDomain } from '../onnx/ops.js';
 
-/** Elementwise ops cheap enough to recompute (one pass over their output, no reduction). */
-export const RECOMPUTABLE_OPS: ReadonlySet<string> = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Neg', 'Abs', 'Erf', 'Tanh', 'Sigmoid', 'Exp', 'Sqrt', 'Reciprocal', 'Relu']);
 /** Most nodes recomputed for one value, so a long chain is not replayed to spare one tensor. */
 const MAX_CHAIN = 6;
 
+export interface RematOptions {
+  /** Builds the copies (named `<prefix>remat/<op>`); its graph is the one the pass runs on. */
+  builder: Builder;
+  /** The forward nodes, in order: the values that may be recomputed. */
+  forward: readonly Node[];
+  /** The backward nodes: the readers that may read a recomputed copy instead. */
+  backward: readonly Node[];
+}
+
 /**
- * Points the reads of `backward` nodes at recomputed copies where that lets a forward value die early;
- * returns the number of nodes added (through `b`, named `<prefix>remat/<op>`).
+ * Points the reads of backward nodes at recomputed copies where that lets a forward value die early;
+ * returns whether it added any.
  */
-export function rematerialize(b: Builder, forward: readonly Node[], backward: readonly Node[]): number {
-  const graph = b.graph;
+export const rematerialize: GraphPass<RematOptions> = (graph, { builder: b, forward, backward }) => {
+  if (b.graph !== graph) throw new GraphError(`remat: the builder writes to graph '${b.graph.name}', not '${graph.name}'`);
   const isForward = new Set(forward);
   const fromForward = (v: Value) => v.producer !== null && isForward.has(v.producer);
   const outputs = new Set(graph.outputs);
@@ -50,7 +60,7 @@ export function rematerialize(b: Builder, forward: readonly Node[], backward: re
     if (known !== undefined) return known;
     const p = v.producer;
     let c = Infinity;
-    if (p && isForward.has(p) && RECOMPUTABLE_OPS.has(p.opType) && !p.domain && p.outputs.length === 1) {
+    if (p && isForward.has(p) && hasTrait(p.opType, 'cheap') && isStandardDomain(p.domain) && p.outputs.length === 1) {
       c = 1;
       for (const u of p.inputs) if (u && !free(u)) c += chainCost(u);
     }
@@ -65,7 +75,7 @@ export function rematerialize(b: Builder, forward: readonly Node[], backward: re
       else kept.add(v);
     }
   }
-  if (recompute.length === 0) return 0;
+  if (recompute.length === 0) return false;
 
   const before = b.added.length;
   const copies = new Map<Value, Value>();
@@ -81,7 +91,7 @@ export function rematerialize(b: Builder, forward: readonly Node[], backward: re
   };
   for (const v of recompute) {
     const c = copy(v);
-    for (const [n, slot] of reads.get(v)!) graph.setInput(n, slot, c);
+    for (const [n, slot] of reads.get(v)!) graph.setNodeInput(n, slot, c);
   }
 
   // The copies were appended at the end; place each right before its first reader, where ORT's order
@@ -97,6 +107,6 @@ export function rematerialize(b: Builder, forward: readonly Node[], backward: re
   };
   for (const n of graph.nodes) if (!added.has(n)) place(n);
   for (const n of added) place(n);
-  graph.nodes = order;
-  return added.size;
-}
+  graph.reorderNodes(order);
+  return added.size > 0;
+};

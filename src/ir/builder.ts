@@ -10,6 +10,7 @@ import { makeTensor, typedFromNumbers } from '../onnx/tensor.js';
 import { type AttrValue, makeAttribute } from './attributes.js';
 import type { Graph, Node, Value } from './graph.js';
 import { inferNode } from './infer.js';
+import { isStandardDomain } from '../onnx/ops.js';
 
 export type Attrs = Record<string, AttrValue | undefined>;
 
@@ -118,7 +119,7 @@ export class Builder {
 
   /** Shape(x), built once per value; an existing full Shape(x) node of the graph is reused. */
   shape(x: Value): Value {
-    let s = this.shapeCache.get(x) ?? x.uses.find((n) => n.opType === 'Shape' && !n.domain && n.attributes.length === 0)?.outputs[0] ?? undefined;
+    let s = this.shapeCache.get(x) ?? x.uses.find((n) => n.opType === 'Shape' && isStandardDomain(n.domain) && n.attributes.length === 0)?.outputs[0] ?? undefined;
     if (s) this.shapeCache.set(x, s);
     if (!s) {
       s = this.op('Shape', [x]);
@@ -173,7 +174,7 @@ export class Builder {
    */
   transpose(x: Value, perm: readonly number[]): Value {
     const inner = x.producer;
-    if (inner?.opType === 'Transpose' && (!inner.domain || inner.domain === 'ai.onnx') && inner.attrs.has('perm')) {
+    if (inner?.opType === 'Transpose' && isStandardDomain(inner.domain) && inner.attrs.has('perm')) {
       const first = inner.attrs.ints('perm');
       if (first.length === perm.length && inner.inputs[0]) {
         // y[i] = x[perm[i]] and x[j] = w[first[j]], so y[i] = w[first[perm[i]]].

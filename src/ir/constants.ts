@@ -1,6 +1,7 @@
 /** Reading values that are fixed when a graph is built (initializers, Constant nodes). */
 import { tensorToNumbers } from '../onnx/tensor.js';
 import type { Value } from './graph.js';
+import { isStandardDomain } from '../onnx/ops.js';
 
 /**
  * The contents of `v` when it is fixed at build time: an initializer that is not also a graph input (a graph
@@ -12,7 +13,7 @@ export function constantNumbers(v: Value | null | undefined): number[] | undefin
   try {
     if (v.initializer) return v.isGraphInput ? undefined : tensorToNumbers(v.initializer);
     const p = v.producer;
-    if (!p || p.opType !== 'Constant' || (p.domain !== '' && p.domain !== 'ai.onnx')) return undefined;
+    if (!p || p.opType !== 'Constant' || !isStandardDomain(p.domain)) return undefined;
     const t = p.attrs.tensor('value');
     if (t) return tensorToNumbers(t);
     if (p.attrs.has('value_float')) return [p.attrs.float('value_float')];

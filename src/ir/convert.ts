@@ -7,6 +7,8 @@ import type {
 } from '../onnx/proto.js';
 import { toNumber } from '../onnx/proto.js';
 import { Graph, type Dim, type Node, type TensorType, type Value } from './graph.js';
+import { isStandardDomain } from '../onnx/ops.js';
+import { topologicalSort } from './passes.js';
 
 /** A model: the IR graph plus the ModelProto fields around it. */
 export class Model {
@@ -14,8 +16,8 @@ export class Model {
 
   /** Opset version imported for `domain` ('' = ai.onnx), or undefined when not imported. */
   opset(domain = ''): number | undefined {
-    const d = domain === 'ai.onnx' ? '' : domain;
-    const e = this.proto.opsetImport.find((o) => (o.domain ?? '') === d || (d === '' && o.domain === 'ai.onnx'));
+    const standard = isStandardDomain(domain);
+    const e = this.proto.opsetImport.find((o) => (standard ? isStandardDomain(o.domain) : o.domain === domain));
     return e ? toNumber(e.version) : undefined;
   }
 
@@ -98,7 +100,7 @@ export function graphFromProto(gp: GraphProto): Graph {
     const v = g.value(vi.name);
     v.info = vi;
     v.type = parseType(vi.type);
-    g.inputs.push(v);
+    g.appendInputs(v);
   }
   for (const t of gp.initializer) {
     const v = g.addInitializer(t, t.name ?? '');
@@ -127,15 +129,14 @@ export function graphFromProto(gp: GraphProto): Graph {
         allNamesIn(s, inner);
         for (const n of inner) g.reserveName(n);
       }
-      node.implicitInputs = [...names].map((n) => g.value(n));
-      for (const v of node.implicitInputs) v.uses.push(node);
+      g.setImplicitInputs(node, [...names].map((n) => g.value(n)));
     }
   }
   for (const vi of gp.output) {
     const v = g.value(vi.name);
     v.info = vi;
     if (!v.type.elemType && !v.type.shape) v.type = parseType(vi.type);
-    g.outputs.push(v);
+    g.appendOutputs(v);
   }
   return g;
 }
@@ -157,7 +158,7 @@ function nodeToProto(n: Node): NodeProto {
 }
 
 export function graphToProto(g: Graph): GraphProto {
-  g.topoSort();
+  topologicalSort(g);
   const gp: GraphProto = {
     node: g.nodes.map(nodeToProto),
     name: g.name,

@@ -1,7 +1,10 @@
 /**
  * A small mutable graph IR over ONNX. Values know their producer and their consumers; nodes keep their
  * original protobuf attributes and extras so that a load -> IR -> save round trip keeps everything the IR
- * does not touch. The graph keeps its invariants (unique names, producer/consumer links) in this one file.
+ * does not touch. The graph keeps its invariants (unique names, producer/consumer links) in this one file:
+ * other modules read nodes, inputs, outputs, producers and uses through read-only views and change them only
+ * through Graph's mutators (addNode, removeNode, setNodeInput, setNodeOutput, setImplicitInputs,
+ * replaceAllUses, setInputs, setOutputs, reorderNodes, removeValue), which update both ends of every link.
  */
 import { GraphError } from '../errors.js';
 import type {
@@ -9,6 +12,7 @@ import type {
 } from '../onnx/proto.js';
 import { Attributes } from './attributes.js';
 import { renameInSubgraphAttributes } from './subgraph-names.js';
+import { qualifiedOpType } from '../onnx/ops.js';
 
 /** A dimension: a fixed size, a symbolic name (dim_param), or unknown (null). */
 export type Dim = number | string | null;
@@ -20,10 +24,25 @@ export interface TensorType {
   shape?: Dim[];
 }
 
+interface ValueLinks {
+  producer: Node | null;
+  uses: Node[];
+}
+interface NodeLinks {
+  inputs: (Value | null)[];
+  outputs: (Value | null)[];
+  implicitInputs: Value[];
+}
+// Write access to the links for Graph's mutators alone: the classes' static blocks set these, and they are
+// not exported, so no other module can break a link's other end.
+let valueLinks: (v: Value) => ValueLinks;
+let nodeLinks: (n: Node) => NodeLinks;
+
 export class Value {
-  producer: Node | null = null;
-  /** Consumers, once per input slot that reads this value (a node reading it twice appears twice). */
-  readonly uses: Node[] = [];
+  readonly #links: ValueLinks = { producer: null, uses: [] };
+  static {
+    valueLinks = (v) => v.#links;
+  }
   type: TensorType = {};
   /** Set when the value is an initializer (a constant/parameter stored in the model). */
   initializer?: TensorProto;
@@ -32,6 +51,14 @@ export class Value {
 
   constructor(readonly graph: Graph, public name: string) {}
 
+  /** The node that computes this value; null for graph inputs, initializers and values not computed yet. */
+  get producer(): Node | null {
+    return this.#links.producer;
+  }
+  /** Consumers, once per input slot that reads this value (a node reading it twice appears twice). */
+  get uses(): readonly Node[] {
+    return this.#links.uses;
+  }
   get isInitializer(): boolean {
     return this.initializer !== undefined;
   }
@@ -55,20 +82,34 @@ export interface NodeExtras {
 
 export class Node {
   readonly attrs: Attributes;
-  /** Outer-scope values read by this node's subgraphs (Loop/If/Scan bodies); they count as uses. */
-  implicitInputs: Value[] = [];
+  readonly #links: NodeLinks;
+  static {
+    nodeLinks = (n) => n.#links;
+  }
 
   constructor(
     readonly graph: Graph,
     public opType: string,
     public domain: string,
     public name: string,
-    public inputs: (Value | null)[],
-    public outputs: (Value | null)[],
+    inputs: readonly (Value | null)[],
+    outputs: readonly (Value | null)[],
     readonly attributes: AttributeProto[],
     public extras: NodeExtras = {},
   ) {
     this.attrs = new Attributes(attributes, `node '${name}' (${opType})`);
+    this.#links = { inputs: [...inputs], outputs: [...outputs], implicitInputs: [] };
+  }
+
+  get inputs(): readonly (Value | null)[] {
+    return this.#links.inputs;
+  }
+  get outputs(): readonly (Value | null)[] {
+    return this.#links.outputs;
+  }
+  /** Outer-scope values read by this node's subgraphs (Loop/If/Scan bodies); they count as uses. */
+  get implicitInputs(): readonly Value[] {
+    return this.#links.implicitInputs;
   }
 
   input(i: number): Value {
@@ -95,9 +136,9 @@ export interface GraphExtras {
 }
 
 export class Graph {
-  nodes: Node[] = [];
-  inputs: Value[] = [];
-  outputs: Value[] = [];
+  #nodes: Node[] = [];
+  #inputs: Value[] = [];
+  #outputs: Value[] = [];
   readonly values = new Map<string, Value>();
   /** value_info entries of intermediate values, written back for those that still exist. */
   readonly valueInfo = new Map<string, ValueInfoProto>();
@@ -109,6 +150,42 @@ export class Graph {
   private counter = 0;
 
   constructor(public name = 'graph') {}
+
+  /** The nodes in execution order (topological once the graph is built: see ir/passes.ts). */
+  get nodes(): readonly Node[] {
+    return this.#nodes;
+  }
+  get inputs(): readonly Value[] {
+    return this.#inputs;
+  }
+  get outputs(): readonly Value[] {
+    return this.#outputs;
+  }
+
+  /** Makes `values` the graph's inputs, in this order. */
+  setInputs(values: readonly Value[]): void {
+    this.#inputs = this.own(values, 'input');
+  }
+  /** Adds `values` after the graph's inputs. */
+  appendInputs(...values: Value[]): void {
+    this.setInputs([...this.#inputs, ...values]);
+  }
+  /** Makes `values` the graph's outputs, in this order. */
+  setOutputs(values: readonly Value[]): void {
+    this.#outputs = this.own(values, 'output');
+  }
+  /** Adds `values` after the graph's outputs. */
+  appendOutputs(...values: Value[]): void {
+    this.setOutputs([...this.#outputs, ...values]);
+  }
+
+  /** A copy of `values`, checked to be values of this graph (a value of another graph would be written by a name it does not declare). */
+  private own(values: readonly Value[], role: string): Value[] {
+    for (const v of values) {
+      if (v.graph !== this) throw new GraphError(`graph '${this.name}': ${role} '${v.name}' belongs to graph '${v.graph.name}'`);
+    }
+    return [...values];
+  }
 
   /** The value named `name`, created (unproduced, untyped) if it does not exist yet. */
   value(name: string): Value {
@@ -157,7 +234,7 @@ export class Graph {
     if (this.values.has(name)) throw new GraphError(`graph '${this.name}' already has a value named '${name}'`);
     const v = this.value(name);
     v.type = type;
-    this.inputs.push(v);
+    this.#inputs.push(v);
     return v;
   }
 
@@ -167,7 +244,7 @@ export class Graph {
     if (!init) throw new GraphError(`'${v.name}' is not an initializer`);
     delete v.initializer;
     v.type = { elemType: init.dataType, shape: init.dims.map(Number) };
-    if (!this.inputs.includes(v)) this.inputs.push(v);
+    if (!this.#inputs.includes(v)) this.#inputs.push(v);
     return init;
   }
 
@@ -207,65 +284,85 @@ export class Graph {
     for (const out of outputs) {
       if (!out) continue;
       if (out.producer) throw new GraphError(`value '${out.name}' is produced twice (${out.producer.describe()} and ${node.describe()})`);
-      out.producer = node;
+      valueLinks(out).producer = node;
     }
-    for (const inp of inputs) inp?.uses.push(node);
-    this.nodes.push(node);
+    for (const inp of inputs) if (inp) valueLinks(inp).uses.push(node);
+    this.#nodes.push(node);
     return node;
   }
 
   /** Removes a node and its links. Its outputs stay as (unproduced) values until dead-code elimination. */
   removeNode(node: Node): void {
-    const i = this.nodes.indexOf(node);
+    const i = this.#nodes.indexOf(node);
     if (i < 0) return;
-    this.nodes.splice(i, 1);
-    for (const inp of [...node.inputs, ...node.implicitInputs]) if (inp) removeOne(inp.uses, node);
-    for (const out of node.outputs) if (out && out.producer === node) out.producer = null;
+    this.#nodes.splice(i, 1);
+    for (const inp of [...node.inputs, ...node.implicitInputs]) if (inp) removeOne(valueLinks(inp).uses, node);
+    for (const out of node.outputs) if (out && out.producer === node) valueLinks(out).producer = null;
   }
 
   /** Points every consumer (and graph output) of `from` at `to`. */
   replaceAllUses(from: Value, to: Value): void {
     for (const user of [...from.uses]) {
-      user.inputs = user.inputs.map((v) => (v === from ? to : v));
-      user.implicitInputs = user.implicitInputs.map((v) => (v === from ? to : v));
-      to.uses.push(user);
+      const links = nodeLinks(user);
+      links.inputs = links.inputs.map((v) => (v === from ? to : v));
+      links.implicitInputs = links.implicitInputs.map((v) => (v === from ? to : v));
+      valueLinks(to).uses.push(user);
     }
-    from.uses.length = 0;
-    this.outputs = this.outputs.map((v) => (v === from ? to : v));
+    valueLinks(from).uses.length = 0;
+    this.#outputs = this.#outputs.map((v) => (v === from ? to : v));
   }
 
   /** Replaces input slot `i` of `node`. */
-  setInput(node: Node, i: number, v: Value | null): void {
-    const old = node.inputs[i];
-    if (old) removeOne(old.uses, node);
-    node.inputs[i] = v;
-    v?.uses.push(node);
+  setNodeInput(node: Node, i: number, v: Value | null): void {
+    const links = nodeLinks(node);
+    const old = links.inputs[i];
+    if (old) removeOne(valueLinks(old).uses, node);
+    links.inputs[i] = v;
+    if (v) valueLinks(v).uses.push(node);
   }
 
-  /** Reorders `nodes` topologically, keeping the existing order wherever it is already valid. */
-  topoSort(): void {
-    const ready = new Set<Value>();
-    for (const v of this.values.values()) if (!v.producer) ready.add(v);
-    const pending = new Set(this.nodes);
-    const order: Node[] = [];
-    const deps = (n: Node) => [...n.inputs, ...n.implicitInputs].filter((v): v is Value => v !== null);
-    let progress = true;
-    while (pending.size && progress) {
-      progress = false;
-      for (const n of pending) {
-        if (deps(n).every((v) => ready.has(v))) {
-          order.push(n);
-          pending.delete(n);
-          for (const o of n.outputs) if (o) ready.add(o);
-          progress = true;
-        }
-      }
+  /**
+   * Makes `node` compute `v` as its output `i` (slots up to `i` are added, empty, if the node has fewer);
+   * the value it computed there before is left unproduced. `v` must not be computed by another node.
+   */
+  setNodeOutput(node: Node, i: number, v: Value | null): void {
+    if (v?.producer && v.producer !== node) {
+      throw new GraphError(`value '${v.name}' is produced twice (${v.producer.describe()} and ${node.describe()})`);
     }
-    if (pending.size) {
-      const stuck = [...pending][0]!;
-      throw new GraphError(`graph '${this.name}' has a cycle or a missing value at ${stuck.describe()}`);
+    const links = nodeLinks(node);
+    while (links.outputs.length <= i) links.outputs.push(null);
+    const old = links.outputs[i];
+    if (old && old !== v && old.producer === node) valueLinks(old).producer = null;
+    links.outputs[i] = v;
+    if (v) valueLinks(v).producer = node;
+  }
+
+  /** Sets the outer values `node`'s subgraphs read (see Node.implicitInputs); they count as its uses. */
+  setImplicitInputs(node: Node, values: readonly Value[]): void {
+    const links = nodeLinks(node);
+    for (const v of links.implicitInputs) removeOne(valueLinks(v).uses, node);
+    links.implicitInputs = [...values];
+    for (const v of values) valueLinks(v).uses.push(node);
+  }
+
+  /** Puts the nodes in `order`, which must hold each of the graph's nodes exactly once. */
+  reorderNodes(order: readonly Node[]): void {
+    const all = new Set(this.#nodes);
+    const seen = new Set<Node>();
+    for (const n of order) {
+      if (!all.has(n) || seen.has(n)) throw new GraphError(`graph '${this.name}': the new order has ${n.describe()} ${seen.has(n) ? 'twice' : 'but the graph does not'}`);
+      seen.add(n);
     }
-    this.nodes = order;
+    if (seen.size !== all.size) throw new GraphError(`graph '${this.name}': the new order leaves out ${this.#nodes.length - seen.size} node(s)`);
+    this.#nodes = [...order];
+  }
+
+  /** Forgets a value that no node computes or reads and that is no graph input or output. */
+  removeValue(v: Value): void {
+    if (v.producer || v.uses.length || this.#inputs.includes(v) || this.#outputs.includes(v)) {
+      throw new GraphError(`graph '${this.name}': value '${v.name}' is still in use`);
+    }
+    if (this.values.get(v.name) === v) this.values.delete(v.name);
   }
 
   /**
@@ -285,25 +382,11 @@ export class Graph {
     return live;
   }
 
-  /**
-   * Dead-code elimination: removes nodes none of whose outputs reach a graph output, and values that are no
-   * longer produced, consumed or declared. Initializers nobody reads are dropped unless they are graph inputs.
-   */
-  eliminateDeadCode(): void {
-    const live = this.liveNodes(this.outputs);
-    for (const n of [...this.nodes]) if (!live.has(n)) this.removeNode(n);
-    for (const [name, v] of this.values) {
-      if (v.producer || v.uses.length || this.outputs.includes(v) || this.inputs.includes(v)) continue;
-      this.values.delete(name);
-    }
-    for (const name of this.valueInfo.keys()) if (!this.values.has(name)) this.valueInfo.delete(name);
-  }
-
   /** Count of nodes by op type, for inspection and budgets. */
   opHistogram(): Map<string, number> {
     const h = new Map<string, number>();
     for (const n of this.nodes) {
-      const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
+      const key = qualifiedOpType(n);
       h.set(key, (h.get(key) ?? 0) + 1);
     }
     return h;

@@ -8,12 +8,14 @@
 import type { Graph, Node } from './graph.js';
 import { knownIntValues } from './infer/context.js';
 import { INFER_RULES } from './infer/table.js';
+import { isStandardDomain } from '../onnx/ops.js';
+import { topologicalSort } from './passes.js';
 
 export { broadcastDims, broadcastShapes, knownIntValues } from './infer/context.js';
 
 /** Infers the types of `node`'s outputs from its inputs (leaves what it cannot infer as it was). */
 export function inferNode(node: Node, opset: number): void {
-  const op = node.domain === '' || node.domain === 'ai.onnx' ? node.opType : `${node.domain}:${node.opType}`;
+  const op = isStandardDomain(node.domain) ? node.opType : `${node.domain}:${node.opType}`;
   const rule = INFER_RULES.get(op);
   if (!rule) return;
   const x = node.inputs[0] ?? undefined;
@@ -25,6 +27,6 @@ export function inferNode(node: Node, opset: number): void {
 
 /** Runs inference over the whole graph in topological order. */
 export function inferTypes(graph: Graph, opset: number): void {
-  graph.topoSort();
+  topologicalSort(graph);
   for (const n of graph.nodes) inferNode(n, opset);
 }

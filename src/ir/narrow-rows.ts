@@ -19,14 +19,8 @@ import { Builder } from './builder.js';
 import { constantNumbers } from './constants.js';
 import type { Dim, Graph, Node, Value } from './graph.js';
 import { inferNode, inferTypes } from './infer.js';
-
-/** Ops that compute each output element from the same position of their (broadcast) inputs. */
-const ELEMENTWISE = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Where', 'Equal', 'Less', 'Greater', 'LessOrEqual',
-  'GreaterOrEqual', 'And', 'Or', 'Not', 'Identity', 'Cast', 'Neg', 'Abs', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Erf',
-  'Tanh', 'Sigmoid', 'Relu', 'LeakyRelu', 'Gelu', 'Softplus', 'Elu', 'Selu', 'Celu', 'HardSigmoid', 'HardSwish',
-  'Mish', 'Sign', 'Sin', 'Cos', 'Floor', 'Ceil', 'Round', 'Clip', 'IsNaN', 'IsInf',
-]);
+import { hasTrait, isStandardDomain } from '../onnx/ops.js';
+import { eliminateDeadCode, type GraphPass } from './passes.js';
 
 /** A one-row selection: rows [start, start + 1) of `axis`. */
 interface Row {
@@ -124,7 +118,7 @@ class Narrower {
   private lift(slice: Node): boolean {
     const v = slice.input(0);
     const node = v.producer;
-    if (!node || node.domain !== '' && node.domain !== 'ai.onnx') return false;
+    if (!node || !isStandardDomain(node.domain)) return false;
     if (v.uses.length !== 1 || this.g.outputs.includes(v)) return false;
     if (node.outputs.some((o) => o && o !== v && (o.uses.length > 0 || this.g.outputs.includes(o)))) return false;
     const row = this.rowOf(slice);
@@ -137,9 +131,9 @@ class Narrower {
     };
     if ([...plan.narrow].some(([i, axis]) => this.rowOfValue.has(node.input(i)) && !held(i, axis))) return false;
     for (const [i, axis] of plan.narrow) {
-      if (!held(i, axis)) this.g.setInput(node, i, this.select(node.input(i), { axis, start: row.start }));
+      if (!held(i, axis)) this.g.setNodeInput(node, i, this.select(node.input(i), { axis, start: row.start }));
     }
-    for (const [i, value] of plan.replace ?? []) this.g.setInput(node, i, value);
+    for (const [i, value] of plan.replace ?? []) this.g.setNodeInput(node, i, value);
     const shape = v.type.shape;
     if (shape) v.type = { ...v.type, shape: shape.map((d, i) => (i === row.axis ? 1 : d)) };
     // A declared shape (value_info) would now be wrong, and ORT plans buffers by it.
@@ -166,7 +160,7 @@ class Narrower {
     if (rank === undefined) return undefined;
     const { axis } = row;
     const op = node.opType;
-    if (ELEMENTWISE.has(op)) return this.broadcastPlan(node, rank, row, node.inputs.map((_, i) => i));
+    if (hasTrait(op, 'elementwise')) return this.broadcastPlan(node, rank, row, node.inputs.map((_, i) => i));
     switch (op) {
       case 'Softmax': case 'LogSoftmax': {
         // Opset 13 normalizes along one axis; earlier ones flatten everything from `axis` on into it.
@@ -260,6 +254,8 @@ class Narrower {
 }
 
 export interface NarrowOptions {
+  /** The graph's ai.onnx opset, for the nodes the pass builds and for type inference. */
+  opset: number;
   /**
    * Keep results bit for bit independent of how far the inputs are padded (default true): a one-row product
    * over a run-time axis stays whole, so a classifier's attention is not narrowed. A teacher needs this (a
@@ -267,23 +263,28 @@ export interface NarrowOptions {
    * backward's sums over the batch and sequence already depend on the padding.
    */
   exactAcrossPadding?: boolean;
+  /** Filled in, when given, with the selections found and the nodes narrowed. */
+  report?: NarrowReport;
 }
 
 /**
  * Narrows `g` in place to the rows its constant-index Gathers read (see the file comment). Outputs other
  * than the ones the caller needs should be dropped first: a full tensor that is also a graph output stays
- * full. Types are re-inferred afterwards.
+ * full. Types are (re-)inferred. Returns whether the graph changed.
  */
-export function narrowToReadRows(g: Graph, opset: number, options: NarrowOptions = {}): NarrowReport {
+export const narrowToReadRows: GraphPass<NarrowOptions> = (g, options) => {
+  const { opset, report = { selections: 0, narrowed: 0 } } = options;
   inferTypes(g, opset);
   const n = new Narrower(g, opset, options.exactAcrossPadding ?? true);
-  let selections = 0;
+  report.selections = 0;
+  report.narrowed = 0;
   for (const node of [...g.nodes]) {
-    if (node.opType === 'Gather' && (node.domain === '' || node.domain === 'ai.onnx') && n.seed(node)) selections++;
+    if (node.opType === 'Gather' && isStandardDomain(node.domain) && n.seed(node)) report.selections++;
   }
-  if (selections === 0) return { selections, narrowed: 0 };
+  if (report.selections === 0) return false;
   n.run();
-  g.eliminateDeadCode();
+  report.narrowed = n.narrowed;
+  const dropped = eliminateDeadCode(g);
   inferTypes(g, opset);
-  return { selections, narrowed: n.narrowed };
-}
+  return report.narrowed > 0 || dropped;
+};

@@ -6,6 +6,7 @@ import { loadModel } from './model-io.js';
 import { type TypeProto, type ValueInfoProto, toNumber } from './proto.js';
 import { byteSize, } from './dtype.js';
 import { elementCount, tensorDims } from './tensor.js';
+import { qualifiedOpType } from './ops.js';
 
 export interface IoSummary {
   name: string;
@@ -50,7 +51,7 @@ export function summarizeModel(file: string): ModelSummary {
   const ops: Record<string, number> = {};
   const countOps = (nodes: typeof g.node) => {
     for (const n of nodes) {
-      const key = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
+      const key = qualifiedOpType(n);
       ops[key] = (ops[key] ?? 0) + 1;
     }
   };

@@ -87,7 +87,7 @@ export function scanChunks(
   const bb = new Builder(g, { opset: b.opset, prefix });
   const results = body(bb, Object.fromEntries(keys.map((k, i) => [k, scalarsIn[i]!])), chunksIn)
     .map((r) => (r.isGraphInput ? bb.op('Identity', [r]) : r));
-  g.outputs = [...scalarsIn.map((s) => bb.op('Identity', [s], {}, 'pass')), ...results];
+  g.setOutputs([...scalarsIn.map((s) => bb.op('Identity', [s], {}, 'pass')), ...results]);
   for (const v of g.values.keys()) outer.reserveName(v);
 
   const scalarOuts = keys.map((k) => outer.newValue(`${prefix}${k}_out`));

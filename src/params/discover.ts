@@ -30,6 +30,7 @@ import type { HfFiles, HfTensor } from './hf-files.js';
 import { decays } from './decay.js';
 import type { ParameterOrigin, ParameterPlan, PlannedConstant, PlannedParameter } from './plan.js';
 import { type Use, isLearnablePosition, roleOf, usesOf } from './uses.js';
+import { eliminateDeadCode, topologicalSort } from '../ir/passes.js';
 
 export interface DiscoverOptions {
   /** The ONNX file, for messages. */
@@ -148,7 +149,7 @@ class Rewriter {
   }
 
   point(u: Use, to: Value): void {
-    if (u.node.inputs[u.slot] !== to) this.g.setInput(u.node, u.slot, to);
+    if (u.node.inputs[u.slot] !== to) this.g.setNodeInput(u.node, u.slot, to);
   }
 }
 
@@ -297,7 +298,7 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
     const made = rw.initializer(hf.name, tensorLike(weightUses[0]!.init.initializer!, hf.name, hf.shape, hf.data));
     let use: Use;
     if (node.opType === 'Gemm') {
-      g.setInput(node, 2, made);
+      g.setNodeInput(node, 2, made);
       use = { node, slot: 2, via: made, scope: weightUses[0]!.use.scope };
     } else {
       const out = node.output(0);
@@ -465,8 +466,8 @@ export function discoverParameters(model: Model, options: DiscoverOptions): Para
     source = 'heuristics';
     found = fromHeuristics(g, constants, options.trainable ?? [], warnings, rw);
   }
-  g.eliminateDeadCode();
-  g.topoSort();
+  eliminateDeadCode(g);
+  topologicalSort(g);
 
   // Name each parameter's initializer by its HF name where that name is free: `--freeze 'bert.embeddings.*'`
   // then means what it says, and so do error messages.

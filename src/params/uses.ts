@@ -9,6 +9,7 @@
  * (`pkg.torch.onnx.name_scopes`). Both tell which parameter a use of a merged initializer stands for.
  */
 import type { Node, Value } from '../ir/graph.js';
+import { isStandardDomain } from '../onnx/ops.js';
 
 /** One input slot that reads an initializer, directly or through Identity nodes. */
 export interface Use {
@@ -28,7 +29,7 @@ export function usesOf(init: Value): Use[] {
     for (const node of v.uses) {
       if (seen.has(node)) continue;
       seen.add(node);
-      if (node.opType === 'Identity' && isStandard(node) && node.outputs[0]) {
+      if (node.opType === 'Identity' && isStandardDomain(node.domain) && node.outputs[0]) {
         walk(node.outputs[0]);
         continue;
       }
@@ -41,7 +42,6 @@ export function usesOf(init: Value): Use[] {
   return out;
 }
 
-const isStandard = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
 
 /**
  * The module path a node was exported from: dynamo's `pkg.torch.onnx.name_scopes` metadata (its last

@@ -23,6 +23,7 @@ import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto } f
 import { toNumber } from '../onnx/proto.js';
 import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.js';
 import { quantizeSymmetric, transpose } from './int8.js';
+import { isStandardDomain } from '../onnx/ops.js';
 
 export type QuantizeForm = 'integer' | 'qdq';
 export const QUANTIZE_FORMS: readonly QuantizeForm[] = ['integer', 'qdq'];
@@ -69,7 +70,7 @@ const floatAttr = (n: NodeProto, name: string, fallback: number) => {
 };
 
 function defaultOpset(model: ModelProto): number {
-  const o = model.opsetImport.find((x) => !x.domain || x.domain === 'ai.onnx');
+  const o = model.opsetImport.find((x) => isStandardDomain(x.domain));
   return o ? toNumber(o.version) : 0;
 }
 
@@ -136,7 +137,7 @@ class DynamicQuantizer {
 
   /** New nodes for `n`, or undefined to keep it. Shared helper nodes are pushed to `out` before first use. */
   private rewrite(n: NodeProto, out: NodeProto[]): NodeProto[] | undefined {
-    if (n.domain && n.domain !== 'ai.onnx') return undefined;
+    if (!isStandardDomain(n.domain)) return undefined;
     if (n.opType === 'MatMul') return this.matmul(n, out);
     if (n.opType === 'Gemm') return this.gemm(n, out);
     if (n.opType === 'Gather' && this.embeddings) return this.gather(n);
@@ -154,7 +155,7 @@ class DynamicQuantizer {
       return { values: tensorToFloat32(t), rows, cols, source: name };
     }
     const p = this.producer.get(name);
-    if (!p || p.opType !== 'Transpose' || (p.domain && p.domain !== 'ai.onnx')) return undefined;
+    if (!p || p.opType !== 'Transpose' || !isStandardDomain(p.domain)) return undefined;
     const src = init(p.input[0]!);
     const perm = attrOf(p, 'perm')?.ints?.map(toNumber);
     if (!is2dFloat(src) || (perm && !(perm[0] === 1 && perm[1] === 0))) return undefined;

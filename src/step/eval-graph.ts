@@ -11,6 +11,7 @@ import { distillationLoss, type Task } from '../losses/distill.js';
 import { DataType } from '../onnx/dtype.js';
 import { type BuildTarget, STEP_IO } from './contract.js';
 import { limitFanIn, lowerForGpu } from './gpu-ops.js';
+import { eliminateDeadCode } from '../ir/passes.js';
 
 export interface EvalGraphOptions {
   task: Task;
@@ -29,8 +30,8 @@ export function buildEvalGraph(model: Model, options: EvalGraphOptions): void {
   const logitsName = options.logits ?? 'logits';
   const student = g.outputs.find((o) => o.name === logitsName);
   if (!student) throw new InputError(`the student has no output '${logitsName}'`);
-  g.outputs = [student];
-  if (options.narrowRows !== false) narrowToReadRows(g, model.opset('')!, { exactAcrossPadding: false });
+  g.setOutputs([student]);
+  if (options.narrowRows !== false) narrowToReadRows(g, { opset: model.opset('')!, exactAcrossPadding: false });
   const floatType = student.type.elemType ?? DataType.FLOAT;
   const input = (name: string, type: Value['type']) => g.addInput(name, type);
   const labels = input(STEP_IO.labels, { elemType: DataType.INT64, shape: options.task === 'seq-cls' ? ['batch'] : ['batch', 'sequence'] });
@@ -51,10 +52,10 @@ export function buildEvalGraph(model: Model, options: EvalGraphOptions): void {
     if (v?.initializer) g.promoteToInput(v);
   }
   const out = (v: Value, name: string) => g.rename(b.op('Identity', [v]), name);
-  g.outputs = [student, out(terms.loss, STEP_IO.loss), out(terms.ce, STEP_IO.ce), out(terms.kd, STEP_IO.kd)];
-  g.eliminateDeadCode();
+  g.setOutputs([student, out(terms.loss, STEP_IO.loss), out(terms.ce, STEP_IO.ce), out(terms.kd, STEP_IO.kd)]);
+  eliminateDeadCode(g);
   limitFanIn(g, model.opset('')!);
   if (options.target === 'gpu') lowerForGpu(g, model.opset('')!);
   // Without a teacher, alpha and temperature feed nothing: drop them so callers need not feed them.
-  g.inputs = g.inputs.filter((v) => v.uses.length > 0 || g.outputs.includes(v));
+  g.setInputs(g.inputs.filter((v) => v.uses.length > 0 || g.outputs.includes(v)));
 }

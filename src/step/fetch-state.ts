@@ -17,7 +17,7 @@ export function buildFetchModel(tensors: readonly { name: string; dtype: string;
     const out = g.value(fetchedName(t.name));
     out.type = type;
     g.addNode('Identity', [input], [out], [], { name: `fetch/${t.name}` });
-    g.outputs.push(out);
+    g.appendOutputs(out);
   }
   return newModel(g, opset);
 }

@@ -20,6 +20,8 @@ import type { Graph, Node, Value } from '../ir/graph.js';
 import { knownIntValues } from '../ir/infer.js';
 import { DataType, isFloatType } from '../onnx/dtype.js';
 import { tensorToNumbers } from '../onnx/tensor.js';
+import { isStandardDomain } from '../onnx/ops.js';
+import { topologicalSort } from '../ir/passes.js';
 
 /** Storage buffers per shader stage that every WebGPU device offers (maxStorageBuffersPerShaderStage). */
 export const MAX_STORAGE_BUFFERS = 8;
@@ -35,8 +37,7 @@ function replaceNode(g: Graph, node: Node, outputs: readonly Value[]): void {
       return;
     }
     g.removeNode(node);
-    producer.outputs = producer.outputs.map((o) => (o === fresh ? old : o));
-    old.producer = producer;
+    g.setNodeOutput(producer, producer.outputs.indexOf(fresh), old);
     old.type = old.type.elemType !== undefined ? old.type : fresh.type;
   });
   g.removeNode(node);
@@ -76,7 +77,7 @@ export function limitFanIn(g: Graph, opset: number, maxBuffers = MAX_STORAGE_BUF
   const width = maxBuffers - 1;
   const report: FanInReport = { rewritten: 0, left: [] };
   for (const node of [...g.nodes]) {
-    if (node.domain && node.domain !== 'ai.onnx') continue;
+    if (!isStandardDomain(node.domain)) continue;
     const ins = node.inputs.filter((v): v is Value => v !== null);
     if (node.opType === 'Concat' || node.opType === 'Sum') {
       if (ins.length + 1 <= maxBuffers) continue;
@@ -103,7 +104,7 @@ export function limitFanIn(g: Graph, opset: number, maxBuffers = MAX_STORAGE_BUF
       report.rewritten++;
     }
   }
-  if (report.rewritten) g.topoSort();
+  if (report.rewritten) topologicalSort(g);
   return report;
 }
 
@@ -139,7 +140,7 @@ export function lowerForGpu(g: Graph, opset: number): GpuLoweringReport {
   const rewritten: Record<string, number> = {};
   const count = (op: string) => (rewritten[op] = (rewritten[op] ?? 0) + 1);
   for (const node of [...g.nodes]) {
-    if (node.domain && node.domain !== 'ai.onnx') continue;
+    if (!isStandardDomain(node.domain)) continue;
     if (node.opType === 'LogSoftmax') {
       const x = node.inputs[0]!;
       const axis = node.attrs.int('axis', -1);
@@ -166,6 +167,6 @@ export function lowerForGpu(g: Graph, opset: number): GpuLoweringReport {
       count('Slice');
     }
   }
-  g.topoSort();
+  topologicalSort(g);
   return { rewritten };
 }

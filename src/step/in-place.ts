@@ -14,9 +14,7 @@
  * model through such a Reshape; see optim/chunked.ts).
  */
 import type { Graph, Node, Value } from '../ir/graph.js';
-
-/** Ops whose output ORT may place in their data input's buffer. */
-const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
+import { hasTrait, isStandardDomain } from '../onnx/ops.js';
 
 /** Every node that reads `x` or a view of it. */
 function readers(x: Value): Node[] {
@@ -28,7 +26,7 @@ function readers(x: Value): Node[] {
     for (const n of v.uses) {
       out.push(n);
       const view = n.outputs[0];
-      if (VIEW_OPS.has(n.opType) && !n.domain && n.inputs[0] === v && view && !seen.has(view)) {
+      if (hasTrait(n.opType, 'view') && isStandardDomain(n.domain) && n.inputs[0] === v && view && !seen.has(view)) {
         seen.add(view);
         stack.push(view);
       }

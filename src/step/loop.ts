@@ -40,7 +40,7 @@ export function buildLoopGraph(body: Graph, step: StepGraph, opset: number): Gra
   const outerInput = (v: Value, shape?: Value['type']['shape']) => {
     const o = outer.value(v.name);
     o.type = { elemType: v.type.elemType, shape: shape ?? v.type.shape };
-    outer.inputs.push(o);
+    outer.appendInputs(o);
     return o;
   };
 
@@ -83,13 +83,13 @@ export function buildLoopGraph(body: Graph, step: StepGraph, opset: number): Gra
   const condOut = body.newValue(`${LOOP_PREFIX}cond_out`);
   condOut.type = { elemType: DataType.BOOL, shape: [] };
   body.addNode('Identity', [condIn], [condOut], [], { name: `${LOOP_PREFIX}cond_out` });
-  body.inputs = [iter, condIn, ...carried.map((n) => body.get(`${LOOP_PREFIX}${n}`)!)];
+  body.setInputs([iter, condIn, ...carried.map((n) => body.get(`${LOOP_PREFIX}${n}`)!)]);
   const bodyOut = (name: string) => {
     const v = body.get(`${LOOP_PREFIX}${name}`);
     if (!v) throw new GraphError(`training step has no output '${name}'`);
     return v;
   };
-  body.outputs = [condOut, ...carried.map((n) => bodyOut(newName(n))), ...METRICS.map((m) => bodyOut(m))];
+  body.setOutputs([condOut, ...carried.map((n) => bodyOut(newName(n))), ...METRICS.map((m) => bodyOut(m))]);
 
   // Outer graph: trip count = number of stacked batches; cond = true.
   const shape = outer.newValue('steps_shape');
@@ -109,8 +109,7 @@ export function buildLoopGraph(body: Graph, step: StepGraph, opset: number): Gra
     return v;
   });
   const loop = outer.addNode('Loop', [tripCount, cond, ...carriedOuter], [...finals, ...metrics], [makeAttribute('body', graphToProto(body))], { name: 'train_loop' });
-  loop.implicitInputs = [...stacked, lrOuter, stepOuter, ...[...outerScalars].map((n) => outer.get(n)!).filter(Boolean)];
-  for (const v of loop.implicitInputs) v.uses.push(loop);
-  outer.outputs = [...metrics, ...finals];
+  outer.setImplicitInputs(loop, [...stacked, lrOuter, stepOuter, ...[...outerScalars].map((n) => outer.get(n)!).filter(Boolean)]);
+  outer.setOutputs([...metrics, ...finals]);
   return outer;
 }

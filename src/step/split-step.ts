@@ -23,6 +23,7 @@ import type { Optimizer } from '../optim/optimizer.js';
 import { inPlaceViolations } from './in-place.js';
 import { METRICS, type Manifest, SPLIT_IO, STEP_IO, newName } from './contract.js';
 import type { StepGraph } from './step-graph.js';
+import { eliminateDeadCode } from '../ir/passes.js';
 
 
 /** train_update's input and output names for `optimizer` (the manifest's `split_step.update`). */
@@ -63,9 +64,9 @@ export function buildGradModel(stepModel: Model, step: StepGraph): Model {
   const metrics = METRICS.map((name) => g.get(name)!);
   const scale = expose(step.gradScale, SPLIT_IO.gradScale);
   const gradients = step.parameters.map((p, i) => expose(step.gradients[i]!, SPLIT_IO.gradient(p.name)));
-  g.outputs = [...metrics, scale, ...gradients];
-  g.eliminateDeadCode();
-  g.inputs = g.inputs.filter((v) => v.uses.length > 0 || g.outputs.includes(v));
+  g.setOutputs([...metrics, scale, ...gradients]);
+  eliminateDeadCode(g);
+  g.setInputs(g.inputs.filter((v) => v.uses.length > 0 || g.outputs.includes(v)));
   return m;
 }
 
@@ -89,7 +90,7 @@ export function buildUpdateModel(optimizer: Optimizer, elemType: number, opset: 
   const b = new Builder(g, { opset, prefix: 'update/' });
   const scalars = optimizer.perStep(b, { lr, step: stepIn, gradScale }, param);
   const result = optimizer.apply(b, scalars, { param, grad, state, decay });
-  g.outputs = [exposeAs(g, b, result.param, io.outputs.param), ...result.state.map((v, i) => exposeAs(g, b, v, io.outputs.state[i]!))];
+  g.setOutputs([exposeAs(g, b, result.param, io.outputs.param), ...result.state.map((v, i) => exposeAs(g, b, v, io.outputs.state[i]!))]);
   const bad = inPlaceViolations(g, [
     { input: io.inputs.param, output: io.outputs.param },
     ...io.inputs.state.map((input, i) => ({ input, output: io.outputs.state[i]! })),

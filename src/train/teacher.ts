@@ -18,6 +18,7 @@ import { narrowToReadRows } from '../ir/narrow-rows.js';
 import { encodeModel, loadModel } from '../onnx/model-io.js';
 import { type CreateOptions, createSession } from '../runtime/session.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { eliminateDeadCode } from '../ir/passes.js';
 
 /** What a teacher session may be opened with (its external-data folder is the teacher's own). */
 export type TeacherSessionOptions = Omit<CreateOptions, 'externalDataFolder'>;
@@ -85,9 +86,9 @@ export function teacherModel(file: string): { bytes: Uint8Array; externalDataFol
   const loaded = loadModel(file, { loadExternalData: false });
   const m = modelFromProto(loaded.model);
   const opset = m.opset('');
-  m.graph.outputs = m.graph.outputs.slice(0, 1);
-  m.graph.eliminateDeadCode();
-  if (opset !== undefined) narrowToReadRows(m.graph, opset);
+  m.graph.setOutputs(m.graph.outputs.slice(0, 1));
+  eliminateDeadCode(m.graph);
+  if (opset !== undefined) narrowToReadRows(m.graph, { opset });
   const bytes = encodeModel(modelToProto(m));
   return loaded.externalFiles.length ? { bytes, externalDataFolder: path.dirname(path.resolve(file)) } : { bytes };
 }

@@ -16,6 +16,7 @@ import { makeTensor, typedFromNumbers } from '../../src/onnx/tensor.js';
 import { recomputedNodes } from './graph.js';
 import { rng, uniform } from './rng.js';
 import { session, tensor, toNumbers, type Feed } from './ort.js';
+import { eliminateDeadCode } from '../../src/ir/passes.js';
 
 type ConstDtype = 'int64' | 'float64' | 'float32' | 'bool' | 'int32';
 const DT: Record<ConstDtype, DataType> = {
@@ -82,7 +83,7 @@ export async function gradcheck(c: GradCase): Promise<GradcheckReport> {
     for (const p of params) {
       const v = g.value(p.name);
       v.type = { elemType, shape: c.dynamic ? p.shape.map((_, i) => `${p.name}_d${i}`) : [...p.shape] };
-      g.inputs.push(v);
+      g.appendInputs(v);
       vals[p.name] = v;
     }
     for (const [name, k] of Object.entries(c.consts ?? {})) {
@@ -92,12 +93,12 @@ export async function gradcheck(c: GradCase): Promise<GradcheckReport> {
     for (const [name, k] of Object.entries(c.feeds ?? {})) {
       const v = g.value(name);
       v.type = { elemType: DT[k.dtype], shape: k.shape.map((_, i) => `${name}_d${i}`) };
-      g.inputs.push(v);
+      g.appendInputs(v);
       vals[name] = v;
     }
     const b = new Builder(g, { opset, prefix: 'fwd/' });
     const outs = [c.forward(b, vals)].flat();
-    g.outputs = outs;
+    g.setOutputs(outs);
     return { g, vals, outs };
   };
 
@@ -130,7 +131,7 @@ export async function gradcheck(c: GradCase): Promise<GradcheckReport> {
   bwd.outs.forEach((o, k) => {
     const s = bwd.g.value(`seed_${k}`);
     s.type = { elemType, shape: c.dynamic ? seeds[k]!.dims.map((_, i) => `seed_${k}_d${i}`) : seeds[k]!.dims };
-    bwd.g.inputs.push(s);
+    bwd.g.appendInputs(s);
     seedMap.set(o, s);
   });
   const nodesBefore = bwd.g.nodes.length;
@@ -138,8 +139,8 @@ export async function gradcheck(c: GradCase): Promise<GradcheckReport> {
   assert.deepEqual(recomputedNodes(bwd.g.nodes, nodesBefore), [], 'the backward pass recomputes forward nodes');
   assert.deepEqual(result.unreached.map((v) => v.name), [], 'every checked parameter must receive a gradient');
   const gradNames = wrtNames.map((n) => result.gradients.get(n)!);
-  bwd.g.outputs = [...gradNames];
-  bwd.g.eliminateDeadCode();
+  bwd.g.setOutputs([...gradNames]);
+  eliminateDeadCode(bwd.g);
   const bwdSession = await session(newModel(bwd.g, opset));
   const feed = baseFeed();
   seeds.forEach((s, k) => (feed[`seed_${k}`] = tensor(dtype, s.dims, s.data)));

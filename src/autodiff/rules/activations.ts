@@ -9,6 +9,7 @@ import type { Builder } from '../../ir/builder.js';
 import { constantScalar } from '../../ir/constants.js';
 import type { Node, Value } from '../../ir/graph.js';
 import type { GradRule, PatternMatch, PatternRule } from '../rule.js';
+import { isStandardDomain } from '../../onnx/ops.js';
 
 /** dx = dy where y > 0, else 0. */
 const relu: GradRule = {
@@ -80,7 +81,7 @@ function isConstant(v: Value | null, target: number): boolean {
 /** The producer of `v` if it is a standard `op` node. */
 function producedBy(v: Value | null, op: string): Node | null {
   const p = v?.producer;
-  return p && p.opType === op && (p.domain === '' || p.domain === 'ai.onnx') ? p : null;
+  return p && p.opType === op && isStandardDomain(p.domain) ? p : null;
 }
 
 /** For a two-input node with `known` as one operand, the other operand. */

@@ -25,6 +25,7 @@ import { rules as gather } from './gather.js';
 import { rules as tile } from './tile.js';
 import { rules as pad } from './pad.js';
 import { rules as gatherND } from './gather-nd.js';
+import { isStandardDomain } from '../../onnx/ops.js';
 
 const ALL: readonly GradRule[] = [
   ...arithmetic, ...unary, ...activations, ...passthrough, ...where,
@@ -46,13 +47,13 @@ const PATTERNS: readonly PatternRule[] = [...activationPatterns];
 
 /** The pattern rules whose last node can be `node`. */
 export function patternsEndingAt(node: Node): PatternRule[] {
-  if (node.domain !== '' && node.domain !== 'ai.onnx') return [];
+  if (!isStandardDomain(node.domain)) return [];
   return PATTERNS.filter((p) => p.root === node.opType);
 }
 
 /** The rule for a node, or undefined if its op (or domain) has none. */
 export function ruleFor(node: Node): GradRule | undefined {
-  if (node.domain !== '' && node.domain !== 'ai.onnx') return undefined;
+  if (!isStandardDomain(node.domain)) return undefined;
   return TABLE.get(node.opType);
 }
 

@@ -18,6 +18,7 @@ import { GraphError } from '../../errors.js';
 import type { Builder } from '../../ir/builder.js';
 import type { Value } from '../../ir/graph.js';
 import type { GradContext, GradRule } from '../rule.js';
+import { isStandardDomain } from '../../onnx/ops.js';
 
 /** An operand's rank: a number, or 'nd' where it is only known to be >= 2. */
 type Rank = number | 'nd';
@@ -83,7 +84,7 @@ function unbroadcastBatch(c: GradContext, full: Value, x: Value, other: Value): 
 /** Whether `v` is Transpose(W, [1, 0]) read by nothing else, so its gradient goes straight to W's rule. */
 function isTransposedMatrix(v: Value): boolean {
   const p = v.producer;
-  return p?.opType === 'Transpose' && (!p.domain || p.domain === 'ai.onnx') && v.uses.length === 1
+  return p?.opType === 'Transpose' && isStandardDomain(p.domain) && v.uses.length === 1
     && p.attrs.has('perm') && p.attrs.ints('perm').join() === '1,0';
 }
 

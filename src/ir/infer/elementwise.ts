@@ -1,16 +1,8 @@
 /** Inference rules: elementwise ops, comparisons, casts and Where: the output takes the (broadcast) input shape. */
 import { DataType } from '../../onnx/dtype.js';
+import { hasTrait, opsWith } from '../../onnx/ops.js';
 import type { Dim } from '../graph.js';
 import { type InferContext, type InferRule, broadcastShapes, knownIntValues, set, shapeValues } from './context.js';
-
-/** Unary ops, activations, softmaxes and scatters: the output is typed and shaped as the first input. */
-const SAME_AS_INPUT = [
-  'Identity', 'Neg', 'Abs', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Erf', 'Tanh', 'Sigmoid', 'Relu', 'LeakyRelu', 'Gelu',
-  'Softmax', 'LogSoftmax', 'Sin', 'Cos', 'Floor', 'Ceil', 'Round', 'Sign', 'Softplus', 'Elu', 'Selu', 'HardSigmoid',
-  'Clip', 'Trilu', 'ScatterND', 'ScatterElements', 'Not', 'Mish', 'HardSwish', 'Celu', 'CumSum', 'FastGelu',
-];
-const ARITHMETIC = ['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Mod', 'PRelu', 'BitShift'];
-const COMPARE = ['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor'];
 
 /** Integer arithmetic on tracked shape values (Div truncates, as int64 Div does). */
 function arith(op: string, a: number, b: number): number | null {
@@ -25,7 +17,7 @@ function arith(op: string, a: number, b: number): number | null {
 
 /** Broadcasting ops: numpy broadcasting of every input; comparisons give booleans. */
 function inferBroadcast({ node, xt, out, op, constIn }: InferContext): void {
-  const compare = COMPARE.includes(op);
+  const compare = hasTrait(op, 'comparison');
   const shape = broadcastShapes(node.inputs.map((v) => v?.type.shape));
   set(out, { elemType: compare ? DataType.BOOL : xt.elemType, shape });
   if (op === 'Equal' && out) {
@@ -59,13 +51,14 @@ function inferBroadcast({ node, xt, out, op, constIn }: InferContext): void {
 
 export const rules: readonly InferRule[] = [
   {
-    ops: SAME_AS_INPUT,
+    // Unary ops, activations, softmaxes and scatters: the output is typed and shaped as the first input.
+    ops: [...opsWith('sameTypeAsInput')],
     infer: ({ x, xt, out, op }) => {
       set(out, { elemType: xt.elemType, shape: xt.shape });
       if (op === 'Identity' && x) { const k = knownIntValues(x); if (k && out) shapeValues.set(out, k); }
     },
   },
-  { ops: [...ARITHMETIC, ...COMPARE], infer: inferBroadcast },
+  { ops: [...opsWith('broadcast'), ...opsWith('comparison')], infer: inferBroadcast },
   {
     ops: ['Dropout'],
     infer: ({ node, xt, out }) => {

@@ -1,16 +1,15 @@
 /** Inference rules: reductions and ArgMax/ArgMin, with axes as an attribute or (by opset) an input. */
 import { DataType } from '../../onnx/dtype.js';
+import { opsWith } from '../../onnx/ops.js';
 import type { Dim } from '../graph.js';
 import { type InferRule, normAxis, set } from './context.js';
 
-const REDUCE = ['ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL2', 'ReduceL1',
-  'ReduceSumSquare', 'ReduceLogSumExp', 'ArgMax', 'ArgMin'];
 /** Reductions that took `axes` as an input from this opset on (the others from opset 18). */
 const REDUCE_AXES_INPUT_SINCE: Record<string, number> = { ReduceSum: 13 };
 
 export const rules: readonly InferRule[] = [
   {
-    ops: REDUCE,
+    ops: [...opsWith('reduction')],
     infer: ({ node, xt, out, A, op, opset, constIn }) => {
       const s = xt.shape;
       const keep = A.int('keepdims', 1) === 1;

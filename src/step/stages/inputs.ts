@@ -23,9 +23,9 @@ export function prepareInputs(model: Model, options: StepGraphOptions): StepCont
   }
   const studentInputs = g.inputs.filter((v) => !v.initializer).map((v) => v.name);
   // The step returns no other student output, so nothing else may keep a full tensor alive.
-  g.outputs = [student];
+  g.setOutputs([student]);
   // A step's sums over batch and sequence depend on the padding anyway, so its attention narrows too.
-  if (options.narrowRows !== false) narrowToReadRows(g, opset, { exactAcrossPadding: false });
+  if (options.narrowRows !== false) narrowToReadRows(g, { opset, exactAcrossPadding: false });
   const floatType = student.type.elemType ?? DataType.FLOAT;
   if (options.target === 'gpu' && floatType !== DataType.FLOAT) {
     throw new InputError(`building for the GPU needs a float32 student (GPU providers have no float64 kernels); its logits are ${dtypeName(floatType)}`);

@@ -4,6 +4,7 @@
  */
 import type { Builder } from '../../ir/builder.js';
 import type { Graph, Value } from '../../ir/graph.js';
+import { eliminateDeadCode } from '../../ir/passes.js';
 import { dtypeName } from '../../onnx/dtype.js';
 import type { ClipCoefficient } from '../../optim/clip.js';
 import { STEP_IO, newName } from '../contract.js';
@@ -49,8 +50,8 @@ export function connectOutputs(ctx: StepContext, terms: LossTerms, clipped: Clip
     outputs.push(output(g, b, reset, newName(input.name)));
     state.push({ name: input.name, param: param.name, dtype: dtypeName(input.type.elemType!), shape: input.type.shape as number[], init: 0, output: newName(input.name) });
   });
-  g.outputs = outputs;
-  g.eliminateDeadCode();
+  g.setOutputs(outputs);
+  eliminateDeadCode(g);
   limitFanIn(g, opset);
   if (options.target === 'gpu') lowerForGpu(g, opset);
   return { parameters, state };
