@@ -17,12 +17,7 @@ export function consoleCallbacks(stream: NodeJS.WriteStream = process.stderr): T
   const cb = {
     stopRequested: false,
     onInfo: (m: string) => line(m),
-    onSave: (dir: string) => {
-      line(`saved ${dir}`);
-      // Crash-test hook (test/train.test.ts): a real SIGKILL right after a given checkpoint is on disk.
-      const killAt = process.env.DISTILL_TEST_SIGKILL_AFTER_CHECKPOINT;
-      if (killAt && dir.endsWith(`checkpoint-${killAt}`)) process.kill(process.pid, 'SIGKILL');
-    },
+    onSave: (dir: string) => line(`saved ${dir}`),
     onLog: (e: Record<string, number>) => {
       const parts = Object.entries(e).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toPrecision(4)}`);
       line(parts.join('  '));
