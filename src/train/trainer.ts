@@ -111,6 +111,9 @@ class Held {
   }
 }
 
+/** What the student's files say (its sidecar, config.json beside it or in --hf-model). */
+type StudentMetadata = ReturnType<typeof studentMetadata>;
+
 /** What prepare() settles before the first step: the data, the step models and the plan of steps. */
 interface Setup {
   opts: TrainOptions;
@@ -196,7 +199,8 @@ class Trainer {
     // are saved beside its results (below, once the task is known).
     checkOutputDir(opts.outputDir, { overwrite: opts.overwriteOutputDir ?? false, resuming: opts.resumeFromCheckpoint !== undefined });
     // What the student's files say (its sidecar, config.json beside it or in --hf-model): task, labels, padding.
-    const { sidecar, hf: hfFiles } = studentMetadata(opts.student, { hfModel: opts.hfModel });
+    const student = studentMetadata(opts.student, { hfModel: opts.hfModel });
+    const { sidecar, hf: hfFiles } = student;
     const task = opts.task ?? sidecar.task;
     if (!task) throw new InputError(`${opts.student}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);
     const schedule: Schedule = { name: opts.lrScheduler, baseLr: opts.learningRate, warmupSteps: opts.warmupSteps, totalSteps: 0 };
@@ -204,22 +208,7 @@ class Trainer {
     if (!(opts.batchSize >= 1)) throw new InputError(`--batch-size must be >= 1, got ${opts.batchSize}`);
     const accum = opts.gradientAccumulationSteps;
 
-    // Data and tokenizer.
-    const tokenizerFile = opts.tokenizer ?? [path.dirname(opts.student), hfFiles.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f)) ?? '';
-    const tokenizer = fs.existsSync(tokenizerFile) ? loadTokenizer(tokenizerFile, sidecar.vocab_size) : undefined;
-    if (opts.tokenizer && !tokenizer) throw new InputError(`${opts.tokenizer}: tokenizer file does not exist`);
-    const labels = task === 'causal-lm' ? undefined : labelSet(sidecar, opts.labels, hfFiles.configFile ?? `${opts.student} (pass --labels)`);
-    // Rows longer than the position table would index past it: truncate to what the model can read.
-    const positions = maxTokens(sidecar);
-    const maxLength = positions !== undefined ? Math.min(opts.maxLength, positions) : opts.maxLength;
-    if (maxLength < opts.maxLength) cb.onInfo?.(`rows are truncated to ${maxLength} tokens, the student's position table (max_position_embeddings), not --max-length ${opts.maxLength}`);
-    const exampleOptions = (file: string, allowUnlabeled: boolean): ExampleOptions => ({
-      task, file, tokenizer, maxLength, textField: opts.textField, textPairField: opts.textPairField,
-      labelField: opts.labelField, labels, allowUnlabeled, vocabSize: sidecar.vocab_size,
-    });
-    const streaming = opts.streaming ?? fs.statSync(opts.trainFile, { throwIfNoEntry: false })?.size! > STREAM_ABOVE_BYTES;
-    const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
-    const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
+    const { labels, maxLength, trainSet, evalSet } = await Trainer.readData(opts, task, student, cb);
 
     // One run per folder; what a killed run's interrupted writes left is ours to remove once we hold it.
     held.lock = lockOutputDir(opts.outputDir);
@@ -265,6 +254,27 @@ class Trainer {
       session, evaluator, teacher, plan, perEpoch, totalSteps, epochs, schedule, collate,
     };
     return new Trainer(setup, cb);
+  }
+
+  /** The tokenizer, the label names and the training and eval sets, every row validated. */
+  private static async readData(opts: TrainOptions, task: Task, student: StudentMetadata, cb: TrainCallbacks) {
+    const { sidecar, hf: hfFiles } = student;
+      const tokenizerFile = opts.tokenizer ?? [path.dirname(opts.student), hfFiles.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f)) ?? '';
+      const tokenizer = fs.existsSync(tokenizerFile) ? loadTokenizer(tokenizerFile, sidecar.vocab_size) : undefined;
+      if (opts.tokenizer && !tokenizer) throw new InputError(`${opts.tokenizer}: tokenizer file does not exist`);
+      const labels = task === 'causal-lm' ? undefined : labelSet(sidecar, opts.labels, hfFiles.configFile ?? `${opts.student} (pass --labels)`);
+      // Rows longer than the position table would index past it: truncate to what the model can read.
+      const positions = maxTokens(sidecar);
+      const maxLength = positions !== undefined ? Math.min(opts.maxLength, positions) : opts.maxLength;
+      if (maxLength < opts.maxLength) cb.onInfo?.(`rows are truncated to ${maxLength} tokens, the student's position table (max_position_embeddings), not --max-length ${opts.maxLength}`);
+      const exampleOptions = (file: string, allowUnlabeled: boolean): ExampleOptions => ({
+        task, file, tokenizer, maxLength, textField: opts.textField, textPairField: opts.textPairField,
+        labelField: opts.labelField, labels, allowUnlabeled, vocabSize: sidecar.vocab_size,
+      });
+      const streaming = opts.streaming ?? fs.statSync(opts.trainFile, { throwIfNoEntry: false })?.size! > STREAM_ABOVE_BYTES;
+      const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
+      const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
+    return { labels, maxLength, trainSet, evalSet };
   }
 
   private get accum(): number {
