@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { floatArray, readSafetensors } from '../src/export/safetensors.js';
@@ -20,6 +21,14 @@ const model = (n: string) => path.join(MODELS, n, 'model.onnx');
 
 function distill(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [CLI, 'train', ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+}
+
+/** `distill train` killed with SIGKILL right after it has written the checkpoint of `step` (helpers/kill-after-checkpoint.ts). */
+function distillKilledAfter(step: number, args: string[]) {
+  const hook = pathToFileURL(path.join(ROOT, 'dist', 'test', 'helpers', 'kill-after-checkpoint.js')).href;
+  return spawnSync(process.execPath, ['--import', hook, CLI, 'train', ...args], {
+    encoding: 'utf8', env: { ...process.env, DISTILL_TEST_SIGKILL_AFTER_CHECKPOINT: String(step) },
+  });
 }
 
 const base = (out: string) => [
@@ -72,7 +81,7 @@ describe('distill train', () => {
 
   it('kill -9 after a checkpoint, then resume: the same final weights, bit for bit', () => {
     const out = path.join(tmp, 'killed');
-    const killed = distill(base(out), { DISTILL_TEST_SIGKILL_AFTER_CHECKPOINT: '10' });
+    const killed = distillKilledAfter(10, base(out));
     assert.equal(killed.signal, 'SIGKILL');
     assert.ok(fs.existsSync(path.join(out, 'checkpoint-10')) && !fs.existsSync(path.join(out, 'model.onnx')));
     fs.mkdirSync(path.join(out, 'checkpoint-99.tmp-1')); // what a kill during a checkpoint write leaves: ignored
@@ -89,7 +98,7 @@ describe('distill train', () => {
     const whole = path.join(tmp, 'low-memory-whole');
     assert.equal(distill([...base(whole), '--low-memory']).status, 0);
     const out = path.join(tmp, 'killed-low-memory');
-    const killed = distill([...base(out), '--low-memory'], { DISTILL_TEST_SIGKILL_AFTER_CHECKPOINT: '10' });
+    const killed = distillKilledAfter(10, [...base(out), '--low-memory']);
     assert.equal(killed.signal, 'SIGKILL');
     const resumed = distill([...base(out), '--low-memory', '--resume-from-checkpoint', 'latest']);
     assert.equal(resumed.status, 0, resumed.stderr);

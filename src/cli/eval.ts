@@ -13,27 +13,15 @@ import { dataBatches } from '../eval/batches.js';
 import { type EvalReport, evaluate } from '../eval/evaluator.js';
 import { readSidecar } from '../export/student.js';
 import { declaredOutputWidth } from '../params/student.js';
-import { TASKS } from '../losses/distill.js';
-import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../runtime/session.js';
 import { renderPlotSvg } from '../eval/plot.js';
 import { formatBytes, formatCount } from '../util/format.js';
 import { writeFileAtomic } from '../util/fs.js';
+import type { OptionsOf } from '../train/options.js';
+import { addOptions, readOptions } from './options.js';
 
-export interface EvalCommandOptions {
-  models: string[];
-  evalFile: string;
-  tokenizer?: string;
-  task?: Task;
-  batchSize: number;
-  maxLength: number;
-  textField: string;
-  labelField?: string;
-  ep: ExecutionProvider;
-  /** Timed runs of every batch (default 1). */
-  repeats?: number;
-  /** Intra-op threads (default: all cores). */
-  threads?: number;
-}
+/** The options of `distill eval` (the option table's, src/train/options.ts). */
+export type EvalCommandOptions = Pick<OptionsOf<'eval'>, 'models' | 'evalFile' | 'tokenizer' | 'task' | 'batchSize' | 'maxLength' | 'textField' | 'labelField' | 'ep' | 'threads'> &
+  Partial<Pick<OptionsOf<'eval'>, 'repeats'>>;
 
 /** Evaluates every model on the data file, each with its own tokenizer and label names. */
 export async function runEval(o: EvalCommandOptions): Promise<EvalReport[]> {
@@ -106,45 +94,19 @@ export function register(cli: Argv): Argv {
   return cli.command(
     'eval',
     'Evaluate models on a labeled data file: accuracy / macro-F1 or perplexity, latency per batch, size',
-    (y) =>
-      y
-        .option('model', { type: 'string', array: true, demandOption: true, describe: 'ONNX model; repeat to compare (e.g. teacher, then student)' })
-        .option('eval-file', { type: 'string', demandOption: true, describe: 'JSONL, CSV or TSV file (format from the extension)' })
-        .option('tokenizer', { type: 'string', describe: "tokenizer.json (default: the one next to each model)" })
-        .option('task', { choices: TASKS as unknown as string[], describe: "what the logits mean (default: the model's distill.json)" })
-        .option('batch-size', { type: 'number', default: 32 })
-        .option('max-length', { type: 'number', default: 128, describe: "truncate to this many tokens (and to the model's max_position_embeddings)" })
-        .option('text-field', { type: 'string', default: 'text' })
-        .option('label-field', { type: 'string', describe: "label field (default: label; token-cls: labels)" })
-        .option('ep', { choices: EXECUTION_PROVIDERS as unknown as string[], default: 'cpu', describe: 'ONNX Runtime execution provider' })
-        .option('repeats', { type: 'number', default: 1, describe: 'time every batch this many times (latency statistics over all runs)' })
-        .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
-        .option('plot', { type: 'string', describe: 'write an SVG of accuracy vs median latency per batch (marker area = size) to this file' })
-        .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' }),
+    (y) => addOptions(y, 'eval'),
     async (args) => {
-      const o: EvalCommandOptions = {
-        models: args.model as string[],
-        evalFile: args['eval-file'] as string,
-        tokenizer: args.tokenizer,
-        task: args.task as Task | undefined,
-        batchSize: args['batch-size'],
-        maxLength: args['max-length'],
-        textField: args['text-field'],
-        labelField: args['label-field'],
-        ep: args.ep as ExecutionProvider,
-        repeats: args.repeats,
-        threads: args.threads,
-      };
+      const o = readOptions(args, 'eval');
       if (!Number.isInteger(o.repeats) || o.repeats! < 1) throw new InputError(`--repeats must be an integer >= 1, got ${o.repeats}`);
       if (!Number.isInteger(o.maxLength) || o.maxLength < 2) throw new InputError(`--max-length must be an integer >= 2, got ${o.maxLength}`);
       const reports = await runEval(o);
       const json = { evalFile: o.evalFile, task: reports[0]!.task, batchSize: o.batchSize, maxLength: o.maxLength, ep: o.ep, results: reports };
-      if (args.plot) {
+      if (o.plot) {
         if (reports[0]!.task === 'causal-lm') throw new InputError('--plot draws accuracy; causal-lm models have perplexity instead');
         const points = reports.map((r) => ({ label: path.basename(path.dirname(r.model)) + '/' + path.basename(r.model), latencyMs: r.latency.p50Ms, accuracy: r.metrics.accuracy!, bytes: r.size.bytes }));
-        writeFileAtomic(args.plot, renderPlotSvg(points));
+        writeFileAtomic(o.plot, renderPlotSvg(points));
       }
-      process.stdout.write(args.json ? `${JSON.stringify(json, null, 2)}\n` : `${renderEvalTable(reports, o)}\n`);
+      process.stdout.write(o.json ? `${JSON.stringify(json, null, 2)}\n` : `${renderEvalTable(reports, o)}\n`);
     },
   );
 }

@@ -18,7 +18,8 @@ import { loadModel } from '../onnx/model-io.js';
 import { elementCount, tensorDims } from '../onnx/tensor.js';
 import { type ExecutionProvider, createSession } from '../runtime/session.js';
 import type { EvalBatch } from './batches.js';
-import { ClassificationStats, LanguageModelStats, type LatencyStats, latencyStats } from './metrics.js';
+import { type LatencyStats, latencyStats } from './metrics.js';
+import { type EvalMetrics, TaskScores } from './task-scores.js';
 
 export interface ModelSize {
   /** Bytes of the .onnx file and its external data files. */
@@ -39,18 +40,7 @@ export function modelSize(file: string): ModelSize {
   return { bytes, files, parameters };
 }
 
-export interface EvalMetrics {
-  /** seq-cls: accuracy over rows; token-cls: accuracy over labeled tokens. */
-  accuracy?: number;
-  /** Macro-F1 over rows (seq-cls) or labeled tokens (token-cls). */
-  f1?: number;
-  /** causal-lm: exp(loss). */
-  perplexity?: number;
-  /** causal-lm: mean next-token cross-entropy (nats). */
-  loss?: number;
-  /** Rows (seq-cls) or positions (token-cls, causal-lm) the metrics count. */
-  counted: number;
-}
+export type { EvalMetrics } from './task-scores.js';
 
 export interface EvalReport {
   model: string;
@@ -103,8 +93,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalReport> {
     if (!session.outputNames.includes(logitsName)) {
       throw new InputError(`${model}: no output '${logitsName}' (outputs: ${session.outputNames.join(', ')})`);
     }
-    let cls: ClassificationStats | null = null;
-    let lm: LanguageModelStats | null = null;
+    const scores = new TaskScores(task);
     const times: number[] = [];
     const perExample: number[] = [];
     let batches = 0;
@@ -132,20 +121,14 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalReport> {
       if (logits.dims.length !== expectRank) {
         throw new InputError(`${model}: '${logitsName}' has shape [${logits.dims.join(', ')}], not what task ${task} gives (rank ${expectRank}); pass the right --task`);
       }
-      const data = logits.data as Float32Array;
-      if (task === 'causal-lm') (lm ??= new LanguageModelStats(width)).update(data, batch.labels);
-      else {
-        if (!cls && side?.num_labels && side.num_labels !== width) {
-          throw new InputError(`${model}: logits have ${width} classes but its sidecar says num_labels ${side.num_labels}`);
-        }
-        (cls ??= new ClassificationStats(width)).update(data, batch.labels);
+      if (task !== 'causal-lm' && side?.num_labels && side.num_labels !== width) {
+        throw new InputError(`${model}: logits have ${width} classes but its sidecar says num_labels ${side.num_labels}`);
       }
+      scores.add(logits.data as Float32Array, width, batch.labels);
       logits.dispose?.();
     }
-    if (times.length === 0) throw new InputError(`${model}: the evaluation data gave no batches`);
-    const metrics: EvalMetrics = lm
-      ? { perplexity: lm.perplexity(), loss: lm.loss(), counted: lm.counted }
-      : { accuracy: cls!.accuracy(), f1: cls!.macroF1(), counted: cls!.counted };
+    const metrics: EvalMetrics | null = scores.metrics();
+    if (times.length === 0 || !metrics) throw new InputError(`${model}: the evaluation data gave no batches`);
     if (metrics.counted === 0) throw new InputError(`${model}: no labeled ${task === 'seq-cls' ? 'rows' : 'positions'} to score`);
     const each = latencyStats(perExample);
     const latency = { ...latencyStats(times), batches, runs: times.length, perExample: { p50Ms: each.p50Ms, p95Ms: each.p95Ms }, ep };

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { hfName } from './options.js';
 
 const CHECKPOINT = /^checkpoint-\d+/;
 /** Files a run writes at the top of its folder that a new run would mix with its own. */
@@ -40,13 +41,6 @@ function byStep(a: string, b: string): number {
   return parseInt(a.slice('checkpoint-'.length), 10) - parseInt(b.slice('checkpoint-'.length), 10) || a.localeCompare(b);
 }
 
-/** Our option names whose HF TrainingArguments name is not simply their snake_case. */
-const HF_NAMES: Record<string, string> = {
-  batchSize: 'per_device_train_batch_size',
-  epochs: 'num_train_epochs',
-  lrScheduler: 'lr_scheduler_type',
-  optimizer: 'optim',
-};
 /** HF's `optim` values for ours (both are torch.optim's algorithms). */
 const HF_OPTIM: Record<string, string> = { adamw: 'adamw_torch', sgd: 'sgd' };
 
@@ -55,8 +49,8 @@ export function writeTrainingArgs(outDir: string, options: Record<string, unknow
   const args: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined || typeof value === 'function') continue;
-    // Most of our camelCase names are HF's in snake_case (learningRate -> learning_rate, adamBeta1 -> adam_beta1).
-    const name = HF_NAMES[key] ?? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    // HF's name where HF has the option (options.ts), else ours in snake_case (teacherCache -> teacher_cache).
+    const name = hfName(key) ?? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
     args[name] = key === 'optimizer' && typeof value === 'string' ? (HF_OPTIM[value] ?? value) : value;
   }
   const file = path.join(outDir, 'training_args.json');

@@ -10,18 +10,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type ort from 'onnxruntime-node';
 import { buildTrainingArtifacts } from '../step/artifacts.js';
-import { type BatchPlan, type CollateOptions, type DataPosition, type PositionedBatch, arrayBatches, batchesPerEpoch, streamBatches } from '../data/batches.js';
-import { type Example, type ExampleOptions, labelSet, toExample, toExamples } from '../data/examples.js';
-import { readRows } from '../data/reader.js';
+import { type CollateOptions, type DataPosition, type PositionedBatch, batchesPerEpoch } from '../data/batches.js';
+import { type ExampleOptions, type LabelSet, type Task, labelSet } from '../data/examples.js';
 import { loadTokenizer } from '../data/tokenize.js';
 import { DistillError, InputError } from '../errors.js';
-import { ClassificationStats, LanguageModelStats, causalTargets } from '../eval/metrics.js';
+import { toEvalBatch } from '../eval/batches.js';
+import { IGNORE } from '../eval/metrics.js';
+import { TaskScores } from '../eval/task-scores.js';
 import { exportHfWeights } from '../export/hf-weights.js';
 import { exportStudent } from '../export/student.js';
 import { writeModelFolder } from '../export/model-folder.js';
 import { checkOutputDir, writeTrainingArgs } from './output-dir.js';
 import { maxTokens, studentMetadata } from '../params/student.js';
-import { STEP_IO } from '../step/contract.js';
+import { type Manifest, STEP_IO } from '../step/contract.js';
 import type { Batch } from '../runtime/batch.js';
 import { EvalSession } from '../runtime/eval-session.js';
 import { TrainerSession, type StepMetrics } from '../runtime/trainer-session.js';
@@ -31,9 +32,10 @@ import type { RunIdentity } from './checkpoint-manifest.js';
 import { pruneCheckpoints, removeInterruptedWrites, resumeFrom } from './checkpoint-resume.js';
 import { DivergenceWatch, allFinite } from './divergence.js';
 import { lockOutputDir, type OutputLock } from './output-lock.js';
-import { TRAIN_DEFAULTS, type TrainOptions } from './options.js';
+import { TRAIN_DEFAULTS, type TrainArgs, type TrainOptions, optimizerSettings } from './options.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
-import { InputsDigest, TeacherLogits, cacheKey } from './teacher.js';
+import { TeacherLogits, cacheKey } from './teacher.js';
+import { STREAM_ABOVE_BYTES, type TrainingData, readExamples } from './training-data.js';
 
 export interface Progress {
   step: number;
@@ -64,365 +66,436 @@ export interface TrainResult {
   evalMetrics: Record<string, number> | null;
 }
 
-/**
- * Training examples, held in memory (shuffled per epoch by a seeded permutation) or streamed from the file
- * every epoch (`--streaming`, or automatically for files over STREAM_ABOVE_BYTES: shuffled through a
- * seeded buffer), so a dataset larger than memory trains.
- */
-interface TrainingData {
-  file: string;
-  count: number;
-  /** Digest of every example's token ids (the teacher-cache key's view of the data). */
-  inputsDigest: string;
-  batches(plan: BatchPlan, collate: CollateOptions, start: DataPosition, epochs: number): AsyncIterable<PositionedBatch>;
-}
-
-const STREAM_ABOVE_BYTES = 512 * 1024 * 1024;
-
-async function readExamples(file: string, opts: ExampleOptions, streaming: boolean): Promise<TrainingData> {
-  const examples: Example[] = [];
-  const digest = new InputsDigest();
-  let count = 0;
-  for await (const { row, line } of readRows(file)) {
-    const e = toExample(row, line, opts); // validates every row up front, also when streaming
-    digest.add(e.line, e.input_ids, e.token_type_ids);
-    count++;
-    if (!streaming) examples.push(e);
-  }
-  if (count === 0) throw new InputError(`${file}: no rows`);
-  const inputsDigest = digest.digest();
-  return streaming
-    ? { file, count, inputsDigest, batches: (plan, collate, start, epochs) => streamBatches(() => toExamples(readRows(file), opts), plan, collate, start, epochs) }
-    : { file, count, inputsDigest, batches: (plan, collate, start, epochs) => toAsync(arrayBatches(examples, plan, collate, start, epochs)) };
-}
-
-async function* toAsync<T>(it: Iterable<T>): AsyncGenerator<T> {
-  yield* it;
-}
-
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 /** Bytes of a batch's tensors. */
 const batchBytes = (b: Batch) => Object.values(b).reduce((n, t) => n + (t.data as ArrayBufferView).byteLength, 0);
 
-type TrainArgs = Partial<TrainOptions> & Pick<TrainOptions, 'student' | 'trainFile' | 'outputDir'>;
 
 /** Trains as `partial` says; the output folder is locked against other runs from when it is first written to the end. */
 export async function train(partial: TrainArgs, cb: TrainCallbacks = {}): Promise<TrainResult> {
-  const held: { lock?: OutputLock } = {};
+  const held = new Held();
   try {
-    return await trainLocked(partial, cb, held);
+    const trainer = await Trainer.prepare({ ...TRAIN_DEFAULTS, ...partial }, cb, held);
+    await trainer.trainEpochs();
+    await held.releaseTeacher();
+    return await trainer.finish();
   } finally {
-    held.lock?.release();
+    await held.release();
   }
 }
 
-async function trainLocked(partial: TrainArgs, cb: TrainCallbacks, held: { lock?: OutputLock }): Promise<TrainResult> {
-  const opts: TrainOptions = { ...TRAIN_DEFAULTS, ...partial };
-  // Another run's folder is not overwritten by accident (HF's --overwrite-output-dir); the run's arguments
-  // are saved beside its results (below, once the task is known).
-  checkOutputDir(opts.outputDir, { overwrite: opts.overwriteOutputDir ?? false, resuming: opts.resumeFromCheckpoint !== undefined });
-  // What the student's files say (its sidecar, config.json beside it or in --hf-model): task, labels, padding.
-  const { sidecar, hf: hfFiles } = studentMetadata(opts.student, { hfModel: opts.hfModel });
-  const task = opts.task ?? sidecar.task;
-  if (!task) throw new InputError(`${opts.student}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);
-  const schedule: Schedule = { name: opts.lrScheduler, baseLr: opts.learningRate, warmupSteps: opts.warmupSteps, totalSteps: 0 };
-  checkSchedule(schedule);
-  if (!(opts.batchSize >= 1)) throw new InputError(`--batch-size must be >= 1, got ${opts.batchSize}`);
-  const accum = opts.gradientAccumulationSteps;
+/** What a run holds that goes back however it ends (a thrown NaN stop too): the native sessions and the output-folder lock. */
+class Held {
+  lock?: OutputLock;
+  session?: TrainerSession;
+  evaluator?: EvalSession;
+  teacher?: TeacherLogits;
 
-  // Data and tokenizer.
-  const tokenizerFile = opts.tokenizer ?? [path.dirname(opts.student), hfFiles.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f)) ?? '';
-  const tokenizer = fs.existsSync(tokenizerFile) ? loadTokenizer(tokenizerFile, sidecar.vocab_size) : undefined;
-  if (opts.tokenizer && !tokenizer) throw new InputError(`${opts.tokenizer}: tokenizer file does not exist`);
-  const labels = task === 'causal-lm' ? undefined : labelSet(sidecar, opts.labels, hfFiles.configFile ?? `${opts.student} (pass --labels)`);
-  // Rows longer than the position table would index past it: truncate to what the model can read.
-  const positions = maxTokens(sidecar);
-  const maxLength = positions !== undefined ? Math.min(opts.maxLength, positions) : opts.maxLength;
-  if (maxLength < opts.maxLength) cb.onInfo?.(`rows are truncated to ${maxLength} tokens, the student's position table (max_position_embeddings), not --max-length ${opts.maxLength}`);
-  const exampleOptions = (file: string, allowUnlabeled: boolean): ExampleOptions => ({
-    task, file, tokenizer, maxLength, textField: opts.textField, textPairField: opts.textPairField,
-    labelField: opts.labelField, labels, allowUnlabeled, vocabSize: sidecar.vocab_size,
-  });
-  const streaming = opts.streaming ?? fs.statSync(opts.trainFile, { throwIfNoEntry: false })?.size! > STREAM_ABOVE_BYTES;
-  const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
-  const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
-
-  // One run per folder; what a killed run's interrupted writes left is ours to remove once we hold it.
-  held.lock = lockOutputDir(opts.outputDir);
-  const leftovers = removeInterruptedWrites(opts.outputDir);
-  if (leftovers.length) cb.onInfo?.(`removed ${leftovers.join(', ')} from ${opts.outputDir}: writes a killed run left unfinished`);
-  fs.mkdirSync(opts.outputDir, { recursive: true });
-  writeTrainingArgs(opts.outputDir, { ...opts, task });
-  // Training artifacts, rebuilt on every run (under 3 s even for a base-size student: docs/PERFORMANCE.md).
-  const artifactsDir = path.join(opts.outputDir, 'artifacts');
-  const optimizerSettings: Record<string, number | boolean> = opts.optimizer === 'sgd'
-    ? { momentum: opts.momentum, weightDecay: opts.weightDecay }
-    : { beta1: opts.adamBeta1, beta2: opts.adamBeta2, eps: opts.adamEpsilon, weightDecay: opts.weightDecay };
-  const manifest = buildTrainingArtifacts({
-    student: opts.student, teacher: opts.teacher, task, optimizer: opts.optimizer, optimizerSettings,
-    freeze: opts.freeze, trainable: opts.trainable, hfModel: opts.hfModel, accumulationSteps: accum, outDir: artifactsDir,
-    // WebGPU trains on a build for the GPU (docs/WEBGPU.md): its step in ops the provider runs, one step per
-    // call with the state on the device. Chunked updates (docs/TRAINING-STEP.md) are for the CPU's default
-    // mode; low-memory mode never runs the step's update (its split step updates chunk by chunk from
-    // JavaScript). Grouped updates of small parameters stay on everywhere: they only remove kernels.
-    target: opts.ep === 'webgpu' ? 'gpu' : 'cpu',
-    chunkedUpdate: !opts.lowMemory,
-    narrowRows: opts.narrowRows,
-  });
-  const sessionOptions = { ep: opts.ep, threads: opts.threads };
-  const session = await TrainerSession.open(artifactsDir, { ...sessionOptions, lowMemory: opts.lowMemory });
-  const evaluator = evalSet ? await EvalSession.open(artifactsDir, manifest, sessionOptions) : undefined;
-  // In low-memory mode the teacher, too, runs without ORT's arena: its activations go back after each batch.
-  const teacher = opts.teacher
-    ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', { ...sessionOptions, memArena: !opts.lowMemory }, opts.teacherCache
-      ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, inputsDigest: trainSet.inputsDigest }) }
-      : undefined)
-    : undefined;
-  if (teacher?.cacheHit) cb.onInfo?.(`teacher logits: using the cache in ${opts.teacherCache}`);
-
-  // Plan: with accumulation, batches are stacked in windows, so a short last batch is dropped.
-  const plan = { batchSize: opts.batchSize, shuffle: opts.shuffle, seed: opts.seed, dropLast: accum > 1 };
-  const perEpoch = batchesPerEpoch(trainSet.count, plan);
-  const updatesPerEpoch = Math.floor(perEpoch / accum);
-  if (updatesPerEpoch === 0) throw new InputError(`${opts.trainFile}: ${trainSet.count} rows make no full optimizer step of ${accum} x ${opts.batchSize}`);
-  const totalSteps = opts.maxSteps > 0 ? opts.maxSteps : updatesPerEpoch * opts.epochs;
-  const epochs = opts.maxSteps > 0 ? Math.ceil(opts.maxSteps / updatesPerEpoch) : opts.epochs;
-  schedule.totalSteps = totalSteps;
-
-  let state: TrainerState = {
-    global_step: 0, epoch: 0, max_steps: totalSteps, num_train_epochs: epochs, log_history: [], best_metric: null,
-    best_model_checkpoint: null, data_position: { epoch: 0, batch: 0 }, patience_used: 0, seed: opts.seed,
-  };
-  // What a checkpoint's batches, data position and optimizer state mean: a resume must share all of it.
-  const run: RunIdentity = {
-    '--seed': opts.seed, '--batch-size': opts.batchSize, '--gradient-accumulation-steps': accum, '--shuffle': opts.shuffle,
-    '--optimizer': opts.optimizer, '--task': task, '--max-length': maxLength,
-    '--train-file': `of ${trainSet.count} rows with token digest ${trainSet.inputsDigest.slice(0, 16)}`,
-  };
-  // The newest checkpoint whose weights are finite: what a divergence error points the user to.
-  let lastGood: string | undefined;
-  // The step and folder of the newest checkpoint on disk, so the last one is not written twice.
-  let savedStep = -1;
-  let savedDir = '';
-  if (opts.resumeFromCheckpoint) {
-    const ckpt = resumeFrom(opts.resumeFromCheckpoint, opts.outputDir, run, cb.onInfo);
-    session.restore(ckpt.tensors, ckpt.state.global_step);
-    state = ckpt.state;
-    lastGood = ckpt.dir;
-    [savedStep, savedDir] = [state.global_step, ckpt.dir];
-    cb.onInfo?.(`resuming from ${ckpt.dir} at step ${state.global_step}`);
+  /** The teacher alone, as soon as the training batches are done: its memory is not needed for the export. */
+  async releaseTeacher(): Promise<void> {
+    const teacher = this.teacher;
+    this.teacher = undefined;
+    await teacher?.release();
   }
 
-  const metricName = task === 'causal-lm' ? 'eval_perplexity' : task === 'token-cls' ? 'eval_token_accuracy' : 'eval_accuracy';
-  const higherIsBetter = task !== 'causal-lm';
-  const hyper = { alpha: opts.teacher ? opts.alpha : 1, temperature: opts.temperature, maxGradNorm: opts.maxGradNorm };
-  const collateOpts = { task, padId: sidecar.pad_token_id ?? 0, inputs: manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits) };
-
-  const started = performance.now();
-  let samples = 0;
-  let interrupted = false;
-  let stopped = false;
-  // The open logging window and the loss total, carried over by a resume (TrainerState.running_loss).
-  const window: { losses: number[]; gradNorms: number[] } = { losses: [...state.running_loss?.window_losses ?? []], gradNorms: [...state.running_loss?.window_grad_norms ?? []] };
-  let lossSum = state.running_loss?.loss_sum ?? 0;
-  let lossCount = state.running_loss?.loss_count ?? 0;
-  const divergence = new DivergenceWatch();
-  let pending: { pb: PositionedBatch; batch: Batch }[] = [];
-
-  const epochAt = (pos: DataPosition) => pos.epoch + pos.batch / perEpoch;
-  const diverged = (what: string, step: number) => new DistillError(
-    `${what} at step ${step} (lower --learning-rate or check the data); the last good checkpoint is ${lastGood ?? 'none (none was saved yet)'}`,
-  );
-  const save = async () => {
-    await session.sync();
-    const tensors = session.snapshot();
-    if (!allFinite([...tensors.values()].map((t) => t.data as Float32Array))) throw diverged('the weights are NaN or infinite', state.global_step);
-    state.running_loss = { window_losses: [...window.losses], window_grad_norms: [...window.gradNorms], loss_sum: lossSum, loss_count: lossCount };
-    const dir = writeCheckpoint(opts.outputDir, tensors, state, run);
-    savedStep = state.global_step;
-    savedDir = dir;
-    lastGood = dir;
-    cb.onSave?.(dir);
-    if (opts.saveTotalLimit) {
-      for (const gone of pruneCheckpoints(opts.outputDir, opts.saveTotalLimit, [dir, state.best_model_checkpoint])) cb.onInfo?.(`deleted ${gone} (--save-total-limit ${opts.saveTotalLimit})`);
+  async release(): Promise<void> {
+    try {
+      await this.releaseTeacher();
+      await this.session?.release();
+      await this.evaluator?.release();
+    } finally {
+      this.session = this.evaluator = undefined;
+      this.lock?.release();
+      this.lock = undefined;
     }
-    return dir;
-  };
-  // The checkpoint of a new best evaluation names itself as the best, so a resume from it knows.
-  const saveBest = async () => {
-    state.best_model_checkpoint = path.join(opts.outputDir, checkpointName(state.global_step));
-    await save();
-  };
-  const evaluate = async (): Promise<Record<string, number> | null> => {
-    if (!evaluator || !evalSet) return null;
-    let cls: ClassificationStats | undefined;
-    let lm: LanguageModelStats | undefined;
-    let ceSum = 0;
-    let counted = 0;
-    const evalPlan = { batchSize: opts.batchSize, shuffle: false, seed: 0 };
-    await session.sync();
-    const parameters = session.parameters();
-    for await (const pb of evalSet.batches(evalPlan, { ...collateOpts, withLabels: true }, { epoch: 0, batch: 0 }, 1)) {
-      const { logits, ce } = await evaluator.run(pb.batch, parameters);
-      const C = logits.dims[logits.dims.length - 1] as number;
-      const data = logits.data as Float32Array;
-      if (task === 'causal-lm') {
-        const [B, S] = pb.batch.input_ids!.dims as [number, number];
-        lm ??= new LanguageModelStats(C);
-        lm.update(data, causalTargets(pb.batch.input_ids!.data as BigInt64Array, (pb.batch.attention_mask?.data as BigInt64Array) ?? null, B, S));
-      } else {
-        cls ??= new ClassificationStats(C);
-        const labels = pb.batch.labels!.data as BigInt64Array;
-        cls.update(data, labels);
-        const n = labels.reduce((k, v) => k + (v === -100n ? 0 : 1), 0);
-        ceSum += ce * n;
-        counted += n;
+  }
+}
+
+/** What the student's files say (its sidecar, config.json beside it or in --hf-model). */
+type StudentMetadata = ReturnType<typeof studentMetadata>;
+
+/** What prepare() settles before the first step: the data, the step models and the plan of steps. */
+interface Setup {
+  opts: TrainOptions;
+  task: Task;
+  labels: LabelSet | undefined;
+  /** Folders whose tokenizer and config files the exported model folder copies. */
+  sources: string[];
+  maxLength: number;
+  trainSet: TrainingData;
+  evalSet: TrainingData | undefined;
+  manifest: Manifest;
+  session: TrainerSession;
+  evaluator: EvalSession | undefined;
+  teacher: TeacherLogits | undefined;
+  plan: { batchSize: number; shuffle: boolean; seed: number; dropLast: boolean };
+  perEpoch: number;
+  totalSteps: number;
+  epochs: number;
+  schedule: Schedule;
+  collate: CollateOptions;
+}
+
+/**
+ * One training run, in the seams of HF's Trainer: prepare (data, step models, sessions, resume), the epochs
+ * of K-step calls (runCall), after each call maybe log, evaluate and save, and finish (the last checkpoint,
+ * evaluation and the exported model folder).
+ */
+class Trainer {
+  private state: TrainerState;
+  /** What a checkpoint's batches, data position and optimizer state mean: a resume must share all of it. */
+  private readonly run: RunIdentity;
+  /** The newest checkpoint whose weights are finite: what a divergence error points the user to. */
+  private lastGood: string | undefined;
+  /** The step and folder of the newest checkpoint on disk, so the last one is not written twice. */
+  private saved = { step: -1, dir: '' };
+  private readonly metricName: string;
+  private readonly higherIsBetter: boolean;
+  private readonly hyper: { alpha: number; temperature: number; maxGradNorm: number };
+  private readonly started = performance.now();
+  private samples = 0;
+  private interrupted = false;
+  /** Early stopping ended the run. */
+  private stopped = false;
+  /** The open logging window and the loss total, carried over by a resume (TrainerState.running_loss). */
+  private window: { losses: number[]; gradNorms: number[] };
+  private lossSum: number;
+  private lossCount: number;
+  private readonly divergence = new DivergenceWatch();
+  /** The batches of the next call. */
+  private pending: { pb: PositionedBatch; batch: Batch }[] = [];
+
+  private constructor(private readonly s: Setup, private readonly cb: TrainCallbacks) {
+    const { opts, task } = s;
+    this.state = {
+      global_step: 0, epoch: 0, max_steps: s.totalSteps, num_train_epochs: s.epochs, log_history: [], best_metric: null,
+      best_model_checkpoint: null, data_position: { epoch: 0, batch: 0 }, patience_used: 0, seed: opts.seed,
+    };
+    this.run = {
+      '--seed': opts.seed, '--batch-size': opts.batchSize, '--gradient-accumulation-steps': opts.gradientAccumulationSteps, '--shuffle': opts.shuffle,
+      '--optimizer': opts.optimizer, '--task': task, '--max-length': s.maxLength,
+      '--train-file': `of ${s.trainSet.count} rows with token digest ${s.trainSet.inputsDigest.slice(0, 16)}`,
+    };
+    if (opts.resumeFromCheckpoint) {
+      const ckpt = resumeFrom(opts.resumeFromCheckpoint, opts.outputDir, this.run, cb.onInfo);
+      s.session.restore(ckpt.tensors, ckpt.state.global_step);
+      this.state = ckpt.state;
+      this.lastGood = ckpt.dir;
+      this.saved = { step: this.state.global_step, dir: ckpt.dir };
+      cb.onInfo?.(`resuming from ${ckpt.dir} at step ${this.state.global_step}`);
+    }
+    this.metricName = task === 'causal-lm' ? 'eval_perplexity' : task === 'token-cls' ? 'eval_token_accuracy' : 'eval_accuracy';
+    this.higherIsBetter = task !== 'causal-lm';
+    this.hyper = { alpha: opts.teacher ? opts.alpha : 1, temperature: opts.temperature, maxGradNorm: opts.maxGradNorm };
+    const running = this.state.running_loss;
+    this.window = { losses: [...running?.window_losses ?? []], gradNorms: [...running?.window_grad_norms ?? []] };
+    this.lossSum = running?.loss_sum ?? 0;
+    this.lossCount = running?.loss_count ?? 0;
+  }
+
+  /** Checks the options, reads the data, takes the output folder, builds the step models and opens their sessions (into `held`). */
+  static async prepare(opts: TrainOptions, cb: TrainCallbacks, held: Held): Promise<Trainer> {
+    // Another run's folder is not overwritten by accident (HF's --overwrite-output-dir); the run's arguments
+    // are saved beside its results (below, once the task is known).
+    checkOutputDir(opts.outputDir, { overwrite: opts.overwriteOutputDir ?? false, resuming: opts.resumeFromCheckpoint !== undefined });
+    // What the student's files say (its sidecar, config.json beside it or in --hf-model): task, labels, padding.
+    const student = studentMetadata(opts.student, { hfModel: opts.hfModel });
+    const { sidecar, hf: hfFiles } = student;
+    const task = opts.task ?? sidecar.task;
+    if (!task) throw new InputError(`${opts.student}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);
+    const schedule: Schedule = { name: opts.lrScheduler, baseLr: opts.learningRate, warmupSteps: opts.warmupSteps, totalSteps: 0 };
+    checkSchedule(schedule);
+    if (!(opts.batchSize >= 1)) throw new InputError(`--batch-size must be >= 1, got ${opts.batchSize}`);
+    const accum = opts.gradientAccumulationSteps;
+
+    const { labels, maxLength, trainSet, evalSet } = await Trainer.readData(opts, task, student, cb);
+
+    // One run per folder; what a killed run's interrupted writes left is ours to remove once we hold it.
+    held.lock = lockOutputDir(opts.outputDir);
+    const leftovers = removeInterruptedWrites(opts.outputDir);
+    if (leftovers.length) cb.onInfo?.(`removed ${leftovers.join(', ')} from ${opts.outputDir}: writes a killed run left unfinished`);
+    fs.mkdirSync(opts.outputDir, { recursive: true });
+    writeTrainingArgs(opts.outputDir, { ...opts, task });
+    // Training artifacts, rebuilt on every run (under 3 s even for a base-size student: docs/PERFORMANCE.md).
+    const artifactsDir = path.join(opts.outputDir, 'artifacts');
+    const manifest = buildTrainingArtifacts({
+      student: opts.student, teacher: opts.teacher, task, optimizer: opts.optimizer, optimizerSettings: optimizerSettings(opts),
+      freeze: opts.freeze, trainable: opts.trainable, hfModel: opts.hfModel, accumulationSteps: accum, outDir: artifactsDir,
+      // WebGPU trains on a build for the GPU (docs/WEBGPU.md): its step in ops the provider runs, one step per
+      // call with the state on the device. Chunked updates (docs/TRAINING-STEP.md) are for the CPU's default
+      // mode; low-memory mode never runs the step's update (its split step updates chunk by chunk from
+      // JavaScript). Grouped updates of small parameters stay on everywhere: they only remove kernels.
+      target: opts.ep === 'webgpu' ? 'gpu' : 'cpu',
+      chunkedUpdate: !opts.lowMemory,
+      narrowRows: opts.narrowRows,
+    });
+    const sessionOptions = { ep: opts.ep, threads: opts.threads };
+    const session = held.session = await TrainerSession.open(artifactsDir, { ...sessionOptions, lowMemory: opts.lowMemory });
+    const evaluator = held.evaluator = evalSet ? await EvalSession.open(artifactsDir, manifest, sessionOptions) : undefined;
+    // In low-memory mode the teacher, too, runs without ORT's arena: its activations go back after each batch.
+    const teacher = held.teacher = opts.teacher
+      ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', { ...sessionOptions, memArena: !opts.lowMemory }, opts.teacherCache
+        ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, inputsDigest: trainSet.inputsDigest }) }
+        : undefined)
+      : undefined;
+    if (teacher?.cacheHit) cb.onInfo?.(`teacher logits: using the cache in ${opts.teacherCache}`);
+
+    // Plan: with accumulation, batches are stacked in windows, so a short last batch is dropped.
+    const plan = { batchSize: opts.batchSize, shuffle: opts.shuffle, seed: opts.seed, dropLast: accum > 1 };
+    const perEpoch = batchesPerEpoch(trainSet.count, plan);
+    const updatesPerEpoch = Math.floor(perEpoch / accum);
+    if (updatesPerEpoch === 0) throw new InputError(`${opts.trainFile}: ${trainSet.count} rows make no full optimizer step of ${accum} x ${opts.batchSize}`);
+    const totalSteps = opts.maxSteps > 0 ? opts.maxSteps : updatesPerEpoch * opts.epochs;
+    const epochs = opts.maxSteps > 0 ? Math.ceil(opts.maxSteps / updatesPerEpoch) : opts.epochs;
+    schedule.totalSteps = totalSteps;
+    const collate = { task, padId: sidecar.pad_token_id ?? 0, inputs: manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits) };
+    const setup: Setup = {
+      opts, task, labels, sources: [...new Set([path.dirname(opts.student), hfFiles.dir])], maxLength, trainSet, evalSet, manifest,
+      session, evaluator, teacher, plan, perEpoch, totalSteps, epochs, schedule, collate,
+    };
+    return new Trainer(setup, cb);
+  }
+
+  /** The tokenizer, the label names and the training and eval sets, every row validated. */
+  private static async readData(opts: TrainOptions, task: Task, student: StudentMetadata, cb: TrainCallbacks) {
+    const { sidecar, hf: hfFiles } = student;
+      const tokenizerFile = opts.tokenizer ?? [path.dirname(opts.student), hfFiles.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f)) ?? '';
+      const tokenizer = fs.existsSync(tokenizerFile) ? loadTokenizer(tokenizerFile, sidecar.vocab_size) : undefined;
+      if (opts.tokenizer && !tokenizer) throw new InputError(`${opts.tokenizer}: tokenizer file does not exist`);
+      const labels = task === 'causal-lm' ? undefined : labelSet(sidecar, opts.labels, hfFiles.configFile ?? `${opts.student} (pass --labels)`);
+      // Rows longer than the position table would index past it: truncate to what the model can read.
+      const positions = maxTokens(sidecar);
+      const maxLength = positions !== undefined ? Math.min(opts.maxLength, positions) : opts.maxLength;
+      if (maxLength < opts.maxLength) cb.onInfo?.(`rows are truncated to ${maxLength} tokens, the student's position table (max_position_embeddings), not --max-length ${opts.maxLength}`);
+      const exampleOptions = (file: string, allowUnlabeled: boolean): ExampleOptions => ({
+        task, file, tokenizer, maxLength, textField: opts.textField, textPairField: opts.textPairField,
+        labelField: opts.labelField, labels, allowUnlabeled, vocabSize: sidecar.vocab_size,
+      });
+      const streaming = opts.streaming ?? fs.statSync(opts.trainFile, { throwIfNoEntry: false })?.size! > STREAM_ABOVE_BYTES;
+      const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
+      const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
+    return { labels, maxLength, trainSet, evalSet };
+  }
+
+  private get accum(): number {
+    return this.s.opts.gradientAccumulationSteps;
+  }
+
+  private epochAt(pos: DataPosition): number {
+    return pos.epoch + pos.batch / this.s.perEpoch;
+  }
+
+  private diverged(what: string, step: number): DistillError {
+    return new DistillError(`${what} at step ${step} (lower --learning-rate or check the data); the last good checkpoint is ${this.lastGood ?? 'none (none was saved yet)'}`);
+  }
+
+  /** Steps after which the weights are needed: an evaluation, a checkpoint, the end. Calls end there. */
+  private boundary(stepAfter: number): boolean {
+    const { evalSteps, saveSteps } = this.s.opts;
+    return Boolean((evalSteps && stepAfter % evalSteps === 0) || (saveSteps && stepAfter % saveSteps === 0) || stepAfter >= this.s.totalSteps);
+  }
+
+  /** Every epoch's batches into K-step calls, until the last step, early stopping or a stop request. */
+  async trainEpochs(): Promise<void> {
+    const { opts, trainSet, teacher, evaluator, plan, collate, epochs } = this.s;
+    const accum = this.accum;
+    let epochOfLast = this.state.data_position.epoch;
+    for await (const pb of trainSet.batches(plan, collate, this.state.data_position, epochs)) {
+      if (pb.position.epoch !== epochOfLast) {
+        // Epoch end: a partial accumulation window is dropped (its micro-batches cannot make a full step) and
+        // the teacher's logits are cached. Only an evaluation needs the weights now; without one the pending
+        // steps carry on into the next epoch's call, since every call ends with a copy of all parameters and
+        // optimizer state out of ORT (docs/PERFORMANCE.md).
+        this.pending.splice(this.pending.length - (this.pending.length % accum));
+        teacher?.save();
+        epochOfLast = pb.position.epoch;
+        if (evaluator) {
+          await this.runCall();
+          await this.evaluateAndMaybeSave();
+          if (this.stopped) break;
+        }
+      }
+      if (this.pending.length > 0 && this.pending[0]!.batch.input_ids!.dims[0] !== pb.batch.input_ids!.dims[0]) await this.runCall();
+      const batch: Batch = { ...pb.batch };
+      if (teacher) batch.teacher_logits = await teacher.forBatch(pb.batch, pb.lines) as ort.Tensor;
+      this.pending.push({ pb, batch });
+      const stepAfter = this.state.global_step + Math.floor(this.pending.length / accum);
+      // The call also ends where one more batch would take it past its byte budget (stacking pads every batch
+      // of a call to the longest, so the largest batch counts for each).
+      const widest = Math.max(...this.pending.map((p) => batchBytes(p.batch)));
+      const full = this.pending.length >= opts.stepsPerCall * accum || (this.pending.length + 1) * widest > opts.callBytes;
+      if (this.pending.length % accum === 0 && (full || this.boundary(stepAfter))) await this.runCall();
+      if (this.state.global_step >= this.s.totalSteps || this.stopped) break;
+      if (this.pending.length === 0 && this.cb.shouldStop?.()) {
+        this.interrupted = true;
+        break;
       }
     }
-    if (lm) return { eval_loss: lm.loss(), eval_perplexity: lm.perplexity() };
+    if (this.pending.length % accum === 0) await this.runCall();
+    // The logits of every example seen so far (a full epoch, or more) are worth keeping.
+    teacher?.save();
+  }
+
+  /** Runs the pending batches as one ORT call, then maybe evaluates and saves at the step it reached. */
+  private async runCall(): Promise<void> {
+    const pending = this.pending;
+    if (pending.length === 0) return;
+    const accum = this.accum;
+    const start = this.state.global_step;
+    const lrs = pending.map((_, i) => learningRate(this.s.schedule, start + Math.floor(i / accum)));
+    const metrics: StepMetrics[] = await this.s.session.train(pending.map((p) => p.batch), lrs, this.hyper);
+    const bad = metrics.findIndex((m) => !Number.isFinite(m.loss));
+    if (bad >= 0) throw this.diverged('the loss is NaN or infinite', start + Math.floor(bad / accum) + 1);
+    for (const [i, m] of metrics.entries()) this.record(m, start, i, lrs[i]!);
+    this.samples += pending.reduce((n, p) => n + (p.batch.input_ids!.dims[0] as number), 0);
+    this.state.global_step += pending.length / accum;
+    this.state.data_position = pending[pending.length - 1]!.pb.next;
+    this.state.epoch = this.epochAt(this.state.data_position);
+    const elapsed = (performance.now() - this.started) / 1000;
+    const recent = metrics.slice(-accum * 4).map((m) => m.loss);
+    this.cb.onProgress?.({
+      step: this.state.global_step, totalSteps: this.s.totalSteps, epoch: this.state.epoch, loss: mean(recent),
+      learningRate: lrs[lrs.length - 1]!, samplesPerSecond: this.samples / elapsed,
+    });
+    this.pending = [];
+    const { evalSteps, saveSteps } = this.s.opts;
+    if (evalSteps && this.state.global_step % evalSteps === 0) await this.evaluateAndMaybeSave();
+    if (saveSteps && this.state.global_step % saveSteps === 0) await this.save();
+  }
+
+  /** One micro-batch's metrics (the i-th of a call that started at step `start`): the loss totals, divergence, maybe a log entry. */
+  private record(m: StepMetrics, start: number, i: number, lr: number): void {
+    const accum = this.accum;
+    this.window.losses.push(m.loss);
+    this.lossSum += m.loss;
+    this.lossCount++;
+    const warning = this.divergence.add(start + Math.floor(i / accum) + 1, m.loss);
+    if (warning) this.cb.onInfo?.(warning);
+    if ((i + 1) % accum !== 0) return;
+    this.window.gradNorms.push(m.gradNorm);
+    // Every call returns the metrics of each of its steps, so a log entry needs no call to end at its step.
+    const step = start + (i + 1) / accum;
+    if (step % this.s.opts.loggingSteps === 0) {
+      const entry: LogEntry = { step, epoch: this.epochAt(this.pending[i]!.pb.next), loss: mean(this.window.losses), grad_norm: mean(this.window.gradNorms), learning_rate: lr };
+      this.log(entry);
+      this.window = { losses: [], gradNorms: [] };
+    }
+  }
+
+  private log(entry: LogEntry): void {
+    this.state.log_history.push(entry);
+    this.cb.onLog?.(entry);
+  }
+
+  /** Writes a checkpoint of the current weights (refusing non-finite ones) and prunes old ones; returns its folder. */
+  private async save(): Promise<string> {
+    const { opts, session } = this.s;
+    // Device-mode WebGPU training keeps the state on the GPU: sync before reading it.
+    await session.sync();
+    const tensors = session.snapshot();
+    if (!allFinite([...tensors.values()].map((t) => t.data as Float32Array))) throw this.diverged('the weights are NaN or infinite', this.state.global_step);
+    const w = this.window;
+    this.state.running_loss = { window_losses: [...w.losses], window_grad_norms: [...w.gradNorms], loss_sum: this.lossSum, loss_count: this.lossCount };
+    const dir = writeCheckpoint(opts.outputDir, tensors, this.state, this.run);
+    this.saved = { step: this.state.global_step, dir };
+    this.lastGood = dir;
+    this.cb.onSave?.(dir);
+    if (opts.saveTotalLimit) {
+      for (const gone of pruneCheckpoints(opts.outputDir, opts.saveTotalLimit, [dir, this.state.best_model_checkpoint])) this.cb.onInfo?.(`deleted ${gone} (--save-total-limit ${opts.saveTotalLimit})`);
+    }
+    return dir;
+  }
+
+  /** Evaluates; the checkpoint of a new best evaluation is saved now and names itself as the best, so a resume from it knows. */
+  private async evaluateAndMaybeSave(): Promise<void> {
+    const metrics = await this.evaluate();
+    if (!metrics || !this.recordEvaluation(metrics)) return;
+    this.state.best_model_checkpoint = path.join(this.s.opts.outputDir, checkpointName(this.state.global_step));
+    await this.save();
+  }
+
+  /** The eval set's loss and task metric under the current weights (src/eval's TaskScores), or null without an eval set. */
+  private async evaluate(): Promise<Record<string, number> | null> {
+    const { evaluator, evalSet, session, task, opts, collate } = this.s;
+    if (!evaluator || !evalSet) return null;
+    const scores = new TaskScores(task);
+    let ceSum = 0;
+    let counted = 0;
+    // Device-mode WebGPU training keeps the state on the GPU: sync before reading it.
+    await session.sync();
+    const parameters = session.parameters();
+    const evalPlan = { batchSize: opts.batchSize, shuffle: false, seed: 0 };
+    for await (const pb of evalSet.batches(evalPlan, { ...collate, withLabels: true }, { epoch: 0, batch: 0 }, 1)) {
+      const { logits, ce } = await evaluator.run(pb.batch, parameters);
+      const { labels } = toEvalBatch(pb.batch, task);
+      scores.add(logits.data as Float32Array, logits.dims[logits.dims.length - 1] as number, labels);
+      // The eval model's cross-entropy is a mean over the batch's labeled rows or tokens: weigh it by them.
+      const n = labels.reduce((k, v) => k + (v === IGNORE ? 0 : 1), 0);
+      ceSum += ce * n;
+      counted += n;
+    }
+    const m = scores.metrics()!;
+    if (task === 'causal-lm') return { eval_loss: m.loss!, eval_perplexity: m.perplexity! };
     const out: Record<string, number> = { eval_loss: ceSum / Math.max(1, counted) };
-    if (task === 'seq-cls') Object.assign(out, { eval_accuracy: cls!.accuracy(), eval_f1: cls!.macroF1() });
-    else out.eval_token_accuracy = cls!.accuracy();
+    if (task === 'seq-cls') Object.assign(out, { eval_accuracy: m.accuracy!, eval_f1: m.f1! });
+    else out.eval_token_accuracy = m.accuracy!;
     return out;
-  };
-  const afterEval = (metrics: Record<string, number>) => {
-    const entry: LogEntry = { step: state.global_step, epoch: state.epoch, ...metrics };
-    state.log_history.push(entry);
-    cb.onLog?.(entry);
-    const m = metrics[metricName]!;
-    const better = state.best_metric === null || (higherIsBetter ? m > state.best_metric : m < state.best_metric);
+  }
+
+  /** Logs an evaluation and tracks the best metric and early stopping; true when it is a new best. */
+  private recordEvaluation(metrics: Record<string, number>): boolean {
+    const { state } = this;
+    this.log({ step: state.global_step, epoch: state.epoch, ...metrics });
+    const m = metrics[this.metricName]!;
+    const better = state.best_metric === null || (this.higherIsBetter ? m > state.best_metric : m < state.best_metric);
     if (better) {
       state.best_metric = m;
       state.patience_used = 0;
       return true;
     }
     state.patience_used++;
-    if (opts.earlyStoppingPatience !== undefined && state.patience_used >= opts.earlyStoppingPatience) {
-      cb.onInfo?.(`early stopping: ${metricName} did not improve for ${state.patience_used} evaluations`);
-      stopped = true;
+    const patience = this.s.opts.earlyStoppingPatience;
+    if (patience !== undefined && state.patience_used >= patience) {
+      this.cb.onInfo?.(`early stopping: ${this.metricName} did not improve for ${state.patience_used} evaluations`);
+      this.stopped = true;
     }
     return false;
-  };
-
-  const flush = async () => {
-    if (pending.length === 0) return;
-    const start = state.global_step;
-    const lrs = pending.map((_, i) => learningRate(schedule, start + Math.floor(i / accum)));
-    const metrics: StepMetrics[] = await session.train(pending.map((p) => p.batch), lrs, hyper);
-    const bad = metrics.findIndex((m) => !Number.isFinite(m.loss));
-    if (bad >= 0) throw diverged('the loss is NaN or infinite', start + Math.floor(bad / accum) + 1);
-    for (const [i, m] of metrics.entries()) {
-      window.losses.push(m.loss);
-      lossSum += m.loss;
-      lossCount++;
-      const warning = divergence.add(start + Math.floor(i / accum) + 1, m.loss);
-      if (warning) cb.onInfo?.(warning);
-      if ((i + 1) % accum !== 0) continue;
-      window.gradNorms.push(m.gradNorm);
-      // Every call returns the metrics of each of its steps, so a log entry needs no call to end at its step.
-      const step = start + (i + 1) / accum;
-      if (step % opts.loggingSteps === 0) {
-        const entry: LogEntry = { step, epoch: epochAt(pending[i]!.pb.next), loss: mean(window.losses), grad_norm: mean(window.gradNorms), learning_rate: lrs[i]! };
-        state.log_history.push(entry);
-        cb.onLog?.(entry);
-        window.losses = [];
-        window.gradNorms = [];
-      }
-    }
-    samples += pending.reduce((n, p) => n + (p.batch.input_ids!.dims[0] as number), 0);
-    state.global_step += pending.length / accum;
-    state.data_position = pending[pending.length - 1]!.pb.next;
-    state.epoch = epochAt(state.data_position);
-    const lr = lrs[lrs.length - 1]!;
-    const elapsed = (performance.now() - started) / 1000;
-    const recent = metrics.slice(-accum * 4).map((m) => m.loss);
-    cb.onProgress?.({ step: state.global_step, totalSteps, epoch: state.epoch, loss: mean(recent), learningRate: lr, samplesPerSecond: samples / elapsed });
-    pending = [];
-    if (opts.evalSteps && state.global_step % opts.evalSteps === 0) {
-      const metrics2 = await evaluate();
-      if (metrics2 && afterEval(metrics2)) await saveBest();
-    }
-    if (opts.saveSteps && state.global_step % opts.saveSteps === 0) await save();
-  };
-
-  // Steps after which the weights are needed: an evaluation, a checkpoint, the end. Calls end there.
-  const boundary = (stepAfter: number) =>
-    (opts.evalSteps && stepAfter % opts.evalSteps === 0) || (opts.saveSteps && stepAfter % opts.saveSteps === 0) || stepAfter >= totalSteps;
-
-  try {
-    let epochOfLast = state.data_position.epoch;
-    for await (const pb of trainSet.batches(plan, collateOpts, state.data_position, epochs)) {
-      if (pb.position.epoch !== epochOfLast) {
-        // Epoch end: a partial accumulation window is dropped (its micro-batches cannot make a full step) and
-        // the teacher's logits are cached. Only an evaluation needs the weights now; without one the pending
-        // steps carry on into the next epoch's call, since every call ends with a copy of all parameters and
-        // optimizer state out of ORT (docs/PERFORMANCE.md).
-        pending.splice(pending.length - (pending.length % accum));
-        teacher?.save();
-        epochOfLast = pb.position.epoch;
-        if (evaluator && evalSet) {
-          await flush();
-          const metrics = await evaluate();
-          if (metrics && afterEval(metrics)) await saveBest();
-          if (stopped) break;
-        }
-      }
-      if (pending.length > 0 && pending[0]!.batch.input_ids!.dims[0] !== pb.batch.input_ids!.dims[0]) await flush();
-      const batch: Batch = { ...pb.batch };
-      if (teacher) batch.teacher_logits = await teacher.forBatch(pb.batch, pb.lines) as ort.Tensor;
-      pending.push({ pb, batch });
-      const stepAfter = state.global_step + Math.floor(pending.length / accum);
-      // The call also ends where one more batch would take it past its byte budget (stacking pads every batch
-      // of a call to the longest, so the largest batch counts for each).
-      const widest = Math.max(...pending.map((p) => batchBytes(p.batch)));
-      const full = pending.length >= opts.stepsPerCall * accum || (pending.length + 1) * widest > opts.callBytes;
-      if (pending.length % accum === 0 && (full || boundary(stepAfter))) await flush();
-      if (state.global_step >= totalSteps || stopped) break;
-      if (pending.length === 0 && cb.shouldStop?.()) {
-        interrupted = true;
-        break;
-      }
-    }
-    if (pending.length % accum === 0) await flush();
-    // The logits of every example seen so far (a full epoch, or more) are worth keeping.
-    teacher?.save();
-  } finally {
-    await teacher?.release();
   }
 
-  // Written once: a save step that is also the last step has saved it already.
-  const finalCheckpoint = savedStep === state.global_step ? savedDir : await save();
-  const elapsed = (performance.now() - started) / 1000;
-  let evalMetrics: Record<string, number> | null = null;
-  if (!interrupted) {
-    evalMetrics = await evaluate();
-    if (evalMetrics && afterEval(evalMetrics)) state.best_model_checkpoint = finalCheckpoint;
-    // The prepared student (one initializer per parameter, its sidecar naming them as HF does) takes the
-    // trained values; model.safetensors gets the HF names from that sidecar.
-    const exported = exportStudent({ student: manifest.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx') });
-    const hf = exportHfWeights({ model: exported.model, outDir: opts.outputDir });
-    // A model folder transformers (model.safetensors) and transformers.js (onnx/model.onnx) load as they are.
-    const folder = writeModelFolder({
-      outDir: opts.outputDir, model: exported.model, sources: [...new Set([path.dirname(opts.student), hfFiles.dir])], task, labels: labels?.names ?? null,
-    });
-    for (const w of folder.warnings) cb.onInfo?.(w);
-    if (hf.note) cb.onInfo?.(`model.safetensors: ${hf.note}`);
+  /** The last checkpoint, and unless interrupted the last evaluation and the trained model folder; then the run's results files. */
+  async finish(): Promise<TrainResult> {
+    const { opts, session, manifest, task, labels, sources } = this.s;
+    const state = this.state;
+    // Written once: a save step that is also the last step has saved it already.
+    const finalCheckpoint = this.saved.step === state.global_step ? this.saved.dir : await this.save();
+    const elapsed = (performance.now() - this.started) / 1000;
+    let evalMetrics: Record<string, number> | null = null;
+    if (!this.interrupted) {
+      evalMetrics = await this.evaluate();
+      if (evalMetrics && this.recordEvaluation(evalMetrics)) state.best_model_checkpoint = finalCheckpoint;
+      // The prepared student (one initializer per parameter, its sidecar naming them as HF does) takes the
+      // trained values; model.safetensors gets the HF names from that sidecar.
+      const exported = exportStudent({ student: manifest.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx') });
+      const hf = exportHfWeights({ model: exported.model, outDir: opts.outputDir });
+      // A model folder transformers (model.safetensors) and transformers.js (onnx/model.onnx) load as they are.
+      const folder = writeModelFolder({ outDir: opts.outputDir, model: exported.model, sources, task, labels: labels?.names ?? null });
+      for (const w of folder.warnings) this.cb.onInfo?.(w);
+      if (hf.note) this.cb.onInfo?.(`model.safetensors: ${hf.note}`);
+    }
+    const results = {
+      train_runtime: elapsed,
+      train_samples_per_second: this.samples / elapsed,
+      train_steps_per_second: state.global_step / elapsed,
+      train_loss: this.lossSum / Math.max(1, this.lossCount),
+      epoch: state.epoch,
+    };
+    writeFileAtomic(path.join(opts.outputDir, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    writeFileAtomic(path.join(opts.outputDir, 'train_results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    if (evalMetrics) writeFileAtomic(path.join(opts.outputDir, 'eval_results.json'), `${JSON.stringify({ ...evalMetrics, epoch: state.epoch }, null, 2)}\n`);
+    return {
+      outputDir: opts.outputDir, globalStep: state.global_step, interrupted: this.interrupted, trainRuntime: elapsed,
+      trainSamplesPerSecond: results.train_samples_per_second, trainStepsPerSecond: results.train_steps_per_second,
+      trainLoss: results.train_loss, evalMetrics,
+    };
   }
-  const results = {
-    train_runtime: elapsed,
-    train_samples_per_second: samples / elapsed,
-    train_steps_per_second: state.global_step / elapsed,
-    train_loss: lossSum / Math.max(1, lossCount),
-    epoch: state.epoch,
-  };
-  writeFileAtomic(path.join(opts.outputDir, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
-  writeFileAtomic(path.join(opts.outputDir, 'train_results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  if (evalMetrics) writeFileAtomic(path.join(opts.outputDir, 'eval_results.json'), `${JSON.stringify({ ...evalMetrics, epoch: state.epoch }, null, 2)}\n`);
-  await session.release();
-  await evaluator?.release();
-  return {
-    outputDir: opts.outputDir, globalStep: state.global_step, interrupted, trainRuntime: elapsed,
-    trainSamplesPerSecond: results.train_samples_per_second, trainStepsPerSecond: results.train_steps_per_second,
-    trainLoss: results.train_loss, evalMetrics,
-  };
 }

@@ -1,0 +1,64 @@
+/** The option table (src/train/options.ts) and the yargs options it makes (src/cli/options.ts). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import yargs from 'yargs';
+import { addOptions, readOptions } from '../src/cli/options.js';
+import { type Command, OPTIONS, type OptionSpec, type OptionsOf, TRAIN_DEFAULTS, hfName, optimizerSettings } from '../src/train/options.js';
+
+const specs = Object.entries(OPTIONS) as [string, OptionSpec][];
+function parse<C extends Command>(command: C, argv: string[]): OptionsOf<C> {
+  const y = yargs(argv).strict().exitProcess(false).fail((message, err) => {
+    throw err ?? new Error(message);
+  });
+  return readOptions(addOptions(y, command).parseSync(), command);
+}
+
+describe('option table', () => {
+  it('declares every option once, with a flag in kebab-case and help text', () => {
+    const flags = specs.map(([, s]) => s.flag).filter((f) => f !== null);
+    assert.equal(new Set(flags).size, flags.length, 'flags are unique');
+    for (const [key, spec] of specs) {
+      assert.ok(spec.help.length > 10, `${key} has help text`);
+      assert.ok(Object.keys(spec.in).length > 0, `${key} belongs to a command`);
+      if (spec.flag !== null) assert.equal(spec.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), key === 'models' ? 'model' : key);
+    }
+  });
+
+  it('gives TRAIN_DEFAULTS exactly the defaults of the options train takes', () => {
+    const expected = Object.fromEntries(specs.filter(([, s]) => s.in.train && s.default !== undefined).map(([k, s]) => [k, s.default]));
+    assert.deepEqual(TRAIN_DEFAULTS, expected);
+    assert.equal(TRAIN_DEFAULTS.learningRate, 5e-5);
+    assert.equal(TRAIN_DEFAULTS.callBytes, 256 * 2 ** 20);
+  });
+
+  it("names HF's TrainingArguments fields where HF has the option", () => {
+    assert.equal(hfName('batchSize'), 'per_device_train_batch_size');
+    assert.equal(hfName('epochs'), 'num_train_epochs');
+    assert.equal(hfName('lrScheduler'), 'lr_scheduler_type');
+    assert.equal(hfName('temperature'), undefined);
+  });
+
+  it('reads train flags under the table names, with defaults, comma lists and SGD settings', () => {
+    const o = parse('train', ['--student', 's.onnx', '--train-file', 't.jsonl', '--output-dir', 'out', '--optimizer', 'sgd', '--momentum', '0.9', '--dampening', '0.1', '--nesterov', '--labels', 'ham,spam', 'eggs', '--no-shuffle']);
+    assert.equal(o.student, 's.onnx');
+    assert.equal(o.trainFile, 't.jsonl');
+    assert.equal(o.batchSize, 32);
+    assert.equal(o.shuffle, false);
+    assert.deepEqual(o.labels, ['ham', 'spam', 'eggs']);
+    assert.equal(o.teacher, undefined);
+    assert.ok(!Object.keys(o).includes('callBytes'), 'library-only options have no flag');
+    assert.deepEqual(optimizerSettings({ ...TRAIN_DEFAULTS, ...o }), { momentum: 0.9, dampening: 0.1, nesterov: true, weightDecay: 0 });
+    assert.deepEqual(optimizerSettings({ ...TRAIN_DEFAULTS, optimizer: 'adamw' }), { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
+  });
+
+  it('build takes --output-dir and still --out; each command takes only its own flags', () => {
+    assert.equal(parse('build', ['--student', 's.onnx', '--output-dir', 'a']).outputDir, 'a');
+    assert.equal(parse('build', ['--student', 's.onnx', '--out', 'b']).outputDir, 'b');
+    assert.throws(() => parse('build', ['--student', 's.onnx', '--out', 'b', '--ep', 'cuda']), /Invalid values/);
+    assert.throws(() => parse('build', ['--student', 's.onnx', '--out', 'b', '--learning-rate', '1']), /Unknown argument/);
+    const e = parse('eval', ['--model', 'a.onnx', 'b.onnx', '--eval-file', 'e.jsonl']);
+    assert.deepEqual(e.models, ['a.onnx', 'b.onnx']);
+    assert.equal(e.repeats, 1);
+    assert.throws(() => parse('eval', ['--eval-file', 'e.jsonl']), /Missing required argument: model/);
+  });
+});
