@@ -1,4 +1,4 @@
-// Bundles the demo page (web/page/main.ts and the onnx-distill/web code it imports) with esbuild into
+// Bundles the demo page (src/web/page/main.ts and the onnx-distill/web code it imports) with esbuild into
 // dist/web/, beside a copy of index.html. onnxruntime-web is not bundled: the page loads the build it needs
 // (WASM or WebGPU) at run time from ort/, which `distill web` serves from node_modules.
 // A Node built-in reached from the page fails the build: the browser entry point must not use Node APIs.
@@ -25,7 +25,7 @@ const noNode = {
 
 fs.mkdirSync(out, { recursive: true });
 const result = await esbuild.build({
-  entryPoints: [path.join(root, 'web', 'page', 'main.ts')],
+  entryPoints: [path.join(root, 'src', 'web', 'page', 'main.ts')],
   outfile: path.join(out, 'page.js'),
   bundle: true,
   format: 'esm',
@@ -37,6 +37,6 @@ const result = await esbuild.build({
   plugins: [noNode],
   logLevel: 'error',
 });
-fs.copyFileSync(path.join(root, 'web', 'page', 'index.html'), path.join(out, 'index.html'));
+fs.copyFileSync(path.join(root, 'src', 'web', 'page', 'index.html'), path.join(out, 'index.html'));
 const bytes = fs.statSync(path.join(out, 'page.js')).size;
 if (process.argv.includes('--verbose')) console.log(`dist/web/page.js: ${(bytes / 1024).toFixed(0)} KB, ${Object.keys(result.metafile.inputs).length} modules`);

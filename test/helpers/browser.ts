@@ -30,7 +30,7 @@ export async function launchChromium(webgpu: boolean): Promise<{ context: Browse
   };
 }
 
-/** What the page exposes as window.__distill (web/page/main.ts). */
+/** What the page exposes as window.__distill (src/web/page/main.ts). */
 export interface PageRun {
   status: 'idle' | 'loading' | 'running' | 'done' | 'error';
   ep: string;

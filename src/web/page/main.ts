@@ -6,7 +6,7 @@
  * epochs, maxSteps, lr, threads, folder (a served folder), autorun=1 (train on load), eval=0 (skip the
  * evaluations), keep=NAME (copy the folder into OPFS and train from the copy), ort=<file> (another onnxruntime-web build from ort/), stopAt=N (stop after step N, as the Stop button does), resume=1 (continue from the checkpoint). `window.__distill` holds the run's state for them to read.
  */
-import { type FileSource, type Ort, type StepInfo, WebTrainer, artifactFiles, copyToOpfs, defaultStore, fileListSource, readWebManifest, urlSource } from '../../src/web/index.js';
+import { type FileSource, type Ort, type StepInfo, WebTrainer, artifactFiles, copyToOpfs, defaultStore, fileListSource, readWebManifest, urlSource } from '../index.js';
 import { drawChart, type ChartData } from './chart.js';
 
 interface PageState {
