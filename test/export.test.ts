@@ -1,7 +1,7 @@
 /**
  * Exporting a trained student: its own inference graph with new initializer values (exportStudent), and
  * the HF checkpoint with the original parameter names (exportHfWeights). PyTorch loading the checkpoint is
- * the real proof: `python3 scripts/check_hf_weights.py` (docs/EXPORT.md; Python is not part of the test
+ * the real proof: `python3 scripts/tools/check_hf_weights.py` (docs/EXPORT.md; Python is not part of the test
  * suite). These tests check names, shapes and values against the sidecar map and PyTorch's reference
  * gradients, whose names and shapes are the parameters'.
  */

@@ -1,6 +1,6 @@
 /**
  * The distillation loss (src/losses/distill.ts, src/losses/kd.ts) against PyTorch: every case of
- * models/losses/reference.safetensors (scripts/reference_losses.py: the seed formula with
+ * models/losses/reference.safetensors (scripts/fixtures/reference_losses.py: the seed formula with
  * F.cross_entropy and nn.KLDivLoss(batchmean), float64) is built as a graph with student/teacher logits,
  * labels, alpha and T as graph inputs, differentiated w.r.t. the student logits, and run in ONNX Runtime.
  * Also: finite-difference gradchecks per task, the no-teacher case, and float32 logits.

@@ -1,7 +1,7 @@
 /**
  * Whole training steps against PyTorch: the fixture teacher/student pairs trained for 5 steps with SGD
  * (momentum, weight decay) and with AdamW (+ clipping, weight decay), here (built artifacts run by the
- * TrainerSession) and in PyTorch (scripts/reference_steps.py: the seed's compute_loss with torch.optim),
+ * TrainerSession) and in PyTorch (scripts/fixtures/reference_steps.py: the seed's compute_loss with torch.optim),
  * on the same batches. Loss terms must agree at every step and each parameter's update (final - initial)
  * to 1e-3 in relative L2 norm.
  */

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // What GFLOP/s can a BERT distillation step reach in ONNX Runtime at its own matrix shapes?
 //
-//   npm run build && node scripts/bench-gemm-shapes.mjs [small|base] [--threads 2]
+//   npm run build && node scripts/bench/bench-gemm-shapes.mjs [small|base] [--threads 2]
 //
-// The bench (scripts/bench.mjs) rates a step against ORT's MatMul peak on large square matrices (1024^3,
+// The bench (scripts/bench/bench.mjs) rates a step against ORT's MatMul peak on large square matrices (1024^3,
 // 2048^3). A step's GEMMs are not square: small's student multiplies [4096 x 128] by [128 x 128], and its
 // weight gradients reduce over 4096 rows. This script times ORT's MatMul on every GEMM shape of the teacher's
 // forward and the student's forward and backward (transposes excluded: operands are laid out as the product
@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const lib = (p) => path.join(ROOT, 'dist', 'src', p);
 const { default: ort } = await import('onnxruntime-node');
 const { Graph } = await import(lib('ir/graph.js'));
@@ -25,7 +25,7 @@ const { ortSessionOptions } = await import(lib('runtime/session.js'));
 const argv = process.argv.slice(2);
 const config = argv.find((x) => !x.startsWith('--')) ?? 'small';
 const threads = argv.includes('--threads') ? Number(argv[argv.indexOf('--threads') + 1]) : 2;
-// The bench's configurations (scripts/make_bench_models.py): layers, hidden, FFN, heads; batch x sequence.
+// The bench's configurations (scripts/bench/make_bench_models.py): layers, hidden, FFN, heads; batch x sequence.
 const CONFIGS = {
   small: { teacher: { L: 4, H: 256, I: 1024, heads: 4 }, student: { L: 2, H: 128, I: 512, heads: 2 }, B: 32, S: 128 },
   base: { teacher: { L: 12, H: 768, I: 3072, heads: 12 }, student: { L: 6, H: 768, I: 3072, heads: 12 }, B: 8, S: 128 },

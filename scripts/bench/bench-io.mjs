@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Memory and time of loading and saving a large ONNX model, inline and with external data.
-// Usage: npm run build && node scripts/bench-io.mjs [sizeMB=500]
+// Usage: npm run build && node scripts/bench/bench-io.mjs [sizeMB=500]
 // Prints peak RSS of each step (run in its own process) as a multiple of the weight bytes.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const lib = (p) => path.join(root, 'dist', 'src', p);
 const step = process.argv[2];
 

@@ -3,7 +3,7 @@
 // (docs/PERFORMANCE.md, "Why the open targets are open"): 4 calls, each printed with its time, losses and the peak RSS so far.
 //
 //   npm run build && npm run bench -- --config base --skip-torch     # once: .bench/base/artifacts
-//   node scripts/bench-memory.mjs [--config base|small] [--model loop|step] [--no-arena] [--no-mem-pattern]
+//   node scripts/bench/bench-memory.mjs [--config base|small] [--model loop|step] [--no-arena] [--no-mem-pattern]
 //                                 [--fetch-into-inputs] [--dir ARTIFACTS]
 //
 //   --model loop            train_loop.onnx, K = 4 steps per call (the default mode); step: train_step.onnx
@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { default: ort } = await import('onnxruntime-node');
 const { floatArray, readSafetensors } = await import(path.join(ROOT, 'dist', 'src', 'export', 'safetensors.js'));
 const { TRAINING_DISABLED_OPTIMIZERS, ortSessionOptions } = await import(path.join(ROOT, 'dist', 'src', 'runtime', 'session.js'));

@@ -2,7 +2,7 @@
 // The quantized student against its fp32 model: size on disk, latency per batch on 2 threads (median over
 // repeated warm runs of every eval batch), accuracy. docs/COMPRESSION.md has the results and the method.
 //
-//   npm run build && node scripts/bench-quantize.mjs --model DIR/model.onnx --eval-file EVAL.jsonl \
+//   npm run build && node scripts/bench/bench-quantize.mjs --model DIR/model.onnx --eval-file EVAL.jsonl \
 //       [--threads 2] [--repeats 5] [--rounds 2]
 //
 // It writes three quantized variants of the model into a temporary folder (integer form with int8
@@ -14,8 +14,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runEval } from '../dist/src/cli/eval.js';
-import { quantizeModelFile } from '../dist/src/quantize/model-file.js';
+import { runEval } from '../../dist/src/cli/eval.js';
+import { quantizeModelFile } from '../../dist/src/quantize/model-file.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -24,7 +24,7 @@ const { values: a } = parseArgs({
   },
 });
 if (!a.model || !a['eval-file']) {
-  console.error('usage: node scripts/bench-quantize.mjs --model DIR/model.onnx --eval-file EVAL.jsonl [--threads 2] [--repeats 5] [--rounds 2]');
+  console.error('usage: node scripts/bench/bench-quantize.mjs --model DIR/model.onnx --eval-file EVAL.jsonl [--threads 2] [--repeats 5] [--rounds 2]');
   process.exit(2);
 }
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-quantize-'));

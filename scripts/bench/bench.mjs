@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Side-by-side benchmark: the same distillation (BERT teacher -> BERT student, seq-cls, KD + CE, AdamW,
-// clipping) in onnx-distill (onnxruntime-node) and in PyTorch (scripts/bench_torch.py, eager and
+// clipping) in onnx-distill (onnxruntime-node) and in PyTorch (scripts/bench/bench_torch.py, eager and
 // torch.compile). docs/PERFORMANCE.md has the results, the method and the FLOP formula.
 //
-//   python3 scripts/make_bench_models.py small|base          # once: .bench/<config>/{teacher,student}
+//   python3 scripts/bench/make_bench_models.py small|base          # once: .bench/<config>/{teacher,student}
 //   npm run bench -- [--config small|base] [--steps N] [--k K] [--batch B] [--seq S]
 //                    [--batches-per-epoch E] [--torch-steps N] [--skip-torch] [--no-compile] [--profile]
 //                    [--no-low-memory] [--wait-idle SECONDS] [--retries N]
@@ -28,7 +28,7 @@
 //            peak RSS and speed (skipped with --no-low-memory)
 //   profile  (--profile) ORT profiling of one train_loop call and one teacher call, by op and by
 //            forward / backward / loss+optimizer; the cost of fetching parameters and state
-//   torch    scripts/bench_torch.py, eager (+ torch.mm GFLOP/s) and --compile, when python3 has torch
+//   torch    scripts/bench/bench_torch.py, eager (+ torch.mm GFLOP/s) and --compile, when python3 has torch
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,7 +36,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..');
+const ROOT = path.resolve(path.dirname(SELF), '..', '..');
 const lib = (p) => path.join(ROOT, 'dist', 'src', p);
 const THREADS = 2;
 const MAX_WARMUP = 8;
@@ -595,7 +595,7 @@ function torchAvailable() {
 }
 
 function runTorch(a, compile) {
-  const args = [path.join(ROOT, 'scripts', 'bench_torch.py'), '--config', a.config, '--batch', String(a.batch), '--seq', String(a.seq),
+  const args = [path.join(ROOT, 'scripts', 'bench', 'bench_torch.py'), '--config', a.config, '--batch', String(a.batch), '--seq', String(a.seq),
     '--steps', String(a.torchSteps), '--threads', String(THREADS), '--batches-per-epoch', String(a.batchesPerEpoch)];
   if (compile) args.push('--compile');
   else args.push('--matmul');
@@ -704,7 +704,7 @@ async function main() {
     return;
   }
   if (!fs.existsSync(a.student) || !fs.existsSync(a.teacher)) {
-    console.error(`[bench] ${a.dir}: no bench models; run: python3 scripts/make_bench_models.py ${a.config}`);
+    console.error(`[bench] ${a.dir}: no bench models; run: python3 scripts/bench/make_bench_models.py ${a.config}`);
     process.exit(2);
   }
   if (a.tableOnly) {

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""The PyTorch side of scripts/bench.mjs: the seed's distillation step in PyTorch on the same models
+"""The PyTorch side of scripts/bench/bench.mjs: the seed's distillation step in PyTorch on the same models
 and batch shapes.
 
-  python scripts/bench_torch.py --config small|base --batch B --seq S --steps N [--threads 2]
+  python scripts/bench/bench_torch.py --config small|base --batch B --seq S --steps N [--threads 2]
       [--compile] [--warmup W] [--epochs 3] [--batches-per-epoch E] [--attn sdpa|eager] [--matmul]
 
-Models: .bench/<config>/{teacher,student}/hf (scripts/make_bench_models.py), the identical weights
+Models: .bench/<config>/{teacher,student}/hf (scripts/bench/make_bench_models.py), the identical weights
 of the ONNX files onnx-distill trains.  Teacher in eval() under no_grad; student in train() with
 dropout probabilities set to 0 (parity with the eval-mode ONNX export, which has no Dropout).
 
@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
+REPO = os.path.dirname(os.path.dirname(HERE))
 BENCH = os.path.join(REPO, ".bench")
 ALPHA, T = 0.5, 2.0
 LR, WD, MAX_NORM = 5e-5, 0.01, 1.0
@@ -81,7 +81,7 @@ def load(config: str, role: str, attn: str):
 
     path = os.path.join(BENCH, config, role, "hf")
     if not os.path.isdir(path):
-        raise SystemExit(f"{path}: missing; run python scripts/make_bench_models.py {config}")
+        raise SystemExit(f"{path}: missing; run python scripts/bench/make_bench_models.py {config}")
     return AutoModelForSequenceClassification.from_pretrained(
         path, attn_implementation=attn, dtype=torch.float32,
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)

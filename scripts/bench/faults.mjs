@@ -5,7 +5,7 @@
  * checkpoint files; prints one row of counts per fault and exits 1 if any count is wrong.
  *
  *   npm run faults                  # the full suite (a few minutes)
- *   node scripts/faults.mjs --short # a few cases of each (test/faults.test.ts runs this)
+ *   node scripts/bench/faults.mjs --short # a few cases of each (test/faults.test.ts runs this)
  *   --seed N                        # another draw of kill times and bit positions (default 1)
  *
  * Needs `npm run build`. The read-only and full-disk rows mount small tmpfs folders and the no-permission
@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const SHORT = process.argv.includes('--short');
 const seedArg = process.argv.indexOf('--seed');

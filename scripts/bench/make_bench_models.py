@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Make the benchmark models of scripts/bench.mjs under .bench/ (not committed: .gitignore).
+"""Make the benchmark models of scripts/bench/bench.mjs under .bench/ (not committed: .gitignore).
 
-  python scripts/make_bench_models.py [small|base|all]      (default: small)
+  python scripts/bench/make_bench_models.py [small|base|all]      (default: small)
 
 For each config, a random-init HF BertForSequenceClassification teacher and student (vocab 30522 as
 bert-base-uncased, max_position_embeddings 512, num_labels 2, seeded init + export_hf's seeded
@@ -13,7 +13,7 @@ N(0, 0.02^2) perturbation) are written to
   .bench/<config>/<role>/distill.json     the export sidecar (task, parameter map, ...)
   .bench/<config>/<role>/config.json      the HF config
   .bench/<config>/<role>/hf/              save_pretrained: model.safetensors + config.json, the
-                                          identical weights for scripts/bench_torch.py
+                                          identical weights for scripts/bench/bench_torch.py
 
 | config | teacher (layers/hidden/heads/ffn) | student |
 |---|---|---|
@@ -38,11 +38,13 @@ import onnx
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TOOLS = os.path.join(os.path.dirname(HERE), "tools")  # export_hf
 sys.path.insert(0, HERE)
+sys.path.insert(0, TOOLS)
 
 import export_hf  # noqa: E402
 
-REPO = os.path.dirname(HERE)
+REPO = os.path.dirname(os.path.dirname(HERE))
 BENCH = os.path.join(REPO, ".bench")
 VOCAB = 30522
 MAX_POS = 512

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Op census: which ops lie on the differentiable path of the exports users make, and are they covered.
 
-  python scripts/op_census.py export [--out /tmp/op-census] [FAMILY ...]   export every family x head x exporter
-  python scripts/op_census.py table  [--out /tmp/op-census]                run the CLI on each export, print the table
+  python scripts/bench/op_census.py export [--out /tmp/op-census] [FAMILY ...]   export every family x head x exporter
+  python scripts/bench/op_census.py table  [--out /tmp/op-census]                run the CLI on each export, print the table
 
 `export` builds a tiny random-init model of each family (hidden 32, 2 layers, vocabulary 2000, seeded), saves
 it with save_pretrained (config.json, model.safetensors) and exports it with both torch exporters at their
@@ -31,8 +31,8 @@ import torch
 import transformers as T
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-CLI = os.path.join(ROOT, "build", "src", "cli", "main.js")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CLI = os.path.join(ROOT, "dist", "src", "cli", "main.js")
 SEED = 2200
 LABELS = {"id2label": {0: "ham", 1: "spam"}, "label2id": {"ham": 0, "spam": 1}}
 # tiny shapes: hidden 32, 2 layers, 2 heads, ffn 64, 64 positions, pad id 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference numbers for `distill quantize`: onnxruntime's own dynamic quantizer on the same model.
 
-  python scripts/quantize_reference.py --model DIR/model.onnx --eval-file EVAL.jsonl \
+  python scripts/bench/quantize_reference.py --model DIR/model.onnx --eval-file EVAL.jsonl \
       [--ours DIR/model_quantized.onnx] [--embeddings] [--out docs/quantize_reference.json]
 
 1. The Transposes torch puts in front of every nn.Linear weight are folded into transposed initializers
@@ -32,7 +32,7 @@ import onnxruntime
 from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def fold_weight_transposes(model: onnx.ModelProto) -> int:
@@ -81,7 +81,7 @@ def main() -> None:
             ref_ops[n.op_type] = ref_ops.get(n.op_type, 0) + 1
 
         models = [args.model, ref] + ([args.ours] if args.ours else [])
-        cmd = ["node", os.path.join(ROOT, "build", "src", "cli", "main.js"), "eval", "--eval-file", args.eval_file, "--json"]
+        cmd = ["node", os.path.join(ROOT, "dist", "src", "cli", "main.js"), "eval", "--eval-file", args.eval_file, "--json"]
         for m in models:
             cmd += ["--model", m]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -89,7 +89,7 @@ def main() -> None:
 
     names = ["fp32", "onnxruntime quantize_dynamic"] + (["distill quantize"] if args.ours else [])
     summary = {
-        "note": "scripts/quantize_reference.py: accuracy and macro-F1 from distill eval on the same eval file; bytes of the .onnx file",
+        "note": "scripts/bench/quantize_reference.py: accuracy and macro-F1 from distill eval on the same eval file; bytes of the .onnx file",
         "versions": {"onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__, "python": sys.version.split()[0]},
         "settings": {"per_channel": True, "weight_type": "QInt8", "op_types": ops, "pre_process": f"{folded} weight Transposes folded into initializers"},
         "eval_examples": results[0]["examples"],

@@ -2,7 +2,7 @@
 """Saved activations of a training-step graph: the forward values that backward nodes read, which therefore
 stay in memory from their forward use until the backward (docs/AUTODIFF.md, "Saved activations").
 
-    python3 scripts/saved_activations.py .bench/base/artifacts/train_step.onnx 8 128
+    python3 scripts/bench/saved_activations.py .bench/base/artifacts/train_step.onnx 8 128
 
 Symbolic input dims are fixed (batch-like names to <batch>, the rest to <seq>), ONNX shape inference sizes
 every value, and the graph's own node order gives the lifetimes. Backward nodes are those named 'grad/...'.

@@ -2,7 +2,7 @@
 """Check an HF export of onnx-distill in PyTorch: the proof that `exportHfWeights` wrote a checkpoint
 that Hugging Face loads, with the weights of the exported ONNX model.
 
-  python scripts/check_hf_weights.py OUT_DIR FIXTURE_DIR
+  python scripts/tools/check_hf_weights.py OUT_DIR FIXTURE_DIR
 
 OUT_DIR     what the TypeScript export wrote: model.safetensors (exportHfWeights), config.json (copied;
             else FIXTURE_DIR's is used) and the ONNX model (exportStudent) at OUT_DIR/onnx/model.onnx or

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * TypeScript-side reference for scripts/drive_step.py (see docs/PYTHON-DRIVER.md).
+ * TypeScript-side reference for scripts/tools/drive_step.py (see docs/PYTHON-DRIVER.md).
  *
- *   npx tsc -p tsconfig.json && node scripts/drive-step-ts.mjs OUT_DIR [--threads N]
+ *   npx tsc -p tsconfig.json && node scripts/tools/drive-step-ts.mjs OUT_DIR [--threads N]
  *
  * Builds the training artifacts for models/bert-teacher -> models/bert-student (seq-cls, AdamW, weight
  * decay 0.01) into OUT_DIR, takes the first 3 batches of models/steps/bert-student.adamw.ref.safetensors,
@@ -15,11 +15,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import { buildTrainingArtifacts } from '../dist/src/step/artifacts.js';
-import { readSafetensorsFile, writeSafetensors } from '../dist/src/export/safetensors.js';
-import { TrainerSession } from '../dist/src/runtime/trainer-session.js';
+import { buildTrainingArtifacts } from '../../dist/src/step/artifacts.js';
+import { readSafetensorsFile, writeSafetensors } from '../../dist/src/export/safetensors.js';
+import { TrainerSession } from '../../dist/src/runtime/trainer-session.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STEPS = 3;
 const HYPER = { lr: 2e-3, alpha: 0.5, temperature: 2, maxGradNorm: 0.25 };
 const INPUTS = ['input_ids', 'attention_mask', 'labels', 'teacher_logits'];
@@ -27,7 +27,7 @@ const INPUTS = ['input_ids', 'attention_mask', 'labels', 'teacher_logits'];
 const args = process.argv.slice(2);
 const outArg = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--threads');
 if (!outArg) {
-  console.error('usage: node scripts/drive-step-ts.mjs OUT_DIR [--threads N]');
+  console.error('usage: node scripts/tools/drive-step-ts.mjs OUT_DIR [--threads N]');
   process.exit(2);
 }
 const ti = args.indexOf('--threads');

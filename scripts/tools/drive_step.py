@@ -2,8 +2,8 @@
 """Drive onnx-distill training artifacts from Python, using only manifest.json, the files it names and
 onnxruntime (no onnx-distill code), and compare with the TypeScript runner (see docs/PYTHON-DRIVER.md).
 
-    node scripts/drive-step-ts.mjs OUT_DIR      # build artifacts + batches + TypeScript reference
-    python3 scripts/drive_step.py OUT_DIR       # this driver
+    node scripts/tools/drive-step-ts.mjs OUT_DIR      # build artifacts + batches + TypeScript reference
+    python3 scripts/tools/drive_step.py OUT_DIR       # this driver
 
 Reads from OUT_DIR:
   manifest.json, train_step.onnx, train_loop.onnx, initial_state.safetensors   (the built artifacts)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Export a Hugging Face transformer to ONNX for onnx-distill.
 
-  python scripts/export_hf.py --model DIR_OR_CONFIG_JSON --task seq-cls|token-cls|causal-lm
+  python scripts/tools/export_hf.py --model DIR_OR_CONFIG_JSON --task seq-cls|token-cls|causal-lm
       --out OUT.onnx [--exporter torchscript|dynamo] [--mode eval|train] [--opset N]
       [--tokenizer tokenizer.json]
 

@@ -1,7 +1,7 @@
 /**
  * The PyTorch training-step references (models/steps/*.ref.safetensors, written by
- * scripts/reference_steps.py): loading one into built artifacts and batches, and comparing a run with it
- * at the suite's bars. test/train-step.test.ts asserts with it; test/webgpu.test.ts and scripts/gpu/step-bench.mjs
+ * scripts/fixtures/reference_steps.py): loading one into built artifacts and batches, and comparing a run with it
+ * at the suite's bars. test/train-step.test.ts asserts with it; test/webgpu.test.ts and scripts/bench/gpu/step-bench.mjs
  * run the same comparison on the WebGPU provider (the bench from the compiled dist/test/helpers).
  */
 import * as fs from 'node:fs';

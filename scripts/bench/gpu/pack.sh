@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Packs what scripts/gpu/device-run.sh needs on a GPU machine that has no Node.js into .device/pack.tar.xz:
+# Packs what scripts/bench/gpu/device-run.sh needs on a GPU machine that has no Node.js into .device/pack.tar.xz:
 # this machine's node binary, the compiled build (src and the test helpers step-bench.mjs imports),
 # package.json and the runtime node_modules: no compiler, no type declarations, no SpamAssassin corpus
 # (the demo's), and onnxruntime-node's binaries for linux/x64 only. The device tool carries at most 64 MiB;
 # this comes to about 37 MB, so the repository copy that travels with it must stay under ~27 MB (device-run.sh).
 #
-#   npm run build && bash scripts/gpu/pack.sh          # then: run with carry [".device", ".gl"]
+#   npm run build && bash scripts/bench/gpu/pack.sh          # then: run with carry [".device", ".gl"]
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp "$(command -v node)" "$stage/node"

@@ -3,7 +3,7 @@
 // provider against the exact sum computed here: all indices repeating one row (token_type_embeddings: every
 // token has type 0), a few rows (position embeddings), and random rows (word embeddings).
 //
-//   python3 scripts/gpu/scatter_models.py /tmp/scat && node scripts/gpu/scatter-check.mjs /tmp/scat [cpu,webgpu]
+//   python3 scripts/bench/gpu/scatter_models.py /tmp/scat && node scripts/bench/gpu/scatter-check.mjs /tmp/scat [cpu,webgpu]
 // Updates are small integers, so every exact sum is a float32 integer and any difference is an error, not rounding.
 import * as path from 'node:path';
 import ort from 'onnxruntime-node';

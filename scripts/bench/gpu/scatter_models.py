@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Tiny ScatterND / ScatterElements (reduction="add") models for scripts/gpu/scatter-check.mjs: the op the
+"""Tiny ScatterND / ScatterElements (reduction="add") models for scripts/bench/gpu/scatter-check.mjs: the op the
 Gather gradient first used (ScatterND, which races on ORT's CPU provider) and the one it uses for long tables
 now (ScatterElements, src/autodiff/rules/gather.ts), each run alone so that a wrong result on an execution
 provider can be told apart from the rest of a training step.
 
-  python3 scripts/gpu/scatter_models.py OUTDIR
+  python3 scripts/bench/gpu/scatter_models.py OUTDIR
 writes OUTDIR/scatternd_add.onnx (data [R, D], indices [N, 1] int64, updates [N, D]) and
 OUTDIR/scatterelements_add.onnx (data [1, R, D], indices [1, N, D] int64, updates [1, N, D], axis 1).
 """

@@ -5,14 +5,14 @@
 // on the CPU under WebGPU and which values it copied back to the host, for the CPU and GPU builds.
 //
 //   npm run build
-//   node scripts/gpu/step-bench.mjs [--students small=DIR,base=DIR] [--eps cpu,webgpu] [--batch 32] [--seq 128]
+//   node scripts/bench/gpu/step-bench.mjs [--students small=DIR,base=DIR] [--eps cpu,webgpu] [--batch 32] [--seq 128]
 //        [--k 8] [--calls 3] [--warmup 2] [--parity] [--placement] [--budget-s 300]
-//   DIR holds model.onnx (scripts/make_bench_models.py writes .bench/<config>/student/model.onnx). Without
+//   DIR holds model.onnx (scripts/bench/make_bench_models.py writes .bench/<config>/student/model.onnx). Without
 //   --students the fixture BERT student (models/bert-student) is timed.
 //   env: DISTILL_BUILD (default <root>/dist), DISTILL_MODELS (default <root>/models)
 //
 // WebGPU without a GPU: VK_DRIVER_FILES=/usr/lib/chromium/vk_swiftshader_icd.json LD_LIBRARY_PATH=/usr/lib/chromium
-// (docs/WEBGPU.md); its times say nothing about GPUs. scripts/gpu/device-run.sh runs this on a lent GPU.
+// (docs/WEBGPU.md); its times say nothing about GPUs. scripts/bench/gpu/device-run.sh runs this on a lent GPU.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..', '..');
+const ROOT = path.resolve(path.dirname(SELF), '..', '..', '..');
 const MODELS = process.env.DISTILL_MODELS ?? path.join(ROOT, 'models');
 const BUILD = path.resolve(process.env.DISTILL_BUILD ?? path.join(ROOT, 'dist'));
 const lib = async (p) => import(pathToFileURL(path.join(BUILD, p)).href);
