@@ -5,37 +5,7 @@ import { Builder } from '../src/ir/builder.js';
 import { Graph } from '../src/ir/graph.js';
 import { DataType } from '../src/onnx/dtype.js';
 import { gradcheck } from './helpers/gradcheck.js';
-
-const both = [false, true] as const;
-const kind = (dynamic: boolean) => (dynamic ? 'run-time shapes' : 'static shapes');
-
-describe('gradient rules: Tile', () => {
-  for (const dynamic of both) {
-    it(`repeats [2,3] on [2,3] and [1,4,2] on [2,1,3] (${kind(dynamic)})`, async () => {
-      await gradcheck({
-        dynamic,
-        params: { x: [2, 3], z: [2, 1, 3] },
-        consts: { r2: { dtype: 'int64', shape: [2], data: [2, 3] }, r3: { dtype: 'int64', shape: [3], data: [1, 4, 2] } },
-        forward: (b, v) => [b.op('Tile', [v.x!, v.r2!]), b.op('Tile', [v.z!, v.r3!])],
-      });
-    });
-  }
-  it('repeats known only at run time (DeBERTa tiles by a computed count)', async () => {
-    await gradcheck({
-      params: { x: [3, 2] },
-      feeds: { r: { dtype: 'int64', shape: [2], data: [2, 3] } },
-      forward: (b, v) => b.op('Tile', [v.x!, v.r!]),
-    });
-  });
-  it('repeats of ones: the gradient is dy itself', async () => {
-    const r = await gradcheck({
-      params: { x: [2, 3] },
-      consts: { r: { dtype: 'int64', shape: [2], data: [1, 1] } },
-      forward: (b, v) => b.op('Tile', [v.x!, v.r!]),
-    });
-    assert.equal(r.backwardNodes, 0);
-  });
-});
+import { both, kind } from './helpers/rule-cases.js';
 
 describe('gradient rules: Pad (constant mode)', () => {
   for (const dynamic of both) {
@@ -78,30 +48,4 @@ describe('gradient rules: Pad (constant mode)', () => {
     g.outputs = [y];
     assert.throws(() => differentiate(g, { loss: y, wrt: [x], opset: 17 }), /Pad node '(fwd\/)?reflect_pad': mode 'reflect' has no gradient rule/);
   });
-});
-
-describe('gradient rules: GatherND (batch_dims 0)', () => {
-  for (const dynamic of both) {
-    it(`a decoder classifier's last-token pick, logits[arange(B), last] (${kind(dynamic)})`, async () => {
-      await gradcheck({
-        opset: 18,
-        dynamic,
-        params: { x: [3, 5, 2] },
-        consts: { i: { dtype: 'int64', shape: [3, 2], data: [0, 4, 1, 2, 2, 0] } },
-        forward: (b, v) => b.op('GatherND', [v.x!, v.i!]),
-      });
-    });
-    it(`repeated and negative indices add up; depth 1 and full depth (${kind(dynamic)})`, async () => {
-      await gradcheck({
-        opset: 17,
-        dynamic,
-        params: { x: [4, 3, 2], z: [2, 3] },
-        consts: {
-          i: { dtype: 'int64', shape: [2, 2, 1], data: [1, -1, 1, 0] },
-          j: { dtype: 'int64', shape: [4, 2], data: [1, 2, -1, -1, 0, 0, 1, 2] },
-        },
-        forward: (b, v) => [b.op('GatherND', [v.x!, v.i!]), b.op('GatherND', [v.z!, v.j!])],
-      });
-    });
-  }
 });
