@@ -5,14 +5,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import ort from 'onnxruntime-node';
 import { buildTrainingArtifacts } from '../src/step/artifacts.js';
 import type { Manifest } from '../src/step/contract.js';
-import { inPlaceViolations } from '../src/step/in-place.js';
 import { InputError } from '../src/errors.js';
-import { Builder } from '../src/ir/builder.js';
-import { Graph } from '../src/ir/graph.js';
-import { DataType } from '../src/onnx/dtype.js';
 import { loadModel } from '../src/onnx/model-io.js';
 import { createSession } from '../src/runtime/session.js';
 import { MODELS, ROOT } from './helpers/fixtures.js';
@@ -104,118 +99,6 @@ describe('distill build', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1);
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     });
-  });
-});
-
-describe('the split step of low-memory mode (build/split-step.ts)', () => {
-  const out = path.join(tmp, 'split');
-  const m = buildTrainingArtifacts({
-    student: model('bert-student'), teacher: model('bert-teacher'), task: 'seq-cls', optimizer: 'adamw',
-    optimizerSettings: { weightDecay: 0.01, beta1: 0.8, beta2: 0.95, eps: 1e-6 }, accumulationSteps: 2, outDir: out,
-  });
-
-  it('train_grad.onnx takes what the gradients need and returns the metrics, the clipping scale and every gradient', () => {
-    const g = loadModel(path.join(out, m.models.train_grad)).model.graph!;
-    const inputs = g.input.map((i) => i.name).sort();
-    const accumulators = m.state.filter((st) => st.name.endsWith('.grad_accum')).map((st) => st.name);
-    assert.equal(accumulators.length, m.parameters.length);
-    const want = [...m.batch.map((b) => b.name), 'alpha', 'temperature', 'max_grad_norm', ...m.parameters.map((p) => p.name), ...accumulators].sort();
-    assert.deepEqual(inputs, want, 'no optimizer state, lr, step or apply_update');
-    assert.deepEqual(g.output.map((o) => o.name), [...m.metrics, m.split_step.grad_scale, ...m.split_step.gradients.map((x) => x.output)]);
-    assert.deepEqual(m.split_step.gradients.map((x) => x.param), m.parameters.map((p) => p.name));
-    assert.ok(!g.node.some((n) => n.name?.includes('adamw')), 'the update is gone');
-    assert.deepEqual(g.node.filter((n) => n.domain && n.domain !== 'ai.onnx').map((n) => n.opType), []);
-  });
-
-  it('has an update model without weight decay for the no-decay group (biases, LayerNorm weights)', () => {
-    assert.deepEqual(Object.keys(m.models.train_update).sort(), ['float32', 'float32.no_decay']);
-    const noDecay = m.parameters.filter((p) => !p.decay).map((p) => p.name);
-    assert.ok(noDecay.length > 0 && noDecay.every((n) => /bias|LayerNorm/.test(n)), noDecay.join(', '));
-    assert.ok(m.parameters.some((p) => p.decay && /attention\.self\.query\.weight/.test(p.name)));
-  });
-
-  for (const [key, wd] of [['float32', 0.01], ['float32.no_decay', 0]] as const) {
-  it(`train_update (${key}) is torch.optim.AdamW's step on a chunk with weight decay ${wd} (the formula in float64), written in place`, async () => {
-    const io = m.split_step.update;
-    const session = await createSession(path.join(out, m.models.train_update[key]!), { threads: 1 });
-    const n = 1000;
-    const rnd = (k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.3 + k) * (k + 1));
-    const [p, g, m1] = [rnd(0), rnd(1), rnd(2)];
-    const v = rnd(3).map(Math.abs);
-    const [lr, step, c] = [0.003, 7, 0.4];
-    const before = { p: Float64Array.from(p), g: Float64Array.from(g), m: Float64Array.from(m1), v: Float64Array.from(v) };
-    const t = (a: Float32Array) => new ort.Tensor('float32', a, [n]);
-    const tensors = { p: t(p), m: t(m1), v: t(v) };
-    const scalar = (x: number) => new ort.Tensor('float32', Float32Array.of(x), []);
-    const feeds = { [io.inputs.param]: tensors.p, [io.inputs.grad]: t(g), [io.inputs.state[0]!]: tensors.m, [io.inputs.state[1]!]: tensors.v,
-      [io.inputs.lr]: scalar(lr), [io.inputs.step]: scalar(step), [io.inputs.grad_scale]: scalar(c) };
-    await session.run(feeds, { [io.outputs.param]: tensors.p, [io.outputs.state[0]!]: tensors.m, [io.outputs.state[1]!]: tensors.v });
-    const [b1, b2, eps] = [0.8, 0.95, 1e-6];
-    const lr32 = Math.fround(lr);
-    // Float32 rounding, relative to the size of the terms each result sums (m and v can nearly cancel).
-    let worst = 0;
-    for (let i = 0; i < n; i++) {
-      const gi = before.g[i]! * Math.fround(c);
-      const mi = b1 * before.m[i]! + (1 - b1) * gi;
-      const vi = b2 * before.v[i]! + (1 - b2) * gi * gi;
-      const denom = Math.sqrt(vi) / Math.sqrt(1 - b2 ** step) + eps;
-      const stepTerm = (lr32 / (1 - b1 ** step)) * (mi / denom);
-      const pi = before.p[i]! * (1 - lr32 * wd) - stepTerm;
-      const scale = [Math.abs(before.p[i]!) + Math.abs(stepTerm), b1 * Math.abs(before.m[i]!) + (1 - b1) * Math.abs(gi), vi];
-      [[p[i]!, pi], [m1[i]!, mi], [v[i]!, vi]].forEach(([got, want], k) => (worst = Math.max(worst, Math.abs(got! - want!) / scale[k]!)));
-    }
-    assert.ok(worst < 1e-6, `largest difference from the formula, relative to its terms: ${worst}`);
-    await session.release();
-  });
-  }
-});
-
-describe('in-place check (build/in-place.ts)', () => {
-  // y = Relu(x) + Neg(x): both readers of x are ancestors of y's producer, so y may overwrite x. Adding
-  // z = Sigmoid(x) as an output breaks that: Sigmoid is no ancestor of y's producer and could read x late.
-  const graph = (withLateReader: boolean) => {
-    const g = new Graph('g');
-    const b = new Builder(g, { opset: 17 });
-    const x = g.value('x');
-    x.type = { elemType: DataType.FLOAT, shape: [4] };
-    g.inputs.push(x);
-    const y = b.add(b.op('Relu', [x]), b.op('Neg', [x]));
-    g.outputs = withLateReader ? [y, b.op('Sigmoid', [x])] : [y];
-    return { g, y: y.name };
-  };
-  it('accepts an output whose producer comes after every reader of the input', () => {
-    const { g, y } = graph(false);
-    assert.deepEqual(inPlaceViolations(g, [{ input: 'x', output: y }]), []);
-  });
-  it('names the node that may read the input after the output is written', () => {
-    const { g, y } = graph(true);
-    const bad = inPlaceViolations(g, [{ input: 'x', output: y }]);
-    assert.equal(bad.length, 1);
-    assert.match(bad[0]!, /^x -> .*Sigmoid.*may read the input after the output is written/);
-  });
-  it('follows views: a late reader of Reshape(x) is a late reader of x, since ORT may alias the two', () => {
-    // y = Relu(Reshape(x)) and z = Sigmoid(Reshape(x)): x's only direct reader (the Reshape) is an ancestor
-    // of y, but Sigmoid reads the same buffer through the view and may run after y is written.
-    const g = new Graph('g');
-    const b = new Builder(g, { opset: 17 });
-    const x = g.value('x');
-    x.type = { elemType: DataType.FLOAT, shape: [4] };
-    g.inputs.push(x);
-    const view = b.reshape(x, [2, 2]);
-    const y = b.op('Relu', [view]);
-    g.outputs = [y, b.op('Sigmoid', [view])];
-    const bad = inPlaceViolations(g, [{ input: 'x', output: y.name }]);
-    assert.equal(bad.length, 1);
-    assert.match(bad[0]!, /^x -> .*Sigmoid.*may read the input after the output is written/);
-    g.outputs = [y];
-    g.eliminateDeadCode();
-    assert.deepEqual(inPlaceViolations(g, [{ input: 'x', output: y.name }]), []);
-  });
-  it('the built training steps pass it: BERT AdamW and GPT-2 (tied embedding) SGD with accumulation', () => {
-    for (const [student, optimizer, accumulationSteps] of [['bert-student', 'adamw', 1], ['gpt2-student', 'sgd', 2]] as const) {
-      const m = buildTrainingArtifacts({ student: model(student), task: student.startsWith('gpt2') ? 'causal-lm' : 'seq-cls', optimizer, accumulationSteps, outDir: path.join(tmp, `inplace-${student}`) });
-      assert.deepEqual(m.in_place, { safe: true, violations: [] }, student);
-    }
   });
 });
 
