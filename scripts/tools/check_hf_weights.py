@@ -20,9 +20,9 @@ Checks, each one fails the script (exit 1):
 It also prints how far the exported weights and logits are from FIXTURE_DIR's model.onnx (so a check
 that passed because nothing was changed shows up as a zero).
 
-`node --test dist/test/export.test.js` runs it for bert-student and gpt2-student, on exports whose
+`node --test dist/test/export-hf-weights.test.js` runs it for bert-student and gpt2-student, on exports whose
 weights it perturbed (+0.01 * seeded noise), when DISTILL_HF_CHECK names a Python that has
-scripts/requirements.txt installed: DISTILL_HF_CHECK=python3 node --test dist/test/export.test.js
+scripts/requirements.txt installed: DISTILL_HF_CHECK=python3 node --test dist/test/export-hf-weights.test.js
 """
 from __future__ import annotations
 
