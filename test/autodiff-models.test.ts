@@ -1,7 +1,7 @@
 /**
  * Parity of whole-model gradients with PyTorch autograd: each fixture (BERT, DistilBERT, GPT-2, token
  * classification; both torch exporters) gets a cross-entropy loss on its logits, is differentiated, run in
- * ONNX Runtime, and compared with the gradients scripts/reference_grads.py computed with PyTorch on the same
+ * ONNX Runtime, and compared with the gradients scripts/fixtures/reference_grads.py computed with PyTorch on the same
  * HF model and batch (models/<name>/<file>.ref.safetensors).
  */
 import assert from 'node:assert/strict';

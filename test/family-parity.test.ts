@@ -1,5 +1,5 @@
 /**
- * The families whose exports need the op census's rules (scripts/make_family_fixtures.py): DeBERTa-v2 with
+ * The families whose exports need the op census's rules (scripts/fixtures/make_family_fixtures.py): DeBERTa-v2 with
  * relative-position attention (TorchScript; Tile), MobileBERT (TorchScript; Pad in the trigram embeddings)
  * and a Llama decoder (dynamo; RMSNorm, rotary positions, SwiGLU, grouped-query attention, untied head, padded
  * rows), MPNet (TorchScript; relative position buckets) and a Qwen2 classifier (dynamo; GatherND picks each

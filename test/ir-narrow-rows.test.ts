@@ -207,7 +207,7 @@ describe('row narrowing on the exported classifiers (both exporters)', () => {
 
   it('the teacher\'s logits of an example do not depend on how far its batch is padded, bit for bit', async () => {
     // A resumed run recomputes teacher logits in batches padded differently from the uninterrupted run's;
-    // its weights are the same only if these agree exactly (train.test.ts, kill -9 and resume).
+    // its weights are the same only if these agree exactly (train-trainer.test.ts, kill -9 and resume).
     const teacher = await createTeacherSession(TEACHER, { threads: 2 });
     const one = (S: number, len: number, seed: number): Feed => {
       const ids = Array.from({ length: S }, (_, s) => (s < len ? 1 + ((seed * 31 + s * 17) % 1500) : 0));

@@ -1,7 +1,7 @@
 /**
  * Our ONNX protobuf reader/writer against an independent reference: models/io/kitchen-sink.onnx was built with
  * Python's onnx.helper and kitchen-sink.expected.json describes it as onnx/numpy_helper decode it (see
- * scripts/kitchen_sink.py, docs/FIXTURES.md). Every field the JSON lists is compared with our decoded model,
+ * scripts/fixtures/kitchen_sink.py, docs/FIXTURES.md). Every field the JSON lists is compared with our decoded model,
  * first as read from the file, then after encode -> decode and after saveModel with external data -> loadModel.
  *
  * Values: float32/double/complex exactly (Object.is, so -0 counts), float16/bfloat16 through our decoders,
@@ -26,7 +26,7 @@ import { tensorArray, tensorBytes, tensorToFloat32, tensorToNumbers } from '../s
 import { MODELS } from './helpers/fixtures.js';
 
 // ---------------------------------------------------------------------------------------------------------
-// The expected JSON (format: scripts/kitchen_sink.py expected_json)
+// The expected JSON (format: scripts/fixtures/kitchen_sink.py expected_json)
 // ---------------------------------------------------------------------------------------------------------
 
 interface ExpTensor {

@@ -2,7 +2,7 @@
  * Chunked optimizer updates (optim/chunked.ts): large parameters are updated by a Scan over cache-sized
  * chunks and travel through the step models as [chunks, length]; small ones share one update over their
  * concatenation (optim/grouped.ts). The update must be exactly the plain one
- * (the plain path is checked against torch.optim in optim.test.ts and train-step.test.ts), in every way the
+ * (the plain path is checked against torch.optim in optim.test.ts and runtime-trainer-session.test.ts), in every way the
  * artifacts are run: the K-step loop, low-memory mode writing into the fed buffers, and a checkpoint taken
  * from one build and restored into the other.
  */

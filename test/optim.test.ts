@@ -1,6 +1,6 @@
 /**
  * Optimizers and gradient clipping against PyTorch (models/optim/reference.safetensors, written by
- * scripts/reference_optim.py): each case's update graph runs 6 steps in onnxruntime, its outputs (parameters
+ * scripts/fixtures/reference_optim.py): each case's update graph runs 6 steps in onnxruntime, its outputs (parameters
  * and state) fed back as the next step's inputs, and every parameter and state tensor after every step is
  * compared with torch.optim.SGD / torch.optim.AdamW; clip_grad_norm_ likewise. Float64 must agree to
  * round-off; float32 to about an ulp (PyTorch's CPU kernels fuse multiply-adds where ONNX cannot).

@@ -1,5 +1,5 @@
 /**
- * Exports as users make them (models/user/, scripts/make_user_exports.py): six HF families, each as
+ * Exports as users make them (models/user/, scripts/fixtures/make_user_exports.py): six HF families, each as
  * TorchScript default, dynamo default and lossless export, with config.json and model.safetensors beside
  * them. Three steps of `train()` must move the student's logits as PyTorch's loop did on the same padded
  * batches (SGD with momentum; AdamW with weight decay in HF's groups and clipping), and model.safetensors

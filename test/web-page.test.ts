@@ -2,7 +2,7 @@
  * The browser page (src/web/page, `distill web`) trains in Debian's Chromium on onnxruntime-web, and its numbers
  * are onnxruntime-node's: each step's loss against `distill train`'s log on the same data and settings, and
  * the model.onnx it hands back against the one `distill train` writes. A smaller training file (the first
- * ROWS rows of the demo's) keeps the tokenizing short; the full demo's accuracy is scripts/web-bench.mjs's job.
+ * ROWS rows of the demo's) keeps the tokenizing short; the full demo's accuracy is scripts/bench/web-bench.mjs's job.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';

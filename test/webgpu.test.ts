@@ -3,7 +3,7 @@
  * there is no GPU, so CI checks what users with a GPU will run. Builds for the GPU (`target: 'gpu'`) are
  * checked for where ORT puts their nodes (no compute on the CPU, nothing copied back to the host inside a
  * step) and for their numbers against PyTorch; `distill train --ep webgpu` against the CPU provider's run.
- * Speed is not measured here (SwiftShader is a CPU): scripts/gpu/step-bench.mjs on a GPU, docs/WEBGPU.md.
+ * Speed is not measured here (SwiftShader is a CPU): scripts/bench/gpu/step-bench.mjs on a GPU, docs/WEBGPU.md.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

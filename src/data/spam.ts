@@ -7,7 +7,7 @@
  * decoded once), in the order of its `data/file_list.json`. Text = the Subject header (unfolded, RFC 2047
  * encoded words decoded) + "\n" + the body (everything after the first blank line), each decoded as UTF-8
  * when the bytes are valid UTF-8 and as Latin-1 otherwise (never fails) — the same body decoding
- * `scripts/train_tokenizer.py` used to train models/tokenizer.json. All other headers are dropped; MIME
+ * `scripts/fixtures/train_tokenizer.py` used to train models/tokenizer.json. All other headers are dropped; MIME
  * parts and HTML in bodies are kept as they are.
  *
  * The split is stratified and seeded: per class (in file order) a mulberry32(seed) Fisher-Yates

@@ -1,6 +1,6 @@
 /**
  * `distill demo`: the whole pipeline on bundled models and the SpamAssassin corpus. A teacher fine-tuned on
- * the spam task (models/demo/teacher, by scripts/make_demo_models.py) is distilled into a randomly
+ * the spam task (models/demo/teacher, by scripts/fixtures/make_demo_models.py) is distilled into a randomly
  * initialised student four ways, each evaluated on the same held-out e-mails:
  *   distilled with all labels      vs  the same student trained with cross-entropy only;
  *   distilled with 5% of the labels (the other 95% an unlabeled transfer set, trained by the KD term)

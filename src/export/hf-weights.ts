@@ -1,6 +1,6 @@
 /**
  * The trained weights as a Hugging Face checkpoint: `model.safetensors` with the ORIGINAL HF parameter names,
- * so `AutoModelFor...from_pretrained(folder)` loads them (scripts/check_hf_weights.py proves it).
+ * so `AutoModelFor...from_pretrained(folder)` loads them (scripts/tools/check_hf_weights.py proves it).
  *
  * Names and layout come from the sidecar's `parameters` map (docs/FIXTURES.md): each initializer becomes
  * its HF name, transposed back where `transpose` is true. Tied weights are written the way HF's

@@ -15,7 +15,7 @@
  * or transposed); each use of a merged initializer is given to the parameter its module path names. Without
  * it, heuristics: a scalar or a tensor read by no weight/bias position is a constant, a constant-valued
  * tensor read by several modules is one parameter per module, and equal non-constant tensors are one tied
- * parameter. A lossless export's sidecar (scripts/export_hf.py) is taken as it is.
+ * parameter. A lossless export's sidecar (scripts/tools/export_hf.py) is taken as it is.
  */
 import { InputError } from '../errors.js';
 import { type Sidecar } from '../export/student.js';
@@ -240,7 +240,7 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
     const free = a.matches.filter((m) => !assigned.has(m.hf.name)).sort((x, y) => x.hf.name.localeCompare(y.hf.name, 'en', { numeric: true }));
     const m = free[0] ?? a.matches[0]!;
     pushTo(assigned, m.hf.name, { init: a.init, transpose: m.transpose, use: a.use });
-    warnings.push(`${a.use.node.describe()} reads '${a.init.name}', equal to ${a.matches.length} parameters of model.safetensors, and nothing in the export says which: given to '${m.hf.name}' (names may be swapped in model.safetensors; training is the same). Export with scripts/export_hf.py for an exact map`);
+    warnings.push(`${a.use.node.describe()} reads '${a.init.name}', equal to ${a.matches.length} parameters of model.safetensors, and nothing in the export says which: given to '${m.hf.name}' (names may be swapped in model.safetensors; training is the same). Export with scripts/tools/export_hf.py for an exact map`);
   }
 
   // Parameters the exporter folded into a scalar constant: a constant-valued HF tensor (a zero bias) whose

@@ -1,5 +1,5 @@
 /**
- * Crash-test hook, loaded into a `distill` process with `node --import` (test/train.test.ts): a real SIGKILL
+ * Crash-test hook, loaded into a `distill` process with `node --import` (test/train-trainer.test.ts): a real SIGKILL
  * right after the checkpoint of step DISTILL_TEST_SIGKILL_AFTER_CHECKPOINT is renamed into place, the moment
  * it is whole on disk. It wraps fs.renameSync, which seals every checkpoint (train/checkpoint.ts), so the
  * production code carries no test hook. `--import` travels in process.execArgv, so the low-memory child that

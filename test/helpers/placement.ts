@@ -1,7 +1,7 @@
 /**
  * Where ONNX Runtime put each node of a session, read from its verbose log (session option
  * logSeverityLevel 0): the nodes each provider got, and the values it copies between host and device.
- * test/webgpu.test.ts asserts on it; scripts/gpu/step-bench.mjs prints it.
+ * test/webgpu.test.ts asserts on it; scripts/bench/gpu/step-bench.mjs prints it.
  */
 
 export interface PlacedNode {

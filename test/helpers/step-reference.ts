@@ -1,7 +1,7 @@
 /**
  * The PyTorch training-step references (models/steps/*.ref.safetensors, written by
- * scripts/reference_steps.py): loading one into built artifacts and batches, and comparing a run with it
- * at the suite's bars. test/train-step.test.ts asserts with it; test/webgpu.test.ts and scripts/gpu/step-bench.mjs
+ * scripts/fixtures/reference_steps.py): loading one into built artifacts and batches, and comparing a run with it
+ * at the suite's bars. test/runtime-trainer-session.test.ts asserts with it; test/webgpu.test.ts and scripts/bench/gpu/step-bench.mjs
  * run the same comparison on the WebGPU provider (the bench from the compiled dist/test/helpers).
  */
 import * as fs from 'node:fs';
@@ -122,7 +122,7 @@ export function compareRun(run: StepRun, want: Expected, meta: RefMeta): Compari
       // The KD term of these random-init classifiers is tiny (2e-5 to 1e-3: both softmaxes are near uniform),
       // a difference of two ~0.69 log-probabilities summed in float32, so PyTorch's float32 value itself carries
       // ~1e-7 absolute rounding error: KD gets an absolute floor of 1e-6 (the KD formula is checked to 1e-9 in
-      // float64 by test/losses.test.ts).
+      // float64 by test/losses-distill.test.ts).
       const floor = key === 'kd' ? 1e-6 : 0;
       const diff = Math.abs(got - w);
       worstTerm[key] = Math.max(worstTerm[key], Number.isNaN(diff) ? Infinity : diff / Math.max(Math.abs(w), 1e-30));

@@ -1,6 +1,6 @@
 /**
- * Training a user-style fixture (models/user/<family>/, scripts/make_user_exports.py and
- * scripts/make_family_fixtures.py) with `train()` and comparing the result with its PyTorch reference:
+ * Training a user-style fixture (models/user/<family>/, scripts/fixtures/make_user_exports.py and
+ * scripts/fixtures/make_family_fixtures.py) with `train()` and comparing the result with its PyTorch reference:
  * the logits on the eval batch, and (optionally) model.safetensors, each within 1e-3 of PyTorch's movement.
  */
 import assert from 'node:assert/strict';

@@ -14,7 +14,7 @@
  * repeat and rows are wide (measured with onnxruntime-node 1.30, 2 threads: 1,024 updates of one 768-wide
  * row came out wrong in 760 of its elements, differently from run to run). That is exactly an embedding
  * gradient, so it would train on wrong gradients without any error. ScatterElements was exact in every case
- * on the CPU and WebGPU execution providers (test/autodiff-shape.test.ts checks it at that size).
+ * on the CPU and WebGPU execution providers (test/autodiff-rules-gather.test.ts checks it at that size).
  *
  * Short tables (at most ONE_HOT_MAX_ROWS entries along the axis: position and token-type embeddings) take
  * a matrix product instead: dx[p] = onehot(I)^T · dy[p], with onehot(I) the [N, D] 0/1 matrix of the

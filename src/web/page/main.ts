@@ -2,7 +2,7 @@
  * The demo page `distill web` serves: trains the folder it serves (the demo's artifacts, teacher and
  * SpamAssassin rows) or a dropped artifacts folder, on onnxruntime-web's WASM or WebGPU provider.
  *
- * Query parameters (the tests and scripts/web-bench.mjs drive the page with them): ep=wasm|webgpu,
+ * Query parameters (the tests and scripts/bench/web-bench.mjs drive the page with them): ep=wasm|webgpu,
  * epochs, maxSteps, lr, threads, folder (a served folder), autorun=1 (train on load), eval=0 (skip the
  * evaluations), keep=NAME (copy the folder into OPFS and train from the copy), ort=<file> (another onnxruntime-web build from ort/), stopAt=N (stop after step N, as the Stop button does), resume=1 (continue from the checkpoint). `window.__distill` holds the run's state for them to read.
  */
