@@ -13,7 +13,6 @@ import { differentiate } from '../src/autodiff/differentiate.js';
 import { readSafetensors, safeToFloat64, type SafeTensor } from '../src/export/safetensors.js';
 import { Builder } from '../src/ir/builder.js';
 import { modelFromProto, modelToProto } from '../src/ir/convert.js';
-import type { Node } from '../src/ir/graph.js';
 import { narrowToReadRows } from '../src/ir/narrow-rows.js';
 import { crossEntropy } from '../src/losses/cross-entropy.js';
 import { encodeModel, loadModel } from '../src/onnx/model-io.js';

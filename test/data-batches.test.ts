@@ -4,9 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type ort from 'onnxruntime-node';
 import {
   arrayBatches,
@@ -25,18 +24,12 @@ import { toExamples, type Example } from '../src/data/examples.js';
 import { readRows } from '../src/data/reader.js';
 import { readTokenizer } from '../src/data/tokenize.js';
 import { MODELS } from './helpers/fixtures.js';
+import { collect, tempDir } from './helpers/temp-dir.js';
 
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'data-batches-'));
-after(() => fs.rmSync(TMP, { recursive: true, force: true }));
+const { dir: TMP } = tempDir('data-batches-');
 
 const nums = (t: ort.Tensor) => Array.from(t.data as BigInt64Array, Number);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 const EXAMPLES: Example[] = [
   { input_ids: [2, 10, 11, 3], token_type_ids: [0, 0, 0, 0], label: 1, labels: [-100, 1, 2, -100], line: 1 },

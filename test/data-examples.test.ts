@@ -6,40 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readRows } from '../src/data/reader.js';
 import { labelSet, toExample, toExamples, type ExampleOptions, type LabelSet } from '../src/data/examples.js';
-import { TextTokenizer, readTokenizer } from '../src/data/tokenize.js';
-import { InputError } from '../src/errors.js';
+import { readTokenizer } from '../src/data/tokenize.js';
 import { MODELS } from './helpers/fixtures.js';
+import { rejectsWith, throwsWith } from './helpers/errors.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'data-test-'));
-after(() => fs.rmSync(TMP, { recursive: true, force: true }));
-
-function write(name: string, text: string | Buffer): string {
-  const f = path.join(TMP, name);
-  fs.writeFileSync(f, text);
-  return f;
-}
-
-/** Asserts that the promise rejects with an InputError whose message is exactly `message`. */
-async function rejectsWith(p: Promise<unknown>, message: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof InputError, `expected an InputError, got ${String(e)}`);
-    assert.equal(e.message, message);
-    return true;
-  });
-}
-
-function throwsWith(fn: () => unknown, message: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof InputError, `expected an InputError, got ${String(e)}`);
-    assert.equal(e.message, message);
-    return true;
-  });
-}
+const { write } = tempDir('data-test-');
 
 const TOKENIZER = path.join(MODELS, 'tokenizer.json');
 const tok = readTokenizer(TOKENIZER);

@@ -1,44 +1,14 @@
 /** src/data/reader.ts: the streaming JSONL and CSV (RFC 4180) readers. */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readCsv, readJsonl, readRows, type RowAt } from '../src/data/reader.js';
-import { InputError } from '../src/errors.js';
+import { rejectsWith, throwsWith } from './helpers/errors.js';
+import { collect, tempDir } from './helpers/temp-dir.js';
 
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'data-test-'));
-after(() => fs.rmSync(TMP, { recursive: true, force: true }));
-
-function write(name: string, text: string | Buffer): string {
-  const f = path.join(TMP, name);
-  fs.writeFileSync(f, text);
-  return f;
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
-
-/** Asserts that the promise rejects with an InputError whose message is exactly `message`. */
-async function rejectsWith(p: Promise<unknown>, message: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof InputError, `expected an InputError, got ${String(e)}`);
-    assert.equal(e.message, message);
-    return true;
-  });
-}
-
-function throwsWith(fn: () => unknown, message: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof InputError, `expected an InputError, got ${String(e)}`);
-    assert.equal(e.message, message);
-    return true;
-  });
-}
+const { dir: TMP, write } = tempDir('data-test-');
 
 describe('reader: JSONL', () => {
   it('yields objects with their line numbers; skips blank lines; CRLF and BOM', async () => {

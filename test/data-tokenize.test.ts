@@ -6,29 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { Tokenizer } from '@huggingface/tokenizers';
 import { loadTokenizer, TextTokenizer, readTokenizer } from '../src/data/tokenize.js';
 import { InputError } from '../src/errors.js';
 import { MODELS } from './helpers/fixtures.js';
+import { throwsWith } from './helpers/errors.js';
+import { tempDir } from './helpers/temp-dir.js';
 
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'data-test-'));
-after(() => fs.rmSync(TMP, { recursive: true, force: true }));
-
-function write(name: string, text: string | Buffer): string {
-  const f = path.join(TMP, name);
-  fs.writeFileSync(f, text);
-  return f;
-}
-
-function throwsWith(fn: () => unknown, message: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof InputError, `expected an InputError, got ${String(e)}`);
-    assert.equal(e.message, message);
-    return true;
-  });
-}
+const { dir: TMP, write } = tempDir('data-test-');
 
 const TOKENIZER = path.join(MODELS, 'tokenizer.json');
 const tok = readTokenizer(TOKENIZER);
@@ -96,4 +83,90 @@ describe('tokenize (models/tokenizer.json vs Python tokenizers)', () => {
     const g = write('tokenizer.json', '{"model": ');
     assert.throws(() => readTokenizer(g), (e: unknown) => e instanceof InputError && e.message.startsWith(`${g}: invalid JSON (`));
   });
+});
+
+/**
+ * Truncated single texts are tokenized from a head of the text (text-tokenizer.ts, tokenizeHead). The
+ * reference is the whole text tokenized and then cut to maxLength, whose ids the tests above check against
+ * Python `tokenizers`; the head must give the same ids on real e-mails and on tokenizers of each
+ * pre-tokenizer kind, and tokenizers that do not split at spaces must still see the whole text.
+ */
+describe('truncated texts are tokenized from their head', () => {
+  /** The ids encode() gives, and the longest text it passed to tokenize(). */
+  function encodeSpy(t: TextTokenizer, text: string, maxLength: number) {
+    let longest = 0;
+    const own = t.tokenize.bind(t);
+    t.tokenize = (s: string) => {
+      longest = Math.max(longest, s.length);
+      return own(s);
+    };
+    try {
+      return { ids: t.encode(text, null, maxLength).ids, longest };
+    } finally {
+      delete (t as { tokenize?: unknown }).tokenize;
+    }
+  }
+  /** The whole text's ids with its tokens cut to what maxLength keeps: [CLS] ... [SEP] for BERT, bare for the others. */
+  const expectedIds = (t: TextTokenizer, text: string, maxLength: number) => {
+    const all = t.encode(text).ids;
+    const keep = maxLength - t.specialTokens(false);
+    if (t.specialTokens(false) === 0) return all.slice(0, keep);
+    assert.equal(t.specialTokens(false), 2);
+    return [all[0], ...all.slice(1, -1).slice(0, keep), all[all.length - 1]];
+  };
+
+  it('SpamAssassin e-mails with the demo WordPiece tokenizer: the same ids, from a head of long e-mails', async () => {
+    const { loadSpamEmails } = await import('../src/data/spam.js');
+    const emails = loadSpamEmails().map((e) => e.text);
+    // Besides real e-mails: 300 words of 150 letters, one [UNK] each, so that the first heads fall short.
+    const longWords = Array.from({ length: 300 }, (_, i) => String.fromCharCode(97 + (i % 26)).repeat(150)).join(' ');
+    const sample = [...emails.slice(0, 80), ...[...emails].sort((a, b) => b.length - a.length).slice(0, 4), longWords];
+    for (const text of sample) {
+      for (const maxLength of [16, 128]) {
+        const got = encodeSpy(tok, text, maxLength);
+        assert.deepEqual(got.ids, expectedIds(tok, text, maxLength), `${text.slice(0, 40)}... at ${maxLength}`);
+        if (text.length > 20_000 && maxLength === 128) assert.ok(got.longest < text.length, `a ${text.length}-character e-mail was tokenized whole`);
+      }
+    }
+  });
+
+  it("WordPiece (our longest-match loop) gives the port's pieces on e-mails, long words and astral characters", async () => {
+    const { loadSpamEmails } = await import('../src/data/spam.js');
+    const port = new Tokenizer(JSON.parse(fs.readFileSync(TOKENIZER, 'utf8')), {});
+    const texts = [
+      ...loadSpamEmails().slice(0, 300).map((e) => e.text.slice(0, 3000)),
+      'x'.repeat(100), 'x'.repeat(101), 'unsubscribe'.repeat(9), 'caf\u00e9 \u{1F600}money \u{1D400}\u{1D401}bc na\u00efve \u4e2d\u6587 zzzzqqq',
+    ];
+    for (const text of texts) assert.deepEqual(tok.tokenize(text), port.tokenize(text, { add_special_tokens: false }), text.slice(0, 60));
+  });
+
+  /** A tokenizer with one token per character (plus a byte-level alphabet) around `pre`. */
+  function charTokenizer(model: 'BPE' | 'Unigram', pre: unknown): TextTokenizer {
+    const chars = [...new Set([...'abcdefghijklmnopqrstuvwxyz0123456789 .,!?\n\u2581\u0120\u010a'])];
+    const json: Record<string, unknown> = {
+      version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null, pre_tokenizer: pre, post_processor: null, decoder: null,
+      model: model === 'BPE'
+        ? { type: 'BPE', dropout: null, unk_token: '?', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false,
+          vocab: Object.fromEntries(chars.map((c, i) => [c, i])), merges: [] }
+        : { type: 'Unigram', unk_id: 0, byte_fallback: false, vocab: chars.map((c) => [c, -1]) },
+    };
+    return TextTokenizer.fromJSON(json, `${model} tokenizer`);
+  }
+  const words = (n: number) => Array.from({ length: n }, (_, i) => ['free', 'money', 'now.', 'call', '12', 'win!'][i % 6]).join(' ');
+
+  for (const [name, model, pre, headUsed] of [
+    ['byte-level BPE (GPT-2)', 'BPE', { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }, true],
+    ['Metaspace Unigram (SentencePiece)', 'Unigram', { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true }, true],
+    ['Metaspace without splitting', 'Unigram', { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: false }, false],
+    ['no pre-tokenizer', 'BPE', null, false],
+  ] as const) {
+    it(`${name}: the same ids; the head is used only where the pre-tokenizer splits at spaces`, () => {
+      const t = charTokenizer(model, pre);
+      for (const text of [words(3000), `  ${words(400)}   ${words(900)}`, 'x'.repeat(5000) + ' y', words(10)]) {
+        const got = encodeSpy(t, text, 64);
+        assert.deepEqual(got.ids, expectedIds(t, text, 64));
+        if (text.length > 10_000) assert.equal(got.longest < text.length, headUsed, `longest text tokenized: ${got.longest} of ${text.length}`);
+      }
+    });
+  }
 });

@@ -1,13 +1,13 @@
 /** The yargs options of a command, and the parsed arguments back as option values, from the one option table. */
 import type { Argv, Options } from 'yargs';
-import { type Command, OPTIONS, type OptionSpec, type OptionsOf } from '../train/options.js';
+import { type Command, OPTIONS, type OptionSpec, type OptionsOf, useOf } from '../train/options.js';
 
 const entries = Object.entries(OPTIONS) as [string, OptionSpec][];
 
 /** The flags of `command`, in table order, with their types, defaults and help (what `--help` lists). */
 export function addOptions<T>(y: Argv<T>, command: Command): Argv<T> {
   for (const [, spec] of entries) {
-    const use = spec.in[command];
+    const use = useOf(spec, command);
     if (!use || spec.flag === null) continue;
     const option: Options = {
       type: spec.type === 'strings' ? 'string' : spec.type,
@@ -28,7 +28,7 @@ export function addOptions<T>(y: Argv<T>, command: Command): Argv<T> {
 export function readOptions<C extends Command>(args: Record<string, unknown>, command: C): OptionsOf<C> {
   const out: Record<string, unknown> = {};
   for (const [key, spec] of entries) {
-    if (!spec.in[command] || spec.flag === null) continue;
+    if (!useOf(spec, command) || spec.flag === null) continue;
     let value = args[spec.flag];
     if (value === undefined) continue;
     if (spec.commaList && Array.isArray(value)) value = value.flatMap((v) => String(v).split(','));

@@ -9,6 +9,10 @@
  * tokens and token type ids. Words (token classification) are tokenized one by one, which gives the word
  * of every token the way `is_split_into_words=True` does for BERT-style (WordPiece) tokenizers.
  *
+ * A single text truncated to `maxLength` is tokenized from its head only (`tokenizeHead`): e-mails and
+ * documents run to hundreds of kilobytes, of which 128 tokens are kept, and tokenizing whole texts was
+ * most of a short run's time (docs/PERFORMANCE.md, "Tokenization").
+ *
  * No files here (tokenize.ts reads them): the browser entry point (web/) shares this class.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
@@ -26,6 +30,92 @@ export interface EncodedWords extends Encoded {
   wordIds: (number | null)[];
 }
 
+/**
+ * Pre-tokenizers that cut the text at every space, so that no token spans one. For these, the tokens of a
+ * text cut just before a space are the full text's first tokens; only the
+ * normalizer can change the last ones (a pattern that ends past the cut), which HEAD_MARGIN covers.
+ */
+const SPLITS_AT_SPACES: Record<string, (p: Record<string, unknown>) => boolean> = {
+  BertPreTokenizer: () => true,
+  Whitespace: () => true,
+  WhitespaceSplit: () => true,
+  ByteLevel: (p) => p.use_regex !== false,
+  Metaspace: (p) => p.split !== false,
+};
+/** Tokens beyond the ones kept that a head must yield before its cut is trusted (see SPLITS_AT_SPACES). */
+const HEAD_MARGIN = 16;
+
+function splitsAtSpaces(pre: unknown): boolean {
+  if (pre === null || typeof pre !== 'object') return false;
+  const p = pre as Record<string, unknown>;
+  if (p.type === 'Sequence' && Array.isArray(p.pretokenizers)) return p.pretokenizers.some(splitsAtSpaces);
+  return SPLITS_AT_SPACES[String(p.type)]?.(p) ?? false;
+}
+
+/** Words whose WordPiece pieces are kept; the memo starts over when it is full (a bound on memory). */
+const WORD_MEMO_SIZE = 200_000;
+
+interface WordPieceModel {
+  config: { type?: string; continuing_subword_prefix?: string };
+  tokens_to_ids: Map<string, number>;
+  unk_token: string;
+  max_input_chars_per_word: number;
+  encode(words: string[]): string[];
+}
+
+/**
+ * The port's WordPiece model tries every substring from a word's end down (a new string per candidate,
+ * quadratic in the word's length), which made tokenizing e-mails full of long URLs and base64 most of a
+ * short run's time. The same greedy longest-match-first rule, with candidates no longer than the longest
+ * vocabulary entry (no longer one can match), and each word's pieces remembered (e-mails repeat their
+ * words; a word's pieces depend on the word alone). test/data-tokenize.test.ts checks the ids against
+ * Python `tokenizers`.
+ */
+function fastWordPieces(tok: Tokenizer): void {
+  const model = tok.model as unknown as WordPieceModel | undefined;
+  if (model?.config?.type !== 'WordPiece' || !(model.tokens_to_ids instanceof Map)) return;
+  const vocab = model.tokens_to_ids;
+  const prefix = model.config.continuing_subword_prefix ?? '##';
+  let longest = 0;
+  for (const t of vocab.keys()) longest = Math.max(longest, [...(t.startsWith(prefix) ? t.slice(prefix.length) : t)].length);
+  const piecesOf = (word: string): string[] => {
+    // Characters, not UTF-16 units; a word without astral characters is sliced as it is.
+    const chars: string | string[] = /[\uD800-\uDBFF]/.test(word) ? [...word] : word;
+    const slice = typeof chars === 'string' ? (a: number, b: number) => chars.slice(a, b) : (a: number, b: number) => chars.slice(a, b).join('');
+    if (chars.length > model.max_input_chars_per_word) return [model.unk_token];
+    const pieces: string[] = [];
+    for (let start = 0; start < chars.length; ) {
+      let end = Math.min(chars.length, start + longest);
+      let piece: string | null = null;
+      for (; end > start; end--) {
+        const sub = (start > 0 ? prefix : '') + slice(start, end);
+        if (vocab.has(sub)) {
+          piece = sub;
+          break;
+        }
+      }
+      if (piece === null) return [model.unk_token];
+      pieces.push(piece);
+      start = end;
+    }
+    return pieces;
+  };
+  const memo = new Map<string, string[]>();
+  model.encode = (words: string[]) => {
+    const out: string[] = [];
+    for (const w of words) {
+      let pieces = memo.get(w);
+      if (!pieces) {
+        if (memo.size >= WORD_MEMO_SIZE) memo.clear();
+        pieces = piecesOf(w);
+        memo.set(w, pieces);
+      }
+      for (const p of pieces) out.push(p);
+    }
+    return out;
+  };
+}
+
 type PostProcess = (a: string[], b: string[] | null, addSpecial: boolean) => { tokens: string[]; token_type_ids?: number[] };
 
 /** Marker strings that stand for the real tokens while the post-processor adds the special tokens. */
@@ -41,11 +131,14 @@ export class TextTokenizer {
     /** The file it came from, for messages. */
     readonly file: string,
     private readonly tok: Tokenizer,
+    /** Whether a text's head tokenizes as the start of the whole text (see SPLITS_AT_SPACES). */
+    private readonly headIsExact: boolean,
   ) {
     let max = -1;
     for (const id of tok.get_vocab(true).values()) if (id > max) max = id;
     this.vocabSize = max + 1;
     this.unkId = tok.model?.unk_token_id;
+    fastWordPieces(tok);
     this.added = { single: this.assemble([], null).ids.length, pair: this.assemble([], []).ids.length };
   }
 
@@ -55,7 +148,7 @@ export class TextTokenizer {
       throw new InputError(`${file}: not a tokenizers JSON file (no 'model')`);
     }
     try {
-      return new TextTokenizer(file, new Tokenizer(json, config));
+      return new TextTokenizer(file, new Tokenizer(json, config), splitsAtSpaces((json as { pre_tokenizer?: unknown }).pre_tokenizer));
     } catch (e) {
       if (e instanceof InputError) throw e;
       throw new InputError(`${file}: unsupported tokenizer (${(e as Error).message})`);
@@ -82,6 +175,25 @@ export class TextTokenizer {
     return this.tok.tokenize(text, { add_special_tokens: false });
   }
 
+  /**
+   * At least the first `keep` tokens of `text` (all of them if it has fewer), from as short a head of it
+   * as gives them: a head cut before a space, doubled until it yields `keep` + HEAD_MARGIN
+   * tokens. Tokenizers whose pre-tokenizer does not split at whitespace get the whole text tokenized.
+   */
+  tokenizeHead(text: string, keep: number): string[] {
+    if (this.headIsExact) {
+      // 8 characters per token is generous for English WordPiece/BPE; a head that falls short doubles.
+      for (let chars = Math.max(256, 8 * (keep + HEAD_MARGIN)); chars < text.length; chars *= 2) {
+        // At a plain space: every pre-tokenizer above splits there (Metaspace at nothing else).
+        const cut = text.indexOf(' ', chars);
+        if (cut < 0) break;
+        const tokens = this.tokenize(text.slice(0, cut));
+        if (tokens.length >= keep + HEAD_MARGIN) return tokens;
+      }
+    }
+    return this.tokenize(text);
+  }
+
   /** The id of a token (unknown tokens get the unknown-token id). */
   idOf(token: string): number {
     const id = this.tok.token_to_id(token) ?? this.unkId;
@@ -94,7 +206,7 @@ export class TextTokenizer {
    * included; `longest_first` for pairs, cutting from the right) when `maxLength` is given.
    */
   encode(text: string, pair: string | null = null, maxLength?: number): Encoded {
-    let a = this.tokenize(text);
+    let a = pair === null && maxLength !== undefined ? this.tokenizeHead(text, maxLength - this.added.single) : this.tokenize(text);
     let b = pair === null ? null : this.tokenize(pair);
     if (maxLength !== undefined) [a, b] = this.truncate(a, b, maxLength);
     return this.assemble(a, b);

@@ -10,7 +10,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
-import type { Task } from '../losses/distill.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
 
 import { type ParameterValues, setInitializers } from './initializers.js';

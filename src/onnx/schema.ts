@@ -5,8 +5,6 @@
  */
 import protobuf from 'protobufjs';
 
-type Fields = Record<string, { type: string; id: number; rule?: 'repeated'; options?: { packed: boolean } }>;
-
 const opt = (type: string, id: number) => ({ type, id });
 const rep = (type: string, id: number) => ({ type, id, rule: 'repeated' as const });
 const packed = (type: string, id: number) => ({ type, id, rule: 'repeated' as const, options: { packed: true } });

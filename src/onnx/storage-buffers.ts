@@ -6,6 +6,7 @@
  * a 25-input Concat gave grad_norm 0, docs/BROWSER.md). The browser trainer refuses such a model up front.
  */
 import type { GraphProto, ModelProto } from './proto.js';
+import { isStandardDomain } from './ops.js';
 
 /** Ops whose ORT WebGPU kernel binds one storage buffer per input and output. */
 export const BUFFER_PER_TENSOR_OPS: ReadonlySet<string> = new Set(['Concat', 'Split', 'Sum']);
@@ -21,7 +22,7 @@ export function wideNodes(model: ModelProto, limit: number): WideNode[] {
   const out: WideNode[] = [];
   const walk = (g: GraphProto) => {
     for (const n of g.node) {
-      if ((!n.domain || n.domain === 'ai.onnx') && BUFFER_PER_TENSOR_OPS.has(n.opType)) {
+      if (isStandardDomain(n.domain) && BUFFER_PER_TENSOR_OPS.has(n.opType)) {
         const dataInputs = n.opType === 'Split' ? n.input.slice(0, 1) : n.input;
         const buffers = dataInputs.filter(Boolean).length + n.output.filter(Boolean).length;
         if (buffers > limit) out.push({ op: n.opType, name: n.name || n.output[0] || '?', buffers });

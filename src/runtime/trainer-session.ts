@@ -20,7 +20,7 @@
 import * as path from 'node:path';
 import ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
-import { METRICS, type Manifest, STEP_IO, stateSuffix, updateModelKey } from '../step/contract.js';
+import { METRICS, type Manifest, STEP_IO, stateName, stateSuffix, updateModelKey } from '../step/contract.js';
 import { readManifest } from '../step/read-manifest.js';
 import { floatArray, readSafetensors } from '../export/safetensors.js';
 import { elementCount } from '../onnx/tensor.js';
@@ -279,7 +279,7 @@ export class TrainerSession {
       if (!session) throw new InputError(`${this.dir}: no update model for ${p.dtype} parameter '${p.name}'; rebuild the artifacts with 'distill build'`);
       const param = this.params.get(p.name)!.data as FloatArray;
       const grad = gradients.get(p.name)!.data as FloatArray;
-      const state = suffixes.map((sfx) => this.state.get(`${p.name}.${sfx}`)!.data as FloatArray);
+      const state = suffixes.map((sfx) => this.state.get(stateName(p.name, sfx))!.data as FloatArray);
       for (let at = 0; at < param.length; at += this.updateChunk) {
         const end = Math.min(param.length, at + this.updateChunk);
         const chunk = (a: FloatArray) => new ort.Tensor(p.dtype === 'float64' ? 'float64' : 'float32', a.subarray(at, end), [end - at]);

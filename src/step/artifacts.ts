@@ -21,7 +21,7 @@ import { createOptimizer, type OptimizerName } from '../optim/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { buildEvalGraph } from './eval-graph.js';
 import { inPlaceViolations } from './in-place.js';
-import { type BuildTarget, MANIFEST_FORMAT, METRICS, type Manifest, SPLIT_IO, STEP_IO, STUDENT_FILE, fetchedName, updateModelKey } from './contract.js';
+import { type BuildTarget, MANIFEST_FORMAT, METRICS, type Manifest, SPLIT_IO, STEP_IO, STUDENT_FILE, updateModelKey } from './contract.js';
 import { buildFetchModel } from './fetch-state.js';
 import { buildGradModel, buildUpdateModel, updateIO } from './split-step.js';
 import { buildLoopGraph } from './loop.js';

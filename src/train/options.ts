@@ -1,5 +1,5 @@
 /**
- * Every option of `distill train`, `distill build` and `distill eval`, declared once: its flag, type,
+ * Every option of `distill train`, `distill build`, `distill eval` and `distill search`, declared once: its flag, type,
  * default, help text, the Hugging Face `TrainingArguments` name where HF has the option, and the commands
  * that take it. The yargs options and `--help` (cli/options.ts), the `TrainOptions` type, `TRAIN_DEFAULTS` and
  * the names in training_args.json (output-dir.ts) all come from this table; names and defaults follow HF's
@@ -10,7 +10,7 @@ import { OPTIMIZER_NAMES, type OptimizerName } from '../optim/index.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 import { SCHEDULES } from './schedule.js';
 
-export type Command = 'train' | 'build' | 'eval';
+export type Command = 'train' | 'build' | 'eval' | 'search';
 
 /** How one command takes an option, where it differs from the table's entry. */
 export interface CommandUse {
@@ -34,14 +34,30 @@ export interface OptionSpec {
   hf?: string;
   /** Each value may also list several, comma-separated (`--labels ham,spam`). */
   commaList?: true;
-  /** The commands that take it. */
+  /** The commands that take it. `search` also takes every `train` option but those in NOT_SEARCHED (useOf). */
   in: Partial<Record<Command, CommandUse>>;
+}
+
+/** `train` options that a search sets for each trial itself (trials log no losses; the trial table is the log). */
+const NOT_SEARCHED: ReadonlySet<string> = new Set(['resume-from-checkpoint', 'overwrite-output-dir', 'logging-steps']);
+
+/**
+ * How `command` takes an option, or undefined: a search's trials are train() runs, so `search` takes
+ * `train`'s options (with their help) unless the table says otherwise.
+ */
+export function useOf(spec: OptionSpec, command: Command): CommandUse | undefined {
+  if (command !== 'search') return spec.in[command];
+  if (spec.in.search) return spec.in.search;
+  return spec.in.train && !NOT_SEARCHED.has(spec.flag ?? '') ? spec.in.train : undefined;
 }
 
 const ALL: CommandUse = {};
 
 export const OPTIONS = {
-  teacher: { flag: 'teacher', type: 'string', help: 'teacher ONNX (omit for plain fine-tuning)', in: { train: ALL, build: ALL } },
+  teacher: {
+    flag: 'teacher', type: 'string', help: 'teacher ONNX (omit for plain fine-tuning)',
+    in: { train: ALL, build: ALL, search: { demand: true, help: 'teacher ONNX' } },
+  },
   student: {
     flag: 'student', type: 'string', help: 'student ONNX (its folder may hold config.json, model.safetensors, tokenizer.json, distill.json)',
     in: { train: { demand: true }, build: { demand: true } },
@@ -58,7 +74,7 @@ export const OPTIONS = {
   trainFile: { flag: 'train-file', type: 'string', help: 'training data: .jsonl or .csv', in: { train: { demand: true } } },
   evalFile: {
     flag: 'eval-file', type: 'string', help: 'evaluation data: JSONL, CSV or TSV file (format from the extension)',
-    in: { train: ALL, eval: { demand: true } },
+    in: { train: ALL, eval: { demand: true }, search: { demand: true, help: 'evaluation data: ranks and prunes the trials' } },
   },
   models: {
     flag: 'model', type: 'strings', help: 'ONNX model; repeat to compare (e.g. teacher, then student)', in: { eval: { demand: true } },
@@ -77,10 +93,19 @@ export const OPTIONS = {
     help: "label names in id order (default: config.json's or the sidecar's id2label; integer labels need none)",
     in: { train: ALL },
   },
-  temperature: { flag: 'temperature', type: 'number', default: 2, help: 'softmax temperature of the distillation term', in: { train: ALL } },
-  alpha: { flag: 'alpha', type: 'number', default: 0.5, help: 'weight of the cross-entropy term (1 - alpha: the distillation term)', in: { train: ALL } },
+  temperature: {
+    flag: 'temperature', type: 'number', default: 2, help: 'softmax temperature of the distillation term',
+    in: { train: ALL, search: { help: 'softmax temperature of the distillation term, when not searched' } },
+  },
+  alpha: {
+    flag: 'alpha', type: 'number', default: 0.5, help: 'weight of the cross-entropy term (1 - alpha: the distillation term)',
+    in: { train: ALL, search: { help: 'weight of the cross-entropy term, when not searched' } },
+  },
   optimizer: { flag: 'optimizer', type: 'string', choices: OPTIMIZER_NAMES, default: 'adamw', help: 'torch.optim algorithm', hf: 'optim', in: { train: ALL, build: ALL } },
-  learningRate: { flag: 'learning-rate', type: 'number', default: 5e-5, help: 'peak learning rate', hf: 'learning_rate', in: { train: ALL } },
+  learningRate: {
+    flag: 'learning-rate', type: 'number', default: 5e-5, help: 'peak learning rate', hf: 'learning_rate',
+    in: { train: ALL, search: { help: 'peak learning rate, when not searched' } },
+  },
   momentum: { flag: 'momentum', type: 'number', default: 0, help: 'SGD momentum', in: { train: ALL, build: ALL } },
   dampening: { flag: 'dampening', type: 'number', default: 0, help: 'SGD dampening', in: { train: ALL, build: ALL } },
   nesterov: { flag: 'nesterov', type: 'boolean', default: false, help: 'SGD Nesterov momentum (needs --momentum > 0 and --dampening 0)', in: { train: ALL, build: ALL } },
@@ -103,7 +128,10 @@ export const OPTIONS = {
     flag: 'gradient-accumulation-steps', type: 'number', default: 1, help: 'batches whose gradients make one optimizer step', hf: 'gradient_accumulation_steps',
     in: { train: ALL },
   },
-  epochs: { flag: 'epochs', type: 'number', default: 3, help: 'passes over the training data', hf: 'num_train_epochs', in: { train: ALL } },
+  epochs: {
+    flag: 'epochs', type: 'number', default: 3, help: 'passes over the training data', hf: 'num_train_epochs',
+    in: { train: ALL, search: { help: 'passes over the training data, when not searched' } },
+  },
   maxSteps: { flag: 'max-steps', type: 'number', default: -1, help: 'optimizer steps; > 0 overrides --epochs', hf: 'max_steps', in: { train: ALL } },
   maxLength: {
     flag: 'max-length', type: 'number', default: 128, help: "truncate rows to this many tokens (and to the model's max_position_embeddings)",
@@ -111,14 +139,20 @@ export const OPTIONS = {
   },
   seed: { flag: 'seed', type: 'number', default: 42, help: 'seed of the batch order', hf: 'seed', in: { train: ALL } },
   shuffle: { flag: 'shuffle', type: 'boolean', default: true, help: '--no-shuffle: batches in file order', in: { train: ALL } },
-  evalSteps: { flag: 'eval-steps', type: 'number', help: 'evaluate every N optimizer steps (also at each epoch end)', hf: 'eval_steps', in: { train: ALL } },
+  evalSteps: {
+    flag: 'eval-steps', type: 'number', help: 'evaluate every N optimizer steps (also at each epoch end)', hf: 'eval_steps',
+    in: { train: ALL, search: { help: 'evaluate (and maybe prune) every N steps as well as at each epoch end' } },
+  },
   saveSteps: { flag: 'save-steps', type: 'number', help: 'checkpoint every N optimizer steps (also at the end)', hf: 'save_steps', in: { train: ALL } },
   saveTotalLimit: {
     flag: 'save-total-limit', type: 'number', help: 'keep at most N checkpoints, deleting the oldest (never the newest or the best)', hf: 'save_total_limit',
     in: { train: ALL },
   },
   loggingSteps: { flag: 'logging-steps', type: 'number', default: 10, help: 'log the mean loss every N optimizer steps', hf: 'logging_steps', in: { train: ALL } },
-  teacherCache: { flag: 'teacher-cache', type: 'string', help: "cache the teacher's logits in DIR", in: { train: ALL } },
+  teacherCache: {
+    flag: 'teacher-cache', type: 'string', help: "cache the teacher's logits in DIR",
+    in: { train: ALL, search: { help: "the teacher-logit cache the trials share (default: OUTPUT_DIR/teacher-cache)" } },
+  },
   streaming: {
     flag: 'streaming', type: 'boolean', help: 'read the training file anew each epoch instead of holding it in memory (default: files over 512 MB)',
     in: { train: ALL },
@@ -165,7 +199,7 @@ export const OPTIONS = {
   },
   outputDir: {
     flag: 'output-dir', type: 'string', help: 'output folder', hf: 'output_dir',
-    in: { train: { demand: true }, build: { demand: true, alias: 'out' } },
+    in: { train: { demand: true }, build: { demand: true, alias: 'out' }, search: { demand: true, help: 'trial-N/ folders, search_results.json, best/ (run again to resume)' } },
   },
   overwriteOutputDir: {
     flag: 'overwrite-output-dir', type: 'boolean', default: false, help: "replace another run's checkpoints and results in --output-dir",
@@ -212,7 +246,7 @@ export type TrainArgs = Partial<TrainOptions> & Pick<TrainOptions, 'student' | '
 export function defaultsOf(command: Command): Record<string, unknown> {
   const defaults: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
-    if (!spec.in[command] || spec.default === undefined) continue;
+    if (!useOf(spec, command) || spec.default === undefined) continue;
     defaults[key] = Array.isArray(spec.default) ? [...spec.default] : spec.default;
   }
   return defaults;
