@@ -181,16 +181,28 @@ describe('the output-dir lock', () => {
 });
 
 describe('divergence', () => {
-  it(`warns once, when the mean of ${DIVERGENCE_WINDOW} losses passes ${DIVERGENCE_FACTOR} times the smallest`, () => {
+  it(`warns once, when the mean of ${DIVERGENCE_WINDOW} losses passes ${DIVERGENCE_FACTOR} times the lowest window mean`, () => {
     const w = new DivergenceWatch();
     const losses = [0.7, 0.6, 0.5, ...Array(20).fill(0.55)];
     assert.ok(losses.every((l, i) => w.add(i + 1, l) === null), 'a steady loss: no warning');
-    // Smallest 0.5: the window mean must exceed 50. Nine losses of 60 and one of 0.55: mean 54.06 > 50.
-    const spikes = Array(9).fill(60);
+    // Lowest window mean 0.545 (0.5 and nine 0.55): the mean must exceed 54.5. Nine losses of 62 and one of 0.55: 55.855.
+    const spikes = Array(9).fill(62);
     const said = spikes.map((l, i) => w.add(24 + i, l));
-    assert.deepEqual(said.slice(0, 8), Array(8).fill(null), 'fewer spikes keep the mean under 50');
-    assert.match(said[8]!, /^warning: the loss is diverging: 54\.1 on average over the last 10 batches to step 32, over 100 times its smallest value so far \(0\.500\); lower --learning-rate$/);
+    assert.deepEqual(said.slice(0, 8), Array(8).fill(null), 'fewer spikes keep the mean under 54.5');
+    assert.match(said[8]!, /^warning: the loss is diverging: 55\.9 on average over the last 10 batches to step 32, over 100 times its first loss or lowest 10-batch mean \(0\.545\); lower --learning-rate$/);
     assert.equal(w.add(33, 1e9), null, 'only once');
+  });
+
+  it('one batch with a near-zero loss is no baseline; a run that explodes at once is caught by its first loss', () => {
+    // distill demo's few-label run: single losses down to 0.0016 among losses around 0.2.
+    const calm = new DivergenceWatch();
+    const losses = Array.from({ length: 300 }, (_, i) => (i % 37 === 5 ? 0.0016 : 0.15 + 0.1 * Math.sin(i)));
+    assert.ok(losses.every((l, i) => calm.add(i + 1, l) === null));
+    // AdamW at lr 1e6: 0.7, then 1e5 and up; every window is high, the first loss is the baseline.
+    const wild = new DivergenceWatch();
+    const said = [0.7, ...Array.from({ length: 12 }, (_, i) => 1e5 * (i + 1))].map((l, i) => wild.add(i + 1, l));
+    assert.equal(said.findIndex((x) => x !== null), 9, 'at the first full window');
+    assert.match(said[9]!, /over 100 times its first loss or lowest 10-batch mean \(0\.700\)/);
   });
 
   it('allFinite finds one NaN or infinity anywhere', () => {

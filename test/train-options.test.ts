@@ -61,4 +61,18 @@ describe('option table', () => {
     assert.equal(e.repeats, 1);
     assert.throws(() => parse('eval', ['--eval-file', 'e.jsonl']), /Missing required argument: model/);
   });
+
+  it("search takes train's options but those it sets per trial, and demands the teacher and eval data", () => {
+    const base = ['--teacher', 't.onnx', '--student', 's.onnx', '--train-file', 't.jsonl', '--eval-file', 'e.jsonl', '--output-dir', 'out'];
+    const o = parse('search', [...base, '--optimizer', 'sgd', '--warmup-steps', '10', '--labels', 'ham,spam']) as Record<string, unknown>;
+    assert.equal(o.optimizer, 'sgd');
+    assert.equal(o.warmupSteps, 10);
+    assert.deepEqual(o.labels, ['ham', 'spam']);
+    assert.equal(o.learningRate, TRAIN_DEFAULTS.learningRate);
+    for (const args of [['--resume-from-checkpoint', 'latest'], ['--overwrite-output-dir'], ['--logging-steps', '5']]) {
+      assert.throws(() => parse('search', [...base, ...args]), new RegExp(`Unknown arguments?: ${args[0]!.slice(2)}`), args[0]);
+    }
+    assert.throws(() => parse('search', base.slice(2)), /Missing required argument: teacher/);
+    assert.throws(() => parse('search', base.filter((a, i) => a !== '--eval-file' && base[i - 1] !== '--eval-file')), /Missing required argument: eval-file/);
+  });
 });

@@ -5,6 +5,8 @@
  *   distilled with all labels      vs  the same student trained with cross-entropy only;
  *   distilled with 5% of the labels (the other 95% an unlabeled transfer set, trained by the KD term)
  *                                  vs  cross-entropy only on those 5%, for the same number of steps.
+ * Then the rest of the book's pipeline: a short alpha/temperature search (src/search/; the best trial is a
+ * row of its own) and the distilled student quantized to int8, with accuracy against latency drawn.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,12 +15,14 @@ import { mulberry32, shuffleInPlace } from '../data/batches.js';
 import { labelSet } from '../data/examples.js';
 import { writeSpamSplit } from '../data/spam.js';
 import { loadTokenizer } from '../data/tokenize.js';
-import { dataBatches } from '../eval/batches.js';
+import { type EvalBatch, dataBatches } from '../eval/batches.js';
 import { evaluate, type EvalReport } from '../eval/evaluator.js';
 import { renderPlotSvg } from '../eval/plot.js';
 import { readSidecar } from '../export/student.js';
 import { quantizeModelFile } from '../quantize/model-file.js';
 import type { ExecutionProvider } from '../runtime/session.js';
+import { search } from '../search/search.js';
+import { parseSpace } from '../search/space.js';
 import { train, type TrainCallbacks } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/fs.js';
 
@@ -43,9 +47,27 @@ export interface DemoOptions {
   seed?: number;
   /** Cap every run at this many optimizer steps (a quick check of the pipeline; default: full epochs). */
   maxSteps?: number;
+  /** Trials of the alpha/temperature search (default 4; 0 skips it). */
+  searchTrials?: number;
 }
 
+/**
+ * The search space of the demo's few trials: where the 20-trial search of docs/COMPRESSION.md found its
+ * best students (alpha 0.66-1, T 4-10), with room on both sides; the learning rate stays the demo's.
+ */
+export const DEMO_SEARCH_SPACE = ['alpha=0.5:1', 'temperature=2:10:log'];
+
+/** Timed runs of every eval batch per model (the table's latencies are medians over them). */
+const EVAL_REPEATS = 3;
+
+async function* replay<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
+export type DemoRowKey = 'teacher' | 'distilled-all' | 'ce-all' | 'distilled-few' | 'ce-few' | 'searched' | 'int8';
+
 export interface DemoRow {
+  key: DemoRowKey;
   name: string;
   report: EvalReport;
   trainSeconds?: number;
@@ -56,6 +78,8 @@ export interface DemoResult {
   trainRows: number;
   evalRows: number;
   labeledRows: number;
+  /** The search's folder (search_results.json, trial-N/, best/), when it ran. */
+  searchDir?: string;
   seconds: number;
 }
 
@@ -90,21 +114,21 @@ export async function runDemo(options: DemoOptions, cb: TrainCallbacks & { onSta
 
   const sidecar = readSidecar(student)!;
   const tokenizer = loadTokenizer(path.join(models, 'demo', 'student', 'tokenizer.json'), sidecar.vocab_size);
-  const source = dataBatches({ task: 'seq-cls', tokenizer, labels: labelSet(sidecar), batchSize: 32, maxLength: 128, padId: sidecar.pad_token_id ?? 0 });
-  const evalModel = (model: string) => evaluate({ model, task: 'seq-cls', batches: source(split.eval), ep: options.ep, threads: options.threads });
 
-  const rows: DemoRow[] = [];
-  cb.onStage?.('evaluating the teacher');
-  rows.push({ name: 'teacher (fine-tuned, 2 layers x 96)', report: await evalModel(teacher) });
+  // Every model is trained first and evaluated at the end, one after another on the same batches, so that
+  // their latencies compare (a model timed right after a training run measured up to 1.5x slower).
+  const toEvaluate: { key: DemoRowKey; name: string; file: string; trainSeconds?: number }[] = [
+    { key: 'teacher', name: 'teacher (fine-tuned, 2 layers x 96)', file: teacher },
+  ];
 
-  // Each trained student is evaluated below by the same evaluator as the teacher, so the runs need no eval file.
+  // The trained students are evaluated by the same evaluator as the teacher, so the runs need no eval file.
   const common = {
     student, epochs, batchSize: 32, learningRate: 1e-3, seed, threads: options.threads, ep: options.ep,
     loggingSteps: 50, teacherCache: path.join(options.outputDir, 'teacher-cache'),
     // Running the demo again replaces its previous students.
     overwriteOutputDir: true,
   };
-  const runs: { name: string; dir: string; teacher?: string; trainFile: string; maxSteps?: number }[] = [
+  const runs: { name: string; dir: DemoRowKey; teacher?: string; trainFile: string }[] = [
     { name: 'student, distilled (all labels)', dir: 'distilled-all', teacher, trainFile: split.train },
     { name: 'student, CE only (all labels)', dir: 'ce-all', trainFile: split.train },
     { name: `student, distilled (${few.labeled} labels + unlabeled rest)`, dir: 'distilled-few', teacher, trainFile: few.transfer },
@@ -116,14 +140,47 @@ export async function runDemo(options: DemoOptions, cb: TrainCallbacks & { onSta
     const maxSteps = run.dir === 'ce-few' ? stepsOfDistilledFew : options.maxSteps;
     const r = await train({ ...common, teacher: run.teacher, trainFile: run.trainFile, outputDir: path.join(options.outputDir, run.dir), ...(maxSteps ? { maxSteps } : {}) }, cb);
     if (run.dir === 'distilled-few') stepsOfDistilledFew = r.globalStep;
-    rows.push({ name: run.name, report: await evalModel(path.join(options.outputDir, run.dir, 'model.onnx')), trainSeconds: r.trainRuntime });
+    toEvaluate.push({ key: run.dir, name: run.name, file: path.join(options.outputDir, run.dir, 'model.onnx'), trainSeconds: r.trainRuntime });
+  }
+  const trials = options.searchTrials ?? 4;
+  let searchDir: string | undefined;
+  if (trials > 0) {
+    cb.onStage?.(`searching alpha and temperature (${trials} trials, ${DEMO_SEARCH_SPACE.join(', ')})`);
+    const dir = searchDir = path.join(options.outputDir, 'search');
+    // A new search each time, as the other runs are retrained: an earlier demo's trials may have had other epochs.
+    fs.rmSync(dir, { recursive: true, force: true });
+    const found = await search(
+      {
+        base: { ...common, teacher, trainFile: split.train, evalFile: split.eval, outputDir: dir, loggingSteps: 1e9, ...(options.maxSteps ? { maxSteps: options.maxSteps } : {}) },
+        space: parseSpace(DEMO_SEARCH_SPACE), trials, seed,
+      },
+      { train: { onProgress: cb.onProgress } },
+    );
+    const best = found.best_trial === null ? undefined : found.trials[found.best_trial]!;
+    if (best) {
+      const seconds = found.trials.reduce((sum, t) => sum + t.seconds, 0);
+      toEvaluate.push({
+        key: 'searched', name: `student, distilled, best of ${trials} searched (alpha ${best.params.alpha!.toFixed(2)}, T ${best.params.temperature!.toFixed(1)})`,
+        file: path.join(dir, 'best', 'model.onnx'), trainSeconds: seconds,
+      });
+    }
   }
   // The last step of the book's pipeline: the distilled student with int8 weights and embeddings.
   cb.onStage?.('quantizing the distilled student (int8)');
   const quantized = quantizeModelFile({ model: path.join(options.outputDir, 'distilled-all', 'model.onnx'), outDir: path.join(options.outputDir, 'distilled-all'), embeddings: true });
-  rows.push({ name: 'student, distilled (all labels), int8', report: await evalModel(quantized.model) });
-  // The plot compares the four models the book does: teacher, CE-only, distilled, quantized (all labels).
-  const plotted = rows.filter((r) => !r.name.includes(`(${few.labeled} labels`));
+  toEvaluate.push({ key: 'int8', name: 'student, distilled (all labels), int8', file: quantized.model });
+
+  cb.onStage?.(`evaluating ${toEvaluate.length} models on ${split.counts.eval} held-out e-mails (every batch timed ${EVAL_REPEATS} times)`);
+  const source = dataBatches({ task: 'seq-cls', tokenizer, labels: labelSet(sidecar), batchSize: 32, maxLength: 128, padId: sidecar.pad_token_id ?? 0 });
+  const evalBatches: EvalBatch[] = [];
+  for await (const b of source(split.eval)) evalBatches.push(b);
+  const rows: DemoRow[] = [];
+  for (const m of toEvaluate) {
+    const report = await evaluate({ model: m.file, task: 'seq-cls', batches: replay(evalBatches), ep: options.ep, threads: options.threads, repeats: EVAL_REPEATS });
+    rows.push({ key: m.key, name: m.name, report, ...(m.trainSeconds === undefined ? {} : { trainSeconds: m.trainSeconds }) });
+  }
+  // The plot compares the models the book does: teacher, CE-only, distilled (default and searched), quantized.
+  const plotted = rows.filter((r) => r.key !== 'distilled-few' && r.key !== 'ce-few');
   writeFileAtomic(
     path.join(options.outputDir, 'benchmark.svg'),
     renderPlotSvg(plotted.map((r) => ({ label: r.name, latencyMs: r.report.latency.p50Ms, accuracy: r.report.metrics.accuracy!, bytes: r.report.size.bytes }))),
@@ -133,6 +190,7 @@ export async function runDemo(options: DemoOptions, cb: TrainCallbacks & { onSta
     trainRows: split.counts.train,
     evalRows: split.counts.eval,
     labeledRows: few.labeled,
+    ...(searchDir ? { searchDir } : {}),
     seconds: (performance.now() - started) / 1000,
   };
   writeFileAtomic(path.join(options.outputDir, 'demo_results.json'), `${JSON.stringify(result, (k, v) => (k === 'files' ? undefined : v), 2)}\n`);
