@@ -119,24 +119,37 @@ export interface ExampleOptions {
 
 const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'string' ? 'a string' : `a ${typeof v}`);
 
-/** Converts rows to examples lazily. */
-export async function* toExamples(rows: AsyncIterable<RowAt> | Iterable<RowAt>, opts: ExampleOptions): AsyncGenerator<Example> {
-  for await (const { row, line } of rows) yield toExample(row, line, opts);
-}
+/** Truncates a per-token list to `maxLength` (when given). */
+const truncate = <T>(xs: T[], maxLength: number | undefined): T[] => (maxLength !== undefined && xs.length > maxLength ? xs.slice(0, maxLength) : xs);
 
-/** One row -> one example (see the module comment for the accepted shapes). */
-export function toExample(row: Record<string, unknown>, line: number, opts: ExampleOptions): Example {
-  const at = `${opts.file}:${line}`;
-  const fail = (msg: string): never => {
-    throw new InputError(`${at}: ${msg}`);
-  };
-  const fields = () => Object.keys(row).join(', ') || 'none';
-  const need = (name: string): unknown => {
-    if (!(name in row)) fail(`no field '${name}' (fields: ${fields()})`);
-    return row[name];
-  };
+/** The fields of one row, read with errors that name the file and line (`FILE:LINE: ...`). */
+class RowReader {
+  readonly at: string;
+
+  constructor(
+    readonly row: Record<string, unknown>,
+    readonly line: number,
+    file: string,
+  ) {
+    this.at = `${file}:${line}`;
+  }
+
+  fail(msg: string): never {
+    throw new InputError(`${this.at}: ${msg}`);
+  }
+
+  /** The row's field names, for messages that say what the row does have. */
+  fields(): string {
+    return Object.keys(this.row).join(', ') || 'none';
+  }
+
+  need(name: string): unknown {
+    if (!(name in this.row)) this.fail(`no field '${name}' (fields: ${this.fields()})`);
+    return this.row[name];
+  }
+
   /** A list field: a JSON array, or (CSV) a string holding a JSON array or space-separated values. */
-  const listOf = (name: string, value: unknown, what: string): unknown[] => {
+  listOf(name: string, value: unknown, what: string): unknown[] {
     let v = value;
     if (typeof v === 'string') {
       const s = v.trim();
@@ -144,123 +157,162 @@ export function toExample(row: Record<string, unknown>, line: number, opts: Exam
         try {
           v = JSON.parse(s);
         } catch {
-          fail(`field '${name}' is not a valid JSON list`);
+          this.fail(`field '${name}' is not a valid JSON list`);
         }
       } else v = s === '' ? [] : s.split(/\s+/);
     }
-    if (!Array.isArray(v)) return fail(`field '${name}' must be a list of ${what}, found ${kindOf(v)}`);
+    if (!Array.isArray(v)) return this.fail(`field '${name}' must be a list of ${what}, found ${kindOf(v)}`);
     return v;
-  };
-  const intList = (name: string, value: unknown): number[] =>
-    listOf(name, value, 'integers').map((x) => {
+  }
+
+  intList(name: string, value: unknown): number[] {
+    return this.listOf(name, value, 'integers').map((x) => {
       const n = typeof x === 'string' && /^-?\d+$/.test(x) ? Number(x) : x;
-      if (typeof n !== 'number' || !Number.isInteger(n)) fail(`field '${name}' must be a list of integers, found ${JSON.stringify(x)}`);
+      if (typeof n !== 'number' || !Number.isInteger(n)) this.fail(`field '${name}' must be a list of integers, found ${JSON.stringify(x)}`);
       return n as number;
     });
-  const maxLength = opts.maxLength;
-  const cut = <T>(xs: T[]): T[] => (maxLength !== undefined && xs.length > maxLength ? xs.slice(0, maxLength) : xs);
-  const tokenizer = (): TextTokenizer => opts.tokenizer ?? fail('raw text rows need a tokenizer (tokenizer.json)');
+  }
+}
 
-  const task = opts.task;
-  const labelField = (): string | null => {
-    if (opts.labelField !== undefined) return opts.labelField in row ? opts.labelField : null;
-    const order = task === 'token-cls' ? ['labels', 'label'] : ['label', 'labels'];
-    return order.find((f) => f in row) ?? null;
-  };
-  const labelValue = (): { field: string; value: unknown } | null => {
-    const f = labelField();
-    if (f === null || row[f] === null || row[f] === undefined || row[f] === '') return null;
-    return { field: f, value: row[f] };
-  };
-  const unlabeled = () => {
-    if (!opts.allowUnlabeled) {
-      const f = opts.labelField ?? (task === 'token-cls' ? 'labels' : 'label');
-      fail(`no label; field '${f}' is missing, empty or -100 (fields: ${fields()}); unlabeled rows are only allowed in a distillation transfer set`);
-    }
-  };
-  const labels = (): LabelSet => opts.labels ?? fail(`the model has no label set (num_labels / id2label) for task ${task}`);
+/** An example with its inputs set, and what labelling it needs to know about how they were made. */
+interface ExampleInputs {
+  example: Example;
+  /** Rows of words: the word of each token (null for special tokens), to put word labels on first sub-tokens. */
+  wordIds: (number | null)[] | null;
+  words: string[];
+  /** Pre-tokenized rows: the length before truncation, which per-token labels must match. */
+  fullLength: number;
+}
 
-  const ex: Example = { input_ids: [], line };
+const needTokenizer = (reader: RowReader, opts: ExampleOptions): TextTokenizer => opts.tokenizer ?? reader.fail('raw text rows need a tokenizer (tokenizer.json)');
 
-  // --- inputs ---------------------------------------------------------------------------------------
+/** The inputs of a row: pre-tokenized `input_ids`, token-cls words, or raw text (and a pair). */
+function exampleInputs(reader: RowReader, opts: ExampleOptions): ExampleInputs {
   const wordsField = opts.wordsField ?? 'tokens';
-  let wordIds: (number | null)[] | null = null;
-  let words: string[] = [];
-  let fullLength = 0; // pre-tokenized: the length before truncation
-  if ('input_ids' in row) {
-    const all = intList('input_ids', row.input_ids);
-    fullLength = all.length;
-    ex.input_ids = cut(all);
-    if (ex.input_ids.length === 0) fail(`field 'input_ids' is empty`);
-    if (opts.vocabSize !== undefined) {
-      for (const id of ex.input_ids) {
-        if (id < 0 || id >= opts.vocabSize) fail(`token id ${id} is outside the vocabulary (0..${opts.vocabSize - 1})`);
-      }
-    }
-    for (const name of ['attention_mask', 'token_type_ids'] as const) {
-      if (row[name] === undefined || row[name] === null) continue;
-      const v = intList(name, row[name]);
-      if (v.length !== fullLength) fail(`field '${name}' has ${v.length} values but 'input_ids' has ${fullLength}`);
-      ex[name] = cut(v);
-    }
-  } else if (task === 'token-cls' && wordsField in row) {
-    words = listOf(wordsField, row[wordsField], 'words') as string[];
-    if (words.some((w) => typeof w !== 'string')) fail(`field '${wordsField}' must be a list of words (strings)`);
-    const enc = tokenizer().encodeWords(words, maxLength);
-    ex.input_ids = enc.ids;
-    ex.token_type_ids = enc.typeIds;
-    wordIds = enc.wordIds;
-  } else {
-    const textField = opts.textField ?? 'text';
-    if (task === 'token-cls' && !(textField in row)) fail(`no field 'input_ids' or '${wordsField}' (fields: ${fields()})`);
-    const text = need(textField);
-    if (typeof text !== 'string') fail(`field '${textField}' must be a string, found ${kindOf(text)}`);
-    let pair: string | null = null;
-    if (opts.textPairField !== undefined) {
-      const p = need(opts.textPairField);
-      if (typeof p !== 'string') fail(`field '${opts.textPairField}' must be a string, found ${kindOf(p)}`);
-      pair = p as string;
-    }
-    const enc = tokenizer().encode(text as string, pair, maxLength);
-    ex.input_ids = enc.ids;
-    ex.token_type_ids = enc.typeIds;
+  const example: Example = { input_ids: [], line: reader.line };
+  if ('input_ids' in reader.row) return { example, wordIds: null, words: [], fullLength: preTokenizedInputs(reader, opts, example) };
+  if (opts.task === 'token-cls' && wordsField in reader.row) {
+    const words = reader.listOf(wordsField, reader.row[wordsField], 'words') as string[];
+    if (words.some((w) => typeof w !== 'string')) reader.fail(`field '${wordsField}' must be a list of words (strings)`);
+    const enc = needTokenizer(reader, opts).encodeWords(words, opts.maxLength);
+    example.input_ids = enc.ids;
+    example.token_type_ids = enc.typeIds;
+    return { example, wordIds: enc.wordIds, words, fullLength: 0 };
   }
+  textInputs(reader, opts, example);
+  return { example, wordIds: null, words: [], fullLength: 0 };
+}
 
-  // --- labels ---------------------------------------------------------------------------------------
-  if (task === 'causal-lm') return ex;
-  const lv = labelValue();
-  if (task === 'seq-cls') {
-    if (lv === null) {
-      unlabeled();
-      ex.label = IGNORE;
-    } else {
-      ex.label = resolveLabel(lv.value, labels(), at, true);
-      if (ex.label === IGNORE) unlabeled();
+/** Sets the example's inputs from `input_ids` (and the optional mask and type ids); returns their length before truncation. */
+function preTokenizedInputs(reader: RowReader, opts: ExampleOptions, example: Example): number {
+  const all = reader.intList('input_ids', reader.row.input_ids);
+  const fullLength = all.length;
+  example.input_ids = truncate(all, opts.maxLength);
+  if (example.input_ids.length === 0) reader.fail(`field 'input_ids' is empty`);
+  if (opts.vocabSize !== undefined) {
+    for (const id of example.input_ids) {
+      if (id < 0 || id >= opts.vocabSize) reader.fail(`token id ${id} is outside the vocabulary (0..${opts.vocabSize - 1})`);
     }
-    return ex;
   }
-  // token-cls
-  const n = ex.input_ids.length;
+  for (const name of ['attention_mask', 'token_type_ids'] as const) {
+    if (reader.row[name] === undefined || reader.row[name] === null) continue;
+    const v = reader.intList(name, reader.row[name]);
+    if (v.length !== fullLength) reader.fail(`field '${name}' has ${v.length} values but 'input_ids' has ${fullLength}`);
+    example[name] = truncate(v, opts.maxLength);
+  }
+  return fullLength;
+}
+
+/** Sets the example's inputs by tokenizing the text field (and the pair field, when configured). */
+function textInputs(reader: RowReader, opts: ExampleOptions, example: Example): void {
+  const textField = opts.textField ?? 'text';
+  if (opts.task === 'token-cls' && !(textField in reader.row)) reader.fail(`no field 'input_ids' or '${opts.wordsField ?? 'tokens'}' (fields: ${reader.fields()})`);
+  const text = reader.need(textField);
+  if (typeof text !== 'string') reader.fail(`field '${textField}' must be a string, found ${kindOf(text)}`);
+  let pair: string | null = null;
+  if (opts.textPairField !== undefined) {
+    const p = reader.need(opts.textPairField);
+    if (typeof p !== 'string') reader.fail(`field '${opts.textPairField}' must be a string, found ${kindOf(p)}`);
+    pair = p as string;
+  }
+  const enc = needTokenizer(reader, opts).encode(text as string, pair, opts.maxLength);
+  example.input_ids = enc.ids;
+  example.token_type_ids = enc.typeIds;
+}
+
+/** The label fields to look for when none is configured, the task's usual one first. */
+const labelFieldOrder = (task: Task): string[] => (task === 'token-cls' ? ['labels', 'label'] : ['label', 'labels']);
+
+function labelField(row: Record<string, unknown>, opts: ExampleOptions): string | null {
+  if (opts.labelField !== undefined) return opts.labelField in row ? opts.labelField : null;
+  return labelFieldOrder(opts.task).find((f) => f in row) ?? null;
+}
+
+/** The row's label, or null when it has none (a missing, null or empty field). */
+function labelValue(reader: RowReader, opts: ExampleOptions): { field: string; value: unknown } | null {
+  const row = reader.row;
+  const f = labelField(row, opts);
+  if (f === null || row[f] === null || row[f] === undefined || row[f] === '') return null;
+  return { field: f, value: row[f] };
+}
+
+function checkUnlabeledAllowed(reader: RowReader, opts: ExampleOptions): void {
+  if (opts.allowUnlabeled) return;
+  const f = opts.labelField ?? labelFieldOrder(opts.task)[0];
+  reader.fail(`no label; field '${f}' is missing, empty or -100 (fields: ${reader.fields()}); unlabeled rows are only allowed in a distillation transfer set`);
+}
+
+const needLabelSet = (reader: RowReader, opts: ExampleOptions): LabelSet => opts.labels ?? reader.fail(`the model has no label set (num_labels / id2label) for task ${opts.task}`);
+
+/** seq-cls: the row's class id, or -100 when unlabeled (and that is allowed). */
+function seqClsLabel(reader: RowReader, opts: ExampleOptions): number {
+  const lv = labelValue(reader, opts);
   if (lv === null) {
-    unlabeled();
-    ex.labels = new Array<number>(n).fill(IGNORE);
-    return ex;
+    checkUnlabeledAllowed(reader, opts);
+    return IGNORE;
   }
-  if (wordIds === null && !('input_ids' in row)) fail(`per-word labels need the words in field '${wordsField}' (or pre-tokenized 'input_ids'), not raw text`);
-  const set = labels();
-  const ids = listOf(lv.field, lv.value, 'labels').map((v) => (v === null ? IGNORE : resolveLabel(v, set, at, true)));
+  const label = resolveLabel(lv.value, needLabelSet(reader, opts), reader.at, true);
+  if (label === IGNORE) checkUnlabeledAllowed(reader, opts);
+  return label;
+}
+
+/** token-cls: one label per token, from per-token labels (pre-tokenized) or per-word labels (on each word's first sub-token). */
+function tokenClsLabels(reader: RowReader, opts: ExampleOptions, inputs: ExampleInputs): number[] {
+  const lv = labelValue(reader, opts);
+  if (lv === null) {
+    checkUnlabeledAllowed(reader, opts);
+    return new Array<number>(inputs.example.input_ids.length).fill(IGNORE);
+  }
+  const { wordIds, words, fullLength } = inputs;
+  if (wordIds === null && !('input_ids' in reader.row)) reader.fail(`per-word labels need the words in field '${opts.wordsField ?? 'tokens'}' (or pre-tokenized 'input_ids'), not raw text`);
+  const set = needLabelSet(reader, opts);
+  const ids = reader.listOf(lv.field, lv.value, 'labels').map((v) => (v === null ? IGNORE : resolveLabel(v, set, reader.at, true)));
   if (wordIds) {
-    if (ids.length !== words.length) fail(`${words.length} words but ${ids.length} labels`);
+    if (ids.length !== words.length) reader.fail(`${words.length} words but ${ids.length} labels`);
     let prev: number | null = null;
-    ex.labels = wordIds.map((w) => {
+    return wordIds.map((w) => {
       const first = w !== null && w !== prev;
       prev = w;
       return first ? ids[w!]! : IGNORE;
     });
-  } else {
-    if (ids.length !== fullLength) fail(`field '${lv.field}' has ${ids.length} labels but 'input_ids' has ${fullLength} tokens`);
-    ex.labels = cut(ids);
   }
+  if (ids.length !== fullLength) reader.fail(`field '${lv.field}' has ${ids.length} labels but 'input_ids' has ${fullLength} tokens`);
+  return truncate(ids, opts.maxLength);
+}
+
+/** Converts rows to examples lazily. */
+export async function* toExamples(rows: AsyncIterable<RowAt> | Iterable<RowAt>, opts: ExampleOptions): AsyncGenerator<Example> {
+  for await (const { row, line } of rows) yield toExample(row, line, opts);
+}
+
+/** One row -> one example (see the module comment for the accepted shapes). */
+export function toExample(row: Record<string, unknown>, line: number, opts: ExampleOptions): Example {
+  const reader = new RowReader(row, line, opts.file);
+  const inputs = exampleInputs(reader, opts);
+  const ex = inputs.example;
+  if (opts.task === 'causal-lm') return ex;
+  if (opts.task === 'seq-cls') ex.label = seqClsLabel(reader, opts);
+  else ex.labels = tokenClsLabels(reader, opts, inputs);
   return ex;
 }
 

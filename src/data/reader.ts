@@ -136,7 +136,7 @@ export interface CsvOptions extends ReadOptions {
   delimiter?: string;
 }
 
-const enum S {
+const enum CsvState {
   FieldStart,
   Unquoted,
   Quoted,
@@ -144,141 +144,199 @@ const enum S {
   QuoteInQuoted,
 }
 
+/** Matches a run of ordinary characters in an unquoted field, so that they are copied in one slice, not one by one. */
+function plainRunPattern(delimiter: string): RegExp {
+  const escaped = delimiter === '\t' ? '\\t' : delimiter.replace(/[\\\]^-]/g, '\\$&');
+  return new RegExp(`[^${escaped}"\\r\\n]+`, 'y');
+}
+
 /**
- * Rows of a CSV file with a header row (RFC 4180). Each row maps the header's names to string values;
- * `line` is the line where the record starts (a quoted field may span lines).
+ * The character level of CSV: splits text fed chunk by chunk into records of fields and counts lines.
+ * A field or line end may be split across chunks, so all progress lives in the fields, not in `feed`'s locals.
+ * Records are handed to `onRecord` as they end (not collected per chunk) so that a bad record is reported
+ * before any syntax error further on; blank lines are not records.
  */
-export async function* readCsv(file: string, opts: CsvOptions = {}): AsyncGenerator<RowAt> {
-  const delim = opts.delimiter ?? ',';
-  if (delim.length !== 1 || delim === '"' || delim === '\n' || delim === '\r') {
-    throw new InputError(`${file}: invalid CSV delimiter ${JSON.stringify(delim)}`);
+class CsvTokenizer {
+  private state = CsvState.FieldStart;
+  private line = 1; // current physical line
+  private recordLine = 1; // line where the current record starts
+  private field = '';
+  private fields: string[] = [];
+  private recordHasContent = false; // false for a blank line
+  private afterCR = false; // the previous character was a \r ending a line (a following \n belongs to it)
+  private quotedCR = false; // inside a quoted field, the last character was a \r (a \n right after is the same line end)
+  private readonly plainRun: RegExp;
+
+  constructor(
+    private readonly delimiter: string,
+    private readonly onRecord: (fields: string[], line: number) => void,
+    private readonly syntaxError: (line: number, reason: string) => Error,
+  ) {
+    this.plainRun = plainRunPattern(delimiter);
   }
-  // A run of ordinary characters in an unquoted field.
-  const plain = new RegExp(`[^${delim === '\t' ? '\\t' : delim.replace(/[\\\]^-]/g, '\\$&')}"\\r\\n]+`, 'y');
 
-  let header: string[] | null = null;
-  let rows = 0;
-  let state = S.FieldStart;
-  let line = 1; // current physical line
-  let recordLine = 1; // line where the current record starts
-  let field = '';
-  let fields: string[] = [];
-  let recordHasContent = false; // false for a blank line
-  let afterCR = false; // the previous character was a \r ending a line (a following \n belongs to it)
-  let quotedCR = false; // inside a quoted field, the last character was a \r (a \n right after is the same line end)
-  const ready: RowAt[] = [];
-
-  const endRecord = () => {
-    fields.push(field);
-    field = '';
-    const rec = fields;
-    fields = [];
-    const start = recordLine;
-    const content = recordHasContent;
-    recordHasContent = false;
-    state = S.FieldStart;
-    if (!content) return; // blank line
-    if (header === null) {
-      const seen = new Set<string>();
-      for (const name of rec) {
-        if (seen.has(name)) throw new InputError(`${file}:${start}: duplicate column '${name}' in the header`);
-        seen.add(name);
-      }
-      header = rec;
-      return;
-    }
-    if (rec.length !== header.length) {
-      throw new InputError(`${file}:${start}: expected ${header.length} fields, found ${rec.length}`);
-    }
-    const row: Record<string, unknown> = {};
-    for (let k = 0; k < header.length; k++) row[header[k]!] = rec[k];
-    ready.push({ row, line: start });
-  };
-
-  for await (const chunk of textChunks(file, opts)) {
-    const n = chunk.length;
+  feed(chunk: string): void {
     let i = 0;
-    while (i < n) {
+    while (i < chunk.length) {
       const c = chunk[i]!;
-      if (afterCR) {
-        afterCR = false;
+      if (this.afterCR) {
+        this.afterCR = false;
         if (c === '\n') {
           i++;
           continue;
         }
       }
-      switch (state) {
-        case S.FieldStart:
-        case S.Unquoted:
-          if (c === delim) {
-            fields.push(field);
-            field = '';
-            recordHasContent = true;
-            state = S.FieldStart;
-            i++;
-          } else if (c === '\n' || c === '\r') {
-            endRecord();
-            line++;
-            recordLine = line;
-            afterCR = c === '\r';
-            i++;
-          } else if (c === '"' && state === S.FieldStart) {
-            state = S.Quoted;
-            quotedCR = false;
-            recordHasContent = true;
-            i++;
-          } else if (c === '"') {
-            field += c; // stray quote inside an unquoted field: literal
-            i++;
-          } else {
-            plain.lastIndex = i;
-            const m = plain.exec(chunk);
-            const run = m ? m[0] : c;
-            field += run;
-            recordHasContent = true;
-            state = S.Unquoted;
-            i += run.length;
-          }
+      switch (this.state) {
+        case CsvState.FieldStart:
+        case CsvState.Unquoted:
+          i = this.unquoted(chunk, i, c);
           break;
-        case S.Quoted: {
-          const q = chunk.indexOf('"', i);
-          const end = q < 0 ? n : q;
-          const run = chunk.slice(i, end);
-          for (let k = 0; k < run.length; k++) {
-            const ch = run.charCodeAt(k);
-            if (ch === 13 || (ch === 10 && !quotedCR)) line++;
-            quotedCR = ch === 13;
-          }
-          field += run;
-          i = end;
-          if (q >= 0) {
-            state = S.QuoteInQuoted;
-            quotedCR = false;
-            i++;
-          }
+        case CsvState.Quoted:
+          i = this.quoted(chunk, i);
           break;
-        }
-        case S.QuoteInQuoted:
-          if (c === '"') {
-            field += '"';
-            state = S.Quoted;
-            i++;
-          } else if (c === delim || c === '\n' || c === '\r') {
-            state = S.Unquoted; // handled as the field's end on the next turn
-          } else {
-            throw new InputError(`${file}:${line}: unexpected character ${JSON.stringify(c)} after a closing quote (quote the whole field and double the quotes inside)`);
-          }
+        case CsvState.QuoteInQuoted:
+          i = this.afterQuote(i, c);
           break;
       }
     }
-    if (ready.length > 0) {
-      rows += ready.length;
-      yield* ready.splice(0, ready.length);
-    }
   }
-  if (state === S.Quoted) throw new InputError(`${file}:${recordLine}: unterminated quoted field`);
-  if (recordHasContent || fields.length > 0) endRecord();
-  rows += ready.length;
-  yield* ready.splice(0, ready.length);
-  if (rows === 0) throw new InputError(`${file}: no rows`);
+
+  /** Ends the input: the last record may lack a line end. */
+  end(): void {
+    if (this.state === CsvState.Quoted) throw this.syntaxError(this.recordLine, 'unterminated quoted field');
+    if (this.recordHasContent || this.fields.length > 0) this.endRecord();
+  }
+
+  /** Outside quotes; returns where to go on. */
+  private unquoted(chunk: string, i: number, c: string): number {
+    if (c === this.delimiter) {
+      this.fields.push(this.field);
+      this.field = '';
+      this.recordHasContent = true;
+      this.state = CsvState.FieldStart;
+    } else if (c === '\n' || c === '\r') {
+      this.endRecord();
+      this.line++;
+      this.recordLine = this.line;
+      this.afterCR = c === '\r';
+    } else if (c === '"' && this.state === CsvState.FieldStart) {
+      this.state = CsvState.Quoted;
+      this.quotedCR = false;
+      this.recordHasContent = true;
+    } else if (c === '"') {
+      this.field += c; // stray quote inside an unquoted field: literal
+    } else {
+      this.plainRun.lastIndex = i;
+      const run = this.plainRun.exec(chunk)?.[0] ?? c;
+      this.field += run;
+      this.recordHasContent = true;
+      this.state = CsvState.Unquoted;
+      return i + run.length;
+    }
+    return i + 1;
+  }
+
+  /** Inside quotes: everything up to the next quote belongs to the field, line breaks included. */
+  private quoted(chunk: string, i: number): number {
+    const quote = chunk.indexOf('"', i);
+    const end = quote < 0 ? chunk.length : quote;
+    const run = chunk.slice(i, end);
+    for (let k = 0; k < run.length; k++) {
+      const ch = run.charCodeAt(k);
+      if (ch === 13 || (ch === 10 && !this.quotedCR)) this.line++;
+      this.quotedCR = ch === 13;
+    }
+    this.field += run;
+    if (quote < 0) return end;
+    this.state = CsvState.QuoteInQuoted;
+    this.quotedCR = false;
+    return end + 1;
+  }
+
+  private afterQuote(i: number, c: string): number {
+    if (c === '"') {
+      this.field += '"';
+      this.state = CsvState.Quoted;
+      return i + 1;
+    }
+    if (c === this.delimiter || c === '\n' || c === '\r') {
+      this.state = CsvState.Unquoted; // handled as the field's end on the next turn
+      return i;
+    }
+    throw this.syntaxError(this.line, `unexpected character ${JSON.stringify(c)} after a closing quote (quote the whole field and double the quotes inside)`);
+  }
+
+  private endRecord(): void {
+    this.fields.push(this.field);
+    this.field = '';
+    const record = this.fields;
+    this.fields = [];
+    const hasContent = this.recordHasContent;
+    this.recordHasContent = false;
+    this.state = CsvState.FieldStart;
+    if (hasContent) this.onRecord(record, this.recordLine);
+  }
+}
+
+/** Turns records into rows keyed by the header (the first record), holding them until the reader takes them. */
+class CsvRows {
+  private header: string[] | null = null;
+  private pending: RowAt[] = [];
+  /** Rows taken so far. */
+  taken = 0;
+
+  constructor(private readonly file: string) {}
+
+  add(record: string[], line: number): void {
+    if (this.header === null) {
+      const seen = new Set<string>();
+      for (const name of record) {
+        if (seen.has(name)) throw new InputError(`${this.file}:${line}: duplicate column '${name}' in the header`);
+        seen.add(name);
+      }
+      this.header = record;
+      return;
+    }
+    const header = this.header;
+    if (record.length !== header.length) {
+      throw new InputError(`${this.file}:${line}: expected ${header.length} fields, found ${record.length}`);
+    }
+    const row: Record<string, unknown> = {};
+    for (let k = 0; k < header.length; k++) row[header[k]!] = record[k];
+    this.pending.push({ row, line });
+  }
+
+  /** The rows added since the last call. */
+  take(): RowAt[] {
+    const rows = this.pending;
+    this.pending = [];
+    this.taken += rows.length;
+    return rows;
+  }
+}
+
+/**
+ * Rows of a CSV file with a header row (RFC 4180). Each row maps the header's names to string values;
+ * `line` is the line where the record starts (a quoted field may span lines).
+ */
+export async function* readCsv(file: string, opts: CsvOptions = {}): AsyncGenerator<RowAt> {
+  const delimiter = opts.delimiter ?? ',';
+  if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
+    throw new InputError(`${file}: invalid CSV delimiter ${JSON.stringify(delimiter)}`);
+  }
+  const rows = new CsvRows(file);
+  const tokenizer = new CsvTokenizer(
+    delimiter,
+    (record, line) => rows.add(record, line),
+    (line, reason) => new InputError(`${file}:${line}: ${reason}`),
+  );
+  // Rows go out once per chunk, so memory holds one chunk's rows at most.
+  for await (const chunk of textChunks(file, opts)) {
+    tokenizer.feed(chunk);
+    const ready = rows.take();
+    if (ready.length > 0) yield* ready;
+  }
+  tokenizer.end();
+  yield* rows.take();
+  if (rows.taken === 0) throw new InputError(`${file}: no rows`);
 }

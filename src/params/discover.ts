@@ -21,7 +21,7 @@ import { InputError } from '../errors.js';
 import { type Sidecar } from '../export/student.js';
 import { transpose2d } from '../export/hf-weights.js';
 import type { Model } from '../ir/convert.js';
-import type { Graph, Value } from '../ir/graph.js';
+import type { Graph, Node, Value } from '../ir/graph.js';
 import { DataType, isFloatType } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';
 import { elementCount, makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.js';
@@ -207,22 +207,60 @@ interface Assignment {
   use: Use;
 }
 
+/** A use of an initializer equal to several HF tensors, when nothing in the export says which it stands for. */
+interface AmbiguousUse {
+  init: Value;
+  use: Use;
+  matches: Layout[];
+}
+
+/**
+ * What the steps of matching model.safetensors share: the uses given to each HF tensor (the map's order is
+ * the plan's), and the tensors the export folded or dropped, made again from model.safetensors.
+ */
+interface HfMatch {
+  g: Graph;
+  weights: Map<string, HfTensor>;
+  rw: Rewriter;
+  assigned: Map<string, Assignment[]>;
+  rematerialized: Set<string>;
+}
+
 function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: string[], rw: Rewriter): Found[] {
-  const transposedCache = new Map<HfTensor, Float32Array>();
-  const transposedData = (hf: HfTensor) => {
-    let t = transposedCache.get(hf);
-    if (!t) transposedCache.set(hf, (t = transpose2d(hf.data, hf.shape[0]!, hf.shape[1]!)));
-    return t;
-  };
+  const { assigned, ambiguous, scalars } = matchInitializers(g, indexByBits(weights));
+  settleAmbiguousUses(assigned, ambiguous, warnings);
+  const m: HfMatch = { g, weights, rw, assigned, rematerialized: new Set() };
+  restoreFoldedScalars(m, scalars);
+  restoreOnePlusWeights(m);
+  restoreDroppedBiases(m);
+  const found = oneInitializerPerParameter(m);
+  warnUnread(weights, assigned, warnings);
+  return found;
+}
+
+/**
+ * model.safetensors' tensors by a hash of their bits, as they are and transposed, so that each initializer
+ * finds the tensors equal to it without being compared with all of them. A constant-valued tensor's
+ * transpose has the same bits: a non-square one is listed as transposed under its one hash.
+ */
+function indexByBits(weights: Map<string, HfTensor>): Map<string, Layout[]> {
   const index = new Map<string, Layout[]>();
-    for (const hf of weights.values()) {
+  for (const hf of weights.values()) {
     pushTo(index, bitsKey(hf.data), { hf, transpose: false });
     if (hf.shape.length === 2 && !allEqual(hf.data)) pushTo(index, transposedBitsKey(hf.data, hf.shape[0]!, hf.shape[1]!), { hf, transpose: true });
     else if (hf.shape.length === 2 && hf.shape[0] !== hf.shape[1]) pushTo(index, bitsKey(hf.data), { hf, transpose: true });
   }
+  return index;
+}
 
+/**
+ * Matches each float initializer to the HF tensors of its value (as is or transposed, whatever its name) and
+ * gives each of its uses to the one the export's names say (pickParameter); the uses they do not settle are
+ * returned apart. Also lists the scalars, into which the exporter may have folded constant-valued parameters.
+ */
+function matchInitializers(g: Graph, index: Map<string, Layout[]>): { assigned: Map<string, Assignment[]>; ambiguous: AmbiguousUse[]; scalars: Value[] } {
   const assigned = new Map<string, Assignment[]>();
-  const ambiguous: { init: Value; use: Use; matches: Layout[] }[] = [];
+  const ambiguous: AmbiguousUse[] = [];
   const scalars: Value[] = [];
   for (const init of floatInitializers(g)) {
     const data = floatsOf(init.initializer!);
@@ -235,44 +273,66 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
       else ambiguous.push({ init, use, matches });
     }
   }
-  // Uses no name or module decides: give each to a parameter of its value that has no use yet, in name order.
+  return { assigned, ambiguous, scalars };
+}
+
+/**
+ * Uses no name or module decides: give each to a parameter of its value that has no use yet, in name order,
+ * and say so. Done after every other use is given, so that none takes a parameter the export does name.
+ */
+function settleAmbiguousUses(assigned: Map<string, Assignment[]>, ambiguous: AmbiguousUse[], warnings: string[]): void {
   for (const a of ambiguous) {
     const free = a.matches.filter((m) => !assigned.has(m.hf.name)).sort((x, y) => x.hf.name.localeCompare(y.hf.name, 'en', { numeric: true }));
     const m = free[0] ?? a.matches[0]!;
     pushTo(assigned, m.hf.name, { init: a.init, transpose: m.transpose, use: a.use });
     warnings.push(`${a.use.node.describe()} reads '${a.init.name}', equal to ${a.matches.length} parameters of model.safetensors, and nothing in the export says which: given to '${m.hf.name}' (names may be swapped in model.safetensors; training is the same). Export with scripts/tools/export_hf.py for an exact map`);
   }
+}
 
-  // Parameters the exporter folded into a scalar constant: a constant-valued HF tensor (a zero bias) whose
-  // module reads a scalar of that value at the slot of its role.
-  const rematerialized = new Set<string>();
-  for (const hf of weights.values()) {
-    if (assigned.has(hf.name) || !allEqual(hf.data) || hf.data.length === 0) continue;
+/** Records a parameter made again from model.safetensors: the edit that says how, and the uses it now has. */
+function recordRestored(m: HfMatch, hfName: string, edit: string, uses: Assignment[]): void {
+  m.rw.edits.push(edit);
+  m.rematerialized.add(hfName);
+  m.assigned.set(hfName, uses);
+}
+
+/**
+ * Parameters the exporter folded into a scalar constant: a constant-valued HF tensor (a zero bias) whose
+ * module reads a scalar of that value at the slot of its role. They get their own initializer again, or
+ * PyTorch would train a tensor that the graph does not.
+ */
+function restoreFoldedScalars(m: HfMatch, scalars: Value[]): void {
+  for (const hf of m.weights.values()) {
+    if (m.assigned.has(hf.name) || !allEqual(hf.data) || hf.data.length === 0) continue;
     const folded: { use: Use; scalar: Value }[] = [];
     for (const scalar of scalars) {
       if (!sameBits(floatsOf(scalar.initializer!), hf.data.subarray(0, 1))) continue;
       for (const use of usesOf(scalar)) if (use.scope === moduleOf(hf.name) && roleOf(use) === leafOf(hf.name)) folded.push({ use, scalar });
     }
     if (!folded.length) continue;
-    const made = rw.initializer(hf.name, tensorLike(folded[0]!.scalar.initializer!, hf.name, hf.shape, hf.data));
-    for (const f of folded) rw.point(f.use, made);
-    rw.edits.push(`'${hf.name}' ${JSON.stringify(hf.shape)}: rematerialized from model.safetensors (the export folded it into scalar '${folded[0]!.scalar.name}', read by ${folded.map((f) => `'${f.use.node.name}'`).join(', ')})`);
-    rematerialized.add(hf.name);
-    assigned.set(hf.name, folded.map(({ use }) => ({ init: made, transpose: false, use })));
+    const made = m.rw.initializer(hf.name, tensorLike(folded[0]!.scalar.initializer!, hf.name, hf.shape, hf.data));
+    for (const f of folded) m.rw.point(f.use, made);
+    const edit = `'${hf.name}' ${JSON.stringify(hf.shape)}: rematerialized from model.safetensors (the export folded it into scalar '${folded[0]!.scalar.name}', read by ${folded.map((f) => `'${f.use.node.name}'`).join(', ')})`;
+    recordRestored(m, hf.name, edit, folded.map(({ use }) => ({ init: made, transpose: false, use })));
   }
+}
 
-  // Parameters applied as `1 + w` (Gemma's RMSNorm) that the exporter folded into a constant: an initializer
-  // equal to 1 + the HF tensor, read in that tensor's module, becomes Add(w, 1) over the parameter w, which
-  // is what PyTorch computes every forward (fresh norms all fold into one shared tensor of ones).
-  const used = new Set([...assigned.values()].flatMap((list) => list.map((a) => a.init)));
+/**
+ * Parameters applied as `1 + w` (Gemma's RMSNorm) that the exporter folded into a constant: an initializer
+ * equal to 1 + the HF tensor, read in that tensor's module, becomes Add(w, 1) over the parameter w, which
+ * is what PyTorch computes every forward (fresh norms all fold into one shared tensor of ones).
+ */
+function restoreOnePlusWeights(m: HfMatch): void {
+  const { g, rw } = m;
+  const used = new Set([...m.assigned.values()].flatMap((list) => list.map((a) => a.init)));
   const unclaimed = new Map<string, Value[]>();
   for (const init of floatInitializers(g)) {
     if (used.has(init)) continue;
     const key = `${dimsOf(init).join('x')}|${bitsKey(floatsOf(init.initializer!))}`;
     pushTo(unclaimed, key, init);
   }
-  for (const hf of weights.values()) {
-    if (assigned.has(hf.name)) continue;
+  for (const hf of m.weights.values()) {
+    if (m.assigned.has(hf.name)) continue;
     const onePlus = hf.data.map((x) => Math.fround(1 + x));
     const holders = (unclaimed.get(`${hf.shape.join('x')}|${bitsKey(onePlus)}`) ?? []).filter((v) => sameBits(floatsOf(v.initializer!), onePlus));
     const uses = holders.flatMap((v) => usesOf(v)).filter((u) => u.scope === moduleOf(hf.name));
@@ -282,40 +342,57 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
     sum.type = { ...w.type };
     const add = g.addNode('Add', [w, rw.initializer(`${hf.name}/one`, makeTensor('', DataType.FLOAT, [], Float32Array.of(1)))], [sum], [], { name: `${hf.name}/one_plus` });
     for (const u of uses) rw.point(u, sum);
-    rw.edits.push(`'${hf.name}' ${JSON.stringify(hf.shape)}: restored from model.safetensors as 1 + w (the export folded it into '${holders[0]!.name}', read by ${uses.map((u) => `'${u.node.name}'`).join(', ')})`);
-    rematerialized.add(hf.name);
-    assigned.set(hf.name, [{ init: w, transpose: false, use: { node: add, slot: 0, via: w, scope: uses[0]!.scope } }]);
+    const edit = `'${hf.name}' ${JSON.stringify(hf.shape)}: restored from model.safetensors as 1 + w (the export folded it into '${holders[0]!.name}', read by ${uses.map((u) => `'${u.node.name}'`).join(', ')})`;
+    recordRestored(m, hf.name, edit, [{ init: w, transpose: false, use: { node: add, slot: 0, via: w, scope: uses[0]!.scope } }]);
   }
+}
 
-  // Zero biases an optimizer removed outright (onnxscript's RemoveOptionalBias turns Gemm(x, W, 0) into
-  // Gemm(x, W)): the bias goes back where its module's weight is applied, as Gemm's C or an Add after MatMul.
-  for (const hf of weights.values()) {
-    if (assigned.has(hf.name) || leafOf(hf.name) !== 'bias' || !allEqual(hf.data) || hf.data[0] !== 0 || hf.shape.length !== 1) continue;
-    const weightUses = (assigned.get(`${moduleOf(hf.name)}.weight`) ?? []).filter((a) => a.use.node.opType === 'Gemm' || a.use.node.opType === 'MatMul');
+/**
+ * Zero biases an optimizer removed outright (onnxscript's RemoveOptionalBias turns Gemm(x, W, 0) into
+ * Gemm(x, W)): the bias goes back where its module's weight is applied, as Gemm's C or an Add after MatMul.
+ */
+function restoreDroppedBiases(m: HfMatch): void {
+  for (const hf of m.weights.values()) {
+    if (m.assigned.has(hf.name) || leafOf(hf.name) !== 'bias' || !allEqual(hf.data) || hf.data[0] !== 0 || hf.shape.length !== 1) continue;
+    const weightUses = (m.assigned.get(`${moduleOf(hf.name)}.weight`) ?? []).filter((a) => a.use.node.opType === 'Gemm' || a.use.node.opType === 'MatMul');
     const nodes = [...new Set(weightUses.map((a) => a.use.node))];
     if (nodes.length !== 1 || (nodes[0]!.opType === 'Gemm' && nodes[0]!.inputs[2])) continue;
     const node = nodes[0]!;
-    const made = rw.initializer(hf.name, tensorLike(weightUses[0]!.init.initializer!, hf.name, hf.shape, hf.data));
-    let use: Use;
-    if (node.opType === 'Gemm') {
-      g.setNodeInput(node, 2, made);
-      use = { node, slot: 2, via: made, scope: weightUses[0]!.use.scope };
-    } else {
-      const out = node.output(0);
-      const sum = g.newValue(`${out.name}/bias`);
-      sum.type = { ...out.type };
-      g.replaceAllUses(out, sum);
-      const add = g.addNode('Add', [out, made], [sum], [], { name: `${node.name}/bias` });
-      use = { node: add, slot: 1, via: made, scope: weightUses[0]!.use.scope };
-    }
-    rw.edits.push(`'${hf.name}' ${JSON.stringify(hf.shape)}: restored from model.safetensors into ${node.describe()} (the export dropped this zero bias)`);
-    rematerialized.add(hf.name);
-    assigned.set(hf.name, [{ init: made, transpose: false, use }]);
+    const made = m.rw.initializer(hf.name, tensorLike(weightUses[0]!.init.initializer!, hf.name, hf.shape, hf.data));
+    const use = addBias(m.g, node, made, weightUses[0]!.use.scope);
+    const edit = `'${hf.name}' ${JSON.stringify(hf.shape)}: restored from model.safetensors into ${node.describe()} (the export dropped this zero bias)`;
+    recordRestored(m, hf.name, edit, [{ init: made, transpose: false, use }]);
   }
+}
 
+/** Applies `bias` after the Gemm or MatMul `node` (as Gemm's C, or an Add on MatMul's output); returns its use. */
+function addBias(g: Graph, node: Node, bias: Value, scope: string | null): Use {
+  if (node.opType === 'Gemm') {
+    g.setNodeInput(node, 2, bias);
+    return { node, slot: 2, via: bias, scope };
+  }
+  const out = node.output(0);
+  const sum = g.newValue(`${out.name}/bias`);
+  sum.type = { ...out.type };
+  g.replaceAllUses(out, sum);
+  const add = g.addNode('Add', [out, bias], [sum], [], { name: `${node.name}/bias` });
+  return { node: add, slot: 1, via: bias, scope };
+}
+
+/** The HF tensors each initializer's uses were given to: more than one means the export merged them. */
+function parametersServedBy(assigned: Map<string, Assignment[]>): Map<Value, Set<string>> {
   const serves = new Map<Value, Set<string>>();
   for (const [name, list] of assigned) for (const a of list) (serves.get(a.init) ?? serves.set(a.init, new Set()).get(a.init)!).add(name);
+  return serves;
+}
 
+/**
+ * Makes each matched HF tensor one initializer that all its uses read. An initializer it holds alone is
+ * kept (as is in preference to transposed); its other copies are tied to it (their readers read it, so
+ * one gradient sum, one update), and uses of the other layout read a Transpose of it.
+ */
+function oneInitializerPerParameter({ weights, rw, assigned, rematerialized }: HfMatch): Found[] {
+  const serves = parametersServedBy(assigned);
   const found: Found[] = [];
   const taken = new Set<Value>();
   for (const [name, list] of assigned) {
@@ -327,12 +404,8 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
     let origin: ParameterOrigin = rematerialized.has(name) ? 'rematerialized' : 'as-exported';
     const transpose = canonical ? layoutOf(canonical) : list[0]!.transpose;
     if (!canonical) {
-      // Every initializer holding it also holds other parameters (a merge): it gets its own.
-      const data = transpose ? transposedData(hf) : hf.data;
-      const dims = transpose ? [hf.shape[1]!, hf.shape[0]!] : hf.shape;
-      canonical = rw.initializer(hf.name, tensorLike(list[0]!.init.initializer!, hf.name, dims, data));
+      canonical = untiedCopy(hf, list[0]!.init, transpose, serves.get(list[0]!.init)!.size, rw);
       origin = 'untied';
-      rw.edits.push(`'${hf.name}': its own copy of '${list[0]!.init.name}', which the export shares among ${serves.get(list[0]!.init)!.size} parameters`);
     }
     taken.add(canonical);
     for (const a of list) rw.point(a.use, a.transpose === transpose ? canonical : rw.transposeOf(canonical));
@@ -340,12 +413,27 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
     if (tiedCopies.length) rw.edits.push(`'${hf.name}': the readers of its copies ${tiedCopies.map((v) => `'${v.name}'`).join(', ')} read it instead (one gradient sum, one update)`);
     found.push({ init: canonical, origin, hfName: hf.name, transpose, tiedCopies: tiedCopies.map((v) => v.name) });
   }
+  return found;
+}
 
+/**
+ * A parameter's own initializer, from model.safetensors in the layout its uses read, when every initializer
+ * holding it also holds other parameters (a merge): trained as one, they would be a different model.
+ */
+function untiedCopy(hf: HfTensor, shared: Value, transpose: boolean, sharers: number, rw: Rewriter): Value {
+  const data = transpose ? transpose2d(hf.data, hf.shape[0]!, hf.shape[1]!) : hf.data;
+  const dims = transpose ? [hf.shape[1]!, hf.shape[0]!] : hf.shape;
+  const copy = rw.initializer(hf.name, tensorLike(shared.initializer!, hf.name, dims, data));
+  rw.edits.push(`'${hf.name}': its own copy of '${shared.name}', which the export shares among ${sharers} parameters`);
+  return copy;
+}
+
+/** Says which tensors of model.safetensors nothing in the graph reads: they will not be trained. */
+function warnUnread(weights: Map<string, HfTensor>, assigned: Map<string, Assignment[]>, warnings: string[]): void {
   const missing = [...weights.keys()].filter((n) => !assigned.has(n));
   if (missing.length) {
     warnings.push(`${missing.length} tensor(s) of model.safetensors are not read by the graph and will not be trained (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}): the task's head does not use them, or the exporter folded them; check with 'distill inspect --params'`);
   }
-  return found;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -356,6 +444,27 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
 const looksLikeHfName = (name: string) => /^[A-Za-z_][\w]*(\.[\w]+)+$/.test(name) && !/^(onnx|val|const)[_:]/.test(name);
 
 function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: readonly string[], warnings: string[], rw: Rewriter): Found[] {
+  const found: Found[] = [];
+  let untiedByNode = 0;
+  for (const init of parameterCandidates(g, constants, trainable)) {
+    const own: Found = { init, origin: 'as-exported', hfName: looksLikeHfName(init.name) ? init.name : null, transpose: false, tiedCopies: [] };
+    const copies = untieMergedConstant(own, rw);
+    found.push(own, ...copies);
+    untiedByNode += copies.filter((c) => c.hfName === null).length; // a copy per reading node is the one with no name
+  }
+  if (untiedByNode) warnings.push(`${untiedByNode} merged initializer use(s) carry no parameter name or module path: each reading node got its own parameter. Put config.json and model.safetensors beside the ONNX file (or pass --hf-model) for an exact map`);
+  const removed = tieEqualTensors(found, rw);
+  const kept = found.filter((f) => !removed.has(f));
+  const unnamed = kept.filter((f) => f.hfName === null).length;
+  if (unnamed) warnings.push(`${unnamed} parameter(s) have no Hugging Face name (no model.safetensors beside the ONNX file): model.safetensors will use ONNX names for them; pass --hf-model DIR for HF names`);
+  return kept;
+}
+
+/**
+ * The float initializers that may be parameters. The others go to `constants`, with why: a scalar (an
+ * exporter constant), or a tensor no weight or bias position reads; `--trainable` globs overrule both.
+ */
+function parameterCandidates(g: Graph, constants: PlannedConstant[], trainable: readonly string[]): Value[] {
   const candidates: Value[] = [];
   for (const v of floatInitializers(g)) {
     const uses = usesOf(v);
@@ -364,38 +473,40 @@ function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: reado
     else if (!forced && !uses.some(isLearnablePosition)) constants.push({ name: v.name, shape: dimsOf(v), why: 'read by no weight or bias position (a mask or a constant; --trainable to train it)' });
     else candidates.push(v);
   }
+  return candidates;
+}
 
-  const found: Found[] = [];
-  let untiedByNode = 0;
-  for (const init of candidates) {
-    const data = floatsOf(init.initializer!);
-    const uses = usesOf(init);
-    const own: Found = { init, origin: 'as-exported', hfName: looksLikeHfName(init.name) ? init.name : null, transpose: false, tiedCopies: [] };
-    found.push(own);
-    if (uses.length < 2 || !allEqual(data)) continue;
-    // A constant-valued tensor read from several places is a merge of parameters that happened to be equal
-    // (zero biases, unit LayerNorm weights): one parameter per Identity alias (TorchScript names them), else
-    // per module and role (dynamo), else per reading node.
-    const aliased = uses.some((u) => u.via !== init);
-    const keyOf = (u: Use) => (u.via !== init ? `alias:${u.via.name}` : aliased ? 'self' : u.scope !== null ? `scope:${u.scope}.${roleOf(u) ?? 'param'}` : `node:${u.node.name}`);
-    const groups = new Map<string, Use[]>();
-    for (const u of uses) pushTo(groups, keyOf(u), u);
-    if (groups.size < 2) continue;
-    const [first, ...rest] = [...groups.entries()].sort(([a], [b]) => (a === 'self' ? -1 : b === 'self' ? 1 : 0));
-    if (!aliased && first![0].startsWith('scope:')) own.hfName = first![0].slice('scope:'.length);
-    for (const [key, group] of rest) {
-      const name = key.startsWith('alias:') ? key.slice('alias:'.length) : key.startsWith('scope:') ? key.slice('scope:'.length) : `${init.name}.untied`;
-      if (key.startsWith('node:')) untiedByNode++;
-      const copy = rw.initializer(name, tensorLike(init.initializer!, name, dimsOf(init), data));
-      for (const u of group) rw.point(u, copy);
-      found.push({ init: copy, origin: 'untied', hfName: key.startsWith('node:') ? null : name, transpose: false, tiedCopies: [] });
-    }
-    rw.edits.push(`'${init.name}' ${JSON.stringify(dimsOf(init))}: untied into ${groups.size} parameters (constant-valued, read by ${groups.size} ${aliased ? 'aliases' : 'modules'})`);
+/**
+ * A constant-valued tensor read from several places is a merge of parameters that happened to be equal
+ * (zero biases, unit LayerNorm weights): one parameter per Identity alias (TorchScript names them), else
+ * per module and role (dynamo), else per reading node. `own` stays the first; returns the copies made for
+ * the others (none when it is not such a merge).
+ */
+function untieMergedConstant(own: Found, rw: Rewriter): Found[] {
+  const init = own.init;
+  const data = floatsOf(init.initializer!);
+  const uses = usesOf(init);
+  if (uses.length < 2 || !allEqual(data)) return [];
+  const aliased = uses.some((u) => u.via !== init);
+  const keyOf = (u: Use) => (u.via !== init ? `alias:${u.via.name}` : aliased ? 'self' : u.scope !== null ? `scope:${u.scope}.${roleOf(u) ?? 'param'}` : `node:${u.node.name}`);
+  const groups = new Map<string, Use[]>();
+  for (const u of uses) pushTo(groups, keyOf(u), u);
+  if (groups.size < 2) return [];
+  const [first, ...rest] = [...groups.entries()].sort(([a], [b]) => (a === 'self' ? -1 : b === 'self' ? 1 : 0));
+  if (!aliased && first![0].startsWith('scope:')) own.hfName = first![0].slice('scope:'.length);
+  const copies: Found[] = [];
+  for (const [key, group] of rest) {
+    const name = key.startsWith('alias:') ? key.slice('alias:'.length) : key.startsWith('scope:') ? key.slice('scope:'.length) : `${init.name}.untied`;
+    const copy = rw.initializer(name, tensorLike(init.initializer!, name, dimsOf(init), data));
+    for (const u of group) rw.point(u, copy);
+    copies.push({ init: copy, origin: 'untied', hfName: key.startsWith('node:') ? null : name, transpose: false, tiedCopies: [] });
   }
-  if (untiedByNode) warnings.push(`${untiedByNode} merged initializer use(s) carry no parameter name or module path: each reading node got its own parameter. Put config.json and model.safetensors beside the ONNX file (or pass --hf-model) for an exact map`);
+  rw.edits.push(`'${init.name}' ${JSON.stringify(dimsOf(init))}: untied into ${groups.size} parameters (constant-valued, read by ${groups.size} ${aliased ? 'aliases' : 'modules'})`);
+  return copies;
+}
 
-  // Ties: equal non-constant tensors (as they are, or one the transpose of the other) are copies of one
-  // parameter, e.g. a weight the dynamo exporter wrote once per layer that shares it.
+/** The non-constant tensors found, by shape and a hash of their bits, as they are and (2-D) transposed. */
+function foundByBits(found: Found[]): Map<string, { f: Found; transpose: boolean }[]> {
   const byKey = new Map<string, { f: Found; transpose: boolean }[]>();
   for (const f of found) {
     const data = floatsOf(f.init.initializer!);
@@ -405,8 +516,17 @@ function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: reado
     if (dims.length === 2) keys.push({ key: `${dims[1]}x${dims[0]}|${transposedBitsKey(data, dims[0]!, dims[1]!)}`, transpose: true });
     for (const k of keys) pushTo(byKey, k.key, { f, transpose: k.transpose });
   }
+  return byKey;
+}
+
+/**
+ * Ties: equal non-constant tensors (as they are, or one the transpose of the other) are copies of one
+ * parameter, e.g. a weight the dynamo exporter wrote once per layer that shares it. The readers of each copy
+ * read the first instead; returns the copies, which are no longer parameters.
+ */
+function tieEqualTensors(found: Found[], rw: Rewriter): Set<Found> {
   const removed = new Set<Found>();
-  for (const group of byKey.values()) {
+  for (const group of foundByBits(found).values()) {
     const canonical = group.find((x) => !x.transpose && !removed.has(x.f));
     if (!canonical) continue;
     const cdata = floatsOf(canonical.f.init.initializer!);
@@ -423,10 +543,7 @@ function fromHeuristics(g: Graph, constants: PlannedConstant[], trainable: reado
       rw.edits.push(`'${x.f.init.name}' is ${x.transpose ? 'the transpose of' : 'equal to'} '${canonical.f.init.name}': tied (one parameter)`);
     }
   }
-  const kept = found.filter((f) => !removed.has(f));
-  const unnamed = kept.filter((f) => f.hfName === null).length;
-  if (unnamed) warnings.push(`${unnamed} parameter(s) have no Hugging Face name (no model.safetensors beside the ONNX file): model.safetensors will use ONNX names for them; pass --hf-model DIR for HF names`);
-  return kept;
+  return removed;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -440,6 +557,21 @@ function paddingRowOf(init: Value, padId: number | null | undefined): number | n
   const data = floatsOf(init.initializer!);
   const row = data.subarray(padId * dims[1]!, (padId + 1) * dims[1]!);
   return row.every((x) => x === 0) ? padId : null;
+}
+
+/**
+ * Names each parameter's initializer by its HF name where that name is free: `--freeze 'bert.embeddings.*'`
+ * then means what it says, and so do error messages. (A sidecar's names are the export's own: kept.)
+ */
+function renameToHfNames(g: Graph, found: Found[], rw: Rewriter): void {
+  for (const f of found) {
+    if (f.hfName && f.init.name !== f.hfName && !g.get(f.hfName)) {
+      const old = f.init.name;
+      g.rename(f.init, f.hfName);
+      f.init.initializer!.name = f.hfName;
+      if (f.origin === 'as-exported' && !old.startsWith(f.hfName)) rw.edits.push(`'${old}' renamed '${f.hfName}'`);
+    }
+  }
 }
 
 /** Rewrites `model` so each parameter is one initializer and returns the plan (see the module comment). */
@@ -469,16 +601,7 @@ export function discoverParameters(model: Model, options: DiscoverOptions): Para
   eliminateDeadCode(g);
   topologicalSort(g);
 
-  // Name each parameter's initializer by its HF name where that name is free: `--freeze 'bert.embeddings.*'`
-  // then means what it says, and so do error messages.
-  for (const f of found) {
-    if (f.hfName && f.init.name !== f.hfName && !g.get(f.hfName) && source !== 'sidecar') {
-      const old = f.init.name;
-      g.rename(f.init, f.hfName);
-      f.init.initializer!.name = f.hfName;
-      if (f.origin === 'as-exported' && !old.startsWith(f.hfName)) rw.edits.push(`'${old}' renamed '${f.hfName}'`);
-    }
-  }
+  if (source !== 'sidecar') renameToHfNames(g, found, rw);
 
   const inPlan = new Set(found.map((f) => f.init));
   for (const v of floatInitializers(g)) {
