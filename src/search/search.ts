@@ -99,61 +99,78 @@ export async function search(o: SearchOptions, cb: SearchCallbacks = {}): Promis
   const prev = readPrevious(file, o, seed);
   const trials = prev.trials;
   const results: SearchResults = { metric: prev.metric, direction: prev.direction, seed, space: o.space, trials, best_trial: null };
-  const sign = () => (results.direction === 'maximize' ? 1 : -1);
   const sampler = new TpeSampler(o.space, { seed, startupTrials: o.startupTrials });
-  const teacherCache = o.base.teacherCache ?? path.join(dir, 'teacher-cache');
-  let stopped = false;
+  const run: SearchRun = { o, cb, results, teacherCache: o.base.teacherCache ?? path.join(dir, 'teacher-cache'), stopped: false };
 
-  for (let n = trials.length; n < o.trials && !stopped; n++) {
+  for (let n = trials.length; n < o.trials && !run.stopped; n++) {
     const history: Observation[] = trials
       .filter((t) => t.state !== 'failed' && t.value !== null)
-      .map((t) => ({ params: t.params, value: sign() * t.value!, pruned: t.state === 'pruned' }));
-    const params = sampler.sample(n, history);
-    const trial: Trial = { number: n, params, state: 'complete', value: null, intermediate: {}, seconds: 0, outputDir: path.join(dir, `trial-${n}`) };
-    const overrides: Partial<TrainOptions> = {};
-    for (const [name, v] of Object.entries(params)) (overrides as Record<string, number>)[SEARCHABLE[name as keyof typeof SEARCHABLE]] = v;
-    let prune = false;
-    const curves = trials.filter((t) => t.state !== 'failed').map((t) => ({ complete: t.state === 'complete', intermediate: signed(t.intermediate, sign()) }));
-    const started = performance.now();
-    try {
-      const r = await train(
-        { ...o.base, ...overrides, teacherCache, outputDir: trial.outputDir, overwriteOutputDir: true },
-        {
-          ...cb.train,
-          onLog(entry) {
-            cb.train?.onLog?.(entry);
-            const key = Object.keys(entry).find((k) => k === 'eval_accuracy' || k === 'eval_token_accuracy' || k === 'eval_perplexity');
-            if (!key) return;
-            if (!results.metric) Object.assign(results, { metric: key, direction: key === 'eval_perplexity' ? 'minimize' : 'maximize' });
-            trial.intermediate[entry.step] = entry[key]!;
-            if (o.pruning !== false && shouldPrune(curves, signed(trial.intermediate, sign()), entry.step, { startupTrials: o.pruning?.startupTrials })) prune = true;
-          },
-          shouldStop: () => {
-            if (cb.shouldStop?.()) stopped = true;
-            return prune || stopped || (cb.train?.shouldStop?.() ?? false);
-          },
-        },
-      );
-      if (stopped) Object.assign(trial, { state: 'failed', error: 'interrupted' });
-      else if (r.interrupted) {
-        const steps = Object.keys(trial.intermediate).map(Number);
-        Object.assign(trial, { state: 'pruned', value: steps.length ? trial.intermediate[Math.max(...steps)]! : null });
-      } else trial.value = r.evalMetrics?.[results.metric] ?? null;
-    } catch (e) {
-      // A bad option fails every trial alike: stop instead of recording N identical failures.
-      if (e instanceof InputError && trials.length === 0) throw e;
-      Object.assign(trial, { state: 'failed', error: e instanceof DistillError ? e.message : String((e as Error)?.message ?? e) });
-    }
-    trial.seconds = (performance.now() - started) / 1000;
+      .map((t) => ({ params: t.params, value: sign(results) * t.value!, pruned: t.state === 'pruned' }));
+    const trial = await runTrial(run, n, sampler.sample(n, history));
     trials.push(trial);
-    results.best_trial = bestTrial(trials, sign());
+    results.best_trial = bestTrial(trials, sign(results));
     writeFileAtomic(file, `${JSON.stringify(results, null, 2)}\n`);
     if (trial.error !== 'interrupted') cb.onTrial?.(trial, results);
   }
-  results.best_trial = bestTrial(trials, sign());
-  if (results.best_trial !== null && !stopped) copyBest(trials[results.best_trial]!.outputDir, path.join(dir, 'best'));
+  results.best_trial = bestTrial(trials, sign(results));
+  if (results.best_trial !== null && !run.stopped) copyBest(trials[results.best_trial]!.outputDir, path.join(dir, 'best'));
   writeFileAtomic(file, `${JSON.stringify(results, null, 2)}\n`);
   return results;
+}
+
+/** What the trials of one search share. */
+interface SearchRun {
+  o: SearchOptions;
+  cb: SearchCallbacks;
+  results: SearchResults;
+  teacherCache: string;
+  /** The caller asked to stop: the current trial is recorded as interrupted and no other starts. */
+  stopped: boolean;
+}
+
+/** +1 when the metric is maximized, -1 when minimized: signed values are always "higher is better". */
+const sign = (r: SearchResults) => (r.direction === 'maximize' ? 1 : -1);
+
+/** One train() run with `params`, stopped early when the pruner says so; its state, value and curve. */
+async function runTrial(run: SearchRun, n: number, params: Record<string, number>): Promise<Trial> {
+  const { o, cb, results } = run;
+  const trial: Trial = { number: n, params, state: 'complete', value: null, intermediate: {}, seconds: 0, outputDir: path.join(o.base.outputDir, `trial-${n}`) };
+  const overrides: Partial<TrainOptions> = {};
+  for (const [name, v] of Object.entries(params)) (overrides as Record<string, number>)[SEARCHABLE[name as keyof typeof SEARCHABLE]] = v;
+  let prune = false;
+  const curves = results.trials.filter((t) => t.state !== 'failed').map((t) => ({ complete: t.state === 'complete', intermediate: signed(t.intermediate, sign(results)) }));
+  const started = performance.now();
+  try {
+    const r = await train(
+      { ...o.base, ...overrides, teacherCache: run.teacherCache, outputDir: trial.outputDir, overwriteOutputDir: true },
+      {
+        ...cb.train,
+        onLog(entry) {
+          cb.train?.onLog?.(entry);
+          const key = Object.keys(entry).find((k) => k === 'eval_accuracy' || k === 'eval_token_accuracy' || k === 'eval_perplexity');
+          if (!key) return;
+          if (!results.metric) Object.assign(results, { metric: key, direction: key === 'eval_perplexity' ? 'minimize' : 'maximize' });
+          trial.intermediate[entry.step] = entry[key]!;
+          if (o.pruning !== false && shouldPrune(curves, signed(trial.intermediate, sign(results)), entry.step, { startupTrials: o.pruning?.startupTrials })) prune = true;
+        },
+        shouldStop: () => {
+          if (cb.shouldStop?.()) run.stopped = true;
+          return prune || run.stopped || (cb.train?.shouldStop?.() ?? false);
+        },
+      },
+    );
+    if (run.stopped) Object.assign(trial, { state: 'failed', error: 'interrupted' });
+    else if (r.interrupted) {
+      const steps = Object.keys(trial.intermediate).map(Number);
+      Object.assign(trial, { state: 'pruned', value: steps.length ? trial.intermediate[Math.max(...steps)]! : null });
+    } else trial.value = r.evalMetrics?.[results.metric] ?? null;
+  } catch (e) {
+    // A bad option fails every trial alike: stop instead of recording N identical failures.
+    if (e instanceof InputError && results.trials.length === 0) throw e;
+    Object.assign(trial, { state: 'failed', error: e instanceof DistillError ? e.message : String((e as Error)?.message ?? e) });
+  }
+  trial.seconds = (performance.now() - started) / 1000;
+  return trial;
 }
 
 const signed = (m: Record<number, number>, s: number) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, s * v]));
