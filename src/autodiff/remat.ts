@@ -13,7 +13,7 @@
  */
 import type { Builder } from '../ir/builder.js';
 import { GraphError } from '../errors.js';
-import type { Node, Value } from '../ir/graph.js';
+import type { Graph, Node, Value } from '../ir/graph.js';
 import type { GraphPass } from '../ir/passes.js';
 import { hasTrait, isStandardDomain } from '../onnx/ops.js';
 
@@ -29,58 +29,92 @@ export interface RematOptions {
   backward: readonly Node[];
 }
 
+/** A read of a value: the reading node and the input slot. */
+type Read = [Node, number];
+
 /**
  * Points the reads of backward nodes at recomputed copies where that lets a forward value die early;
  * returns whether it added any.
  */
 export const rematerialize: GraphPass<RematOptions> = (graph, { builder: b, forward, backward }) => {
   if (b.graph !== graph) throw new GraphError(`remat: the builder writes to graph '${b.graph.name}', not '${graph.name}'`);
-  const isForward = new Set(forward);
-  const fromForward = (v: Value) => v.producer !== null && isForward.has(v.producer);
-  const outputs = new Set(graph.outputs);
+  const costs = new ChainCosts(new Set(forward));
+  const reads = forwardReadsOf(backward, costs.isForward, new Set(graph.outputs));
+  const recompute = costs.chooseRecomputed(forward, reads);
+  if (recompute.length === 0) return false;
 
-  // Forward values read by backward nodes, with the (node, slot) reads.
-  const reads = new Map<Value, [Node, number][]>();
+  const before = b.added.length;
+  pointReadsAtCopies(b, recompute, reads, costs);
+  const added = new Set(b.added.slice(before));
+  placeBeforeFirstReaders(graph, added);
+  return added.size > 0;
+};
+
+/** The forward values that backward nodes read, with the reads; graph outputs stay alive anyway. */
+function forwardReadsOf(backward: readonly Node[], isForward: ReadonlySet<Node>, outputs: ReadonlySet<Value>): Map<Value, Read[]> {
+  const reads = new Map<Value, Read[]>();
   for (const n of backward) {
     n.inputs.forEach((v, slot) => {
-      if (!v || !fromForward(v) || outputs.has(v)) return;
+      if (!v || v.producer === null || !isForward.has(v.producer) || outputs.has(v)) return;
       const list = reads.get(v);
       if (list) list.push([n, slot]);
       else reads.set(v, [[n, slot]]);
     });
   }
+  return reads;
+}
 
-  // Decide in forward order, so every input is decided before the values computed from it. A value is
-  // kept when it cannot be recomputed from kept values, inputs and constants within MAX_CHAIN cheap nodes.
-  const kept = new Set<Value>();
-  const cost = new Map<Value, number>();
-  const free = (v: Value) => v.isGraphInput || v.isInitializer || v.producer?.opType === 'Constant' || kept.has(v);
-  const chainCost = (v: Value): number => {
-    const known = cost.get(v);
+/**
+ * Which forward values the backward keeps, and how many cheap forward nodes recompute each other value from
+ * kept values, inputs and constants (Infinity where it cannot be recomputed).
+ */
+class ChainCosts {
+  private readonly kept = new Set<Value>();
+  private readonly cost = new Map<Value, number>();
+
+  constructor(readonly isForward: ReadonlySet<Node>) {}
+
+  /**
+   * Decides for every value the backward reads whether it is recomputed (returned, in forward order) or kept:
+   * kept when it cannot be recomputed within MAX_CHAIN cheap nodes. In forward order, so every input is
+   * decided before the values computed from it.
+   */
+  chooseRecomputed(forward: readonly Node[], reads: ReadonlyMap<Value, Read[]>): Value[] {
+    const recompute: Value[] = [];
+    for (const n of forward) {
+      for (const v of n.outputs) {
+        if (!v || !reads.has(v)) continue;
+        if (this.chainCost(v) <= MAX_CHAIN) recompute.push(v);
+        else this.kept.add(v);
+      }
+    }
+    return recompute;
+  }
+
+  /** Whether the backward can read `v` itself: it is alive there anyway. */
+  free(v: Value): boolean {
+    return v.isGraphInput || v.isInitializer || v.producer?.opType === 'Constant' || this.kept.has(v);
+  }
+
+  private chainCost(v: Value): number {
+    const known = this.cost.get(v);
     if (known !== undefined) return known;
     const p = v.producer;
     let c = Infinity;
-    if (p && isForward.has(p) && hasTrait(p.opType, 'cheap') && isStandardDomain(p.domain) && p.outputs.length === 1) {
+    if (p && this.isForward.has(p) && hasTrait(p.opType, 'cheap') && isStandardDomain(p.domain) && p.outputs.length === 1) {
       c = 1;
-      for (const u of p.inputs) if (u && !free(u)) c += chainCost(u);
+      for (const u of p.inputs) if (u && !this.free(u)) c += this.chainCost(u);
     }
-    cost.set(v, c);
+    this.cost.set(v, c);
     return c;
-  };
-  const recompute: Value[] = [];
-  for (const n of forward) {
-    for (const v of n.outputs) {
-      if (!v || !reads.has(v)) continue;
-      if (chainCost(v) <= MAX_CHAIN) recompute.push(v);
-      else kept.add(v);
-    }
   }
-  if (recompute.length === 0) return false;
+}
 
-  const before = b.added.length;
+/** Recomputes each value in `recompute` from free values and points its backward reads at the copy. */
+function pointReadsAtCopies(b: Builder, recompute: readonly Value[], reads: ReadonlyMap<Value, Read[]>, costs: ChainCosts): void {
   const copies = new Map<Value, Value>();
   const copy = (v: Value): Value => {
-    if (free(v)) return v;
+    if (costs.free(v)) return v;
     let c = copies.get(v);
     if (!c) {
       const p = v.producer!;
@@ -91,12 +125,15 @@ export const rematerialize: GraphPass<RematOptions> = (graph, { builder: b, forw
   };
   for (const v of recompute) {
     const c = copy(v);
-    for (const [n, slot] of reads.get(v)!) graph.setNodeInput(n, slot, c);
+    for (const [n, slot] of reads.get(v)!) b.graph.setNodeInput(n, slot, c);
   }
+}
 
-  // The copies were appended at the end; place each right before its first reader, where ORT's order
-  // would run it too, so the graph stays topologically sorted.
-  const added = new Set(b.added.slice(before));
+/**
+ * The copies were appended at the end; places each right before its first reader, where ORT's order would
+ * run it too, so the graph stays topologically sorted.
+ */
+function placeBeforeFirstReaders(graph: Graph, added: ReadonlySet<Node>): void {
   const order: Node[] = [];
   const placed = new Set<Node>();
   const place = (n: Node) => {
@@ -108,5 +145,4 @@ export const rematerialize: GraphPass<RematOptions> = (graph, { builder: b, forw
   for (const n of graph.nodes) if (!added.has(n)) place(n);
   for (const n of added) place(n);
   graph.reorderNodes(order);
-  return added.size > 0;
-};
+}

@@ -12,12 +12,13 @@ import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { type SafeDtype, type SafeTensor, writeSafetensors } from '../export/safetensors.js';
 import { type Model, modelFromProto, modelToProto } from '../ir/convert.js';
-import { logitsWidth, prepareStudent, savePreparedStudent } from '../params/student.js';
+import { logitsWidth, type PreparedStudent, prepareStudent, savePreparedStudent } from '../params/student.js';
 import type { Task } from '../losses/distill.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
 import { tensorBytes } from '../onnx/tensor.js';
 import { createOptimizer, type OptimizerName } from '../optim/index.js';
+import type { Optimizer } from '../optim/optimizer.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { buildEvalGraph } from './eval-graph.js';
 import { inPlaceViolations } from './in-place.js';
@@ -25,7 +26,7 @@ import { type BuildTarget, MANIFEST_FORMAT, METRICS, type Manifest, SPLIT_IO, ST
 import { buildFetchModel } from './fetch-state.js';
 import { buildGradModel, buildUpdateModel, updateIO } from './split-step.js';
 import { buildLoopGraph } from './loop.js';
-import { buildStepGraph } from './step-graph.js';
+import { buildStepGraph, type StepGraph } from './step-graph.js';
 
 export interface BuildOptions {
   student: string;
@@ -87,13 +88,54 @@ export function checkTeacherMatches(teacherFile: string, student: Model, student
   }
 }
 
+/** What the build steps below share: the options resolved once, and the prepared student they build from. */
+interface Build {
+  options: BuildOptions;
+  logits: string;
+  target: BuildTarget;
+  optimizer: Optimizer;
+  student: PreparedStudent;
+  /** The student's model, which buildStepGraph rewrites in place into train_step's graph. */
+  stepModel: Model;
+  opset: number;
+}
+
+/** How the models that hold the student's weights are saved: tensors over 1 MiB in a side file (<model>_data). */
+const WEIGHTS_OUTSIDE = { externalData: { threshold: 1 << 20 } } as const;
+
+const outFile = (build: Build, file: string) => path.join(build.options.outDir, file);
+
+/** Writes every artifact listed at the top of this file into options.outDir, in build order; returns the manifest. */
 export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   const logits = options.logits ?? 'logits';
-  const teacher = options.teacher !== undefined;
-
   const optimizer = createOptimizer(options.optimizer, options.optimizerSettings ?? {});
-  // The student with one initializer per PyTorch parameter (params/): what every model below is built from,
-  // and what the trained weights are exported into.
+  const { student, studentFile } = writePreparedStudent(options, logits);
+  const stepModel = student.model;
+  // Copied before the step graph rewrites the student: evaluation is the plain forward pass plus the loss.
+  const evalModel = modelFromProto(modelToProto(stepModel));
+  if (options.teacher) checkTeacherMatches(options.teacher, stepModel, options.student, logits, options.task);
+  const build: Build = { options, logits, target: options.target ?? 'cpu', optimizer, student, stepModel, opset: stepModel.opset('')! };
+
+  const step = buildStep(build);
+  const inPlace = inPlaceViolations(stepModel.graph, [...step.parameters, ...step.state].map((t) => ({ input: t.name, output: t.output })));
+  saveModel(modelToProto(stepModel), outFile(build, 'train_step.onnx'), WEIGHTS_OUTSIDE);
+  writeTrainLoop(build, step);
+  const updateModels = writeSplitStep(build, step);
+  writeEvalModel(build, evalModel, step);
+  const fetchModels = writeFetchModels(build, step);
+  writeInitialState(build, step);
+
+  const manifest = describeArtifacts(build, step, { studentFile, inPlace, updateModels, fetchModels });
+  writeFileAtomic(outFile(build, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+/**
+ * The student with one initializer per PyTorch parameter (params/): what every model below is built from, and
+ * what the trained weights are exported into. Saved into the output folder first, so the folder is
+ * self-contained.
+ */
+function writePreparedStudent(options: BuildOptions, logits: string): { student: PreparedStudent; studentFile: string } {
   const student = prepareStudent(options.student, { hfModel: options.hfModel, trainable: options.trainable, logits });
   const studentOpset = student.model.opset('')!;
   if (studentOpset < 13) {
@@ -102,76 +144,108 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   fs.mkdirSync(options.outDir, { recursive: true });
   const studentFile = path.join(options.outDir, STUDENT_FILE);
   savePreparedStudent(student, studentFile);
-  const stepModel = student.model;
-  const evalModel = modelFromProto(modelToProto(stepModel));
-  if (options.teacher) checkTeacherMatches(options.teacher, stepModel, options.student, logits, options.task);
-  const opset = stepModel.opset('')!;
-  const target = options.target ?? 'cpu';
+  return { student, studentFile };
+}
+
+/** Rewrites the student into the training step (step-graph.ts), with the parameter groups the sidecar names. */
+function buildStep(build: Build): StepGraph {
+  const { options, student, target } = build;
   // The chunked update runs in a Scan, which GPU providers leave on the CPU.
   const chunkedUpdate = target === 'gpu' ? false : options.chunkedUpdate;
-  const step = buildStepGraph(stepModel, {
-    task: options.task, optimizer, logits, teacher, freeze: options.freeze, accumulationSteps: options.accumulationSteps, target,
-    chunkedUpdate, groupedUpdate: options.groupedUpdate, narrowRows: options.narrowRows,
+  return buildStepGraph(build.stepModel, {
+    task: options.task, optimizer: build.optimizer, logits: build.logits, teacher: options.teacher !== undefined, freeze: options.freeze,
+    accumulationSteps: options.accumulationSteps, target, chunkedUpdate, groupedUpdate: options.groupedUpdate, narrowRows: options.narrowRows,
     parameters: Object.keys(student.sidecar.parameters), paddingRows: student.sidecar.padding_rows,
     noDecay: options.weightDecayGroups === 'all' ? [] : student.sidecar.no_decay,
   });
-  const inPlace = inPlaceViolations(stepModel.graph, [...step.parameters, ...step.state].map((t) => ({ input: t.name, output: t.output })));
-  saveModel(modelToProto(stepModel), path.join(options.outDir, 'train_step.onnx'), { externalData: { threshold: 1 << 20 } });
+}
 
+function writeTrainLoop(build: Build, step: StepGraph): void {
   // The loop body is the same step graph: a structural copy (tensors shared), not a second build.
-  const loopSource = modelFromProto(modelToProto(stepModel));
-  loopSource.graph = buildLoopGraph(loopSource.graph, step, opset);
-  saveModel(modelToProto(loopSource), path.join(options.outDir, 'train_loop.onnx'), { externalData: { threshold: 1 << 20 } });
+  const loopSource = modelFromProto(modelToProto(build.stepModel));
+  loopSource.graph = buildLoopGraph(loopSource.graph, step, build.opset);
+  saveModel(modelToProto(loopSource), outFile(build, 'train_loop.onnx'), WEIGHTS_OUTSIDE);
+}
 
-  // Low-memory mode's split step, from the same step graph (so the same numbers).
-  saveModel(modelToProto(buildGradModel(stepModel, step)), path.join(options.outDir, 'train_grad.onnx'), { externalData: { threshold: 1 << 20 } });
+/**
+ * Low-memory mode's split step, from the same step graph (so the same numbers): train_grad.onnx, and one
+ * train_update model per dtype, plus one without weight decay where HF's no-decay group needs it. Returns the
+ * update models' files by updateModelKey.
+ */
+function writeSplitStep(build: Build, step: StepGraph): Record<string, string> {
+  const { stepModel, optimizer, opset } = build;
+  saveModel(modelToProto(buildGradModel(stepModel, step)), outFile(build, 'train_grad.onnx'), WEIGHTS_OUTSIDE);
   const updateModels: Record<string, string> = {};
   const scalarTypes = {
     hyper: stepModel.graph.get(STEP_IO.lr)!.type.elemType ?? DataType.FLOAT,
     gradScale: stepModel.graph.get(step.gradScale)!.type.elemType ?? DataType.FLOAT,
   };
-  // One update model per dtype, and one without weight decay where HF's no-decay group needs it.
   for (const p of step.parameters) {
     const key = updateModelKey(p.dtype, p.decay);
     if (updateModels[key]) continue;
     const file = `train_update.${key}.onnx`;
-    saveModel(modelToProto(buildUpdateModel(optimizer, p.initial.dataType, opset, scalarTypes, p.decay)), path.join(options.outDir, file));
+    saveModel(modelToProto(buildUpdateModel(optimizer, p.initial.dataType, opset, scalarTypes, p.decay)), outFile(build, file));
     updateModels[key] = file;
   }
+  return updateModels;
+}
 
+function writeEvalModel(build: Build, evalModel: Model, step: StepGraph): void {
+  const { options, logits, target } = build;
   // Evaluation needs no teacher: eval_loss is the cross-entropy, as Hugging Face reports it.
   buildEvalGraph(evalModel, { task: options.task, logits, teacher: false, parameters: step.parameters.map((p) => p.name), narrowRows: options.narrowRows, target });
-  saveModel(modelToProto(evalModel), path.join(options.outDir, 'eval.onnx'), { externalData: { threshold: 1 << 20 } });
+  saveModel(modelToProto(evalModel), outFile(build, 'eval.onnx'), WEIGHTS_OUTSIDE);
+}
 
-  // GPU builds: the models that bring what a device-mode run leaves on the GPU to the host (build/fetch-state.ts).
-  const fetchModels = target === 'gpu' ? { fetch_state: 'fetch_state.onnx', fetch_metrics: 'fetch_metrics.onnx' } : undefined;
-  if (fetchModels) {
-    saveModel(modelToProto(buildFetchModel([...step.parameters, ...step.state], opset)), path.join(options.outDir, fetchModels.fetch_state));
-    const metricType = dtypeName(stepModel.graph.get(STEP_IO.loss)!.type.elemType ?? DataType.FLOAT);
-    saveModel(modelToProto(buildFetchModel(METRICS.map((name) => ({ name, dtype: metricType, shape: [] })), opset)), path.join(options.outDir, fetchModels.fetch_metrics));
-  }
+/**
+ * GPU builds: the models that bring what a device-mode run leaves on the GPU to the host (build/fetch-state.ts).
+ * Returns their files for the manifest, or undefined where the target has none.
+ */
+function writeFetchModels(build: Build, step: StepGraph): { fetch_state: string; fetch_metrics: string } | undefined {
+  if (build.target !== 'gpu') return undefined;
+  const fetchModels = { fetch_state: 'fetch_state.onnx', fetch_metrics: 'fetch_metrics.onnx' };
+  const { stepModel, opset } = build;
+  saveModel(modelToProto(buildFetchModel([...step.parameters, ...step.state], opset)), outFile(build, fetchModels.fetch_state));
+  const metricType = dtypeName(stepModel.graph.get(STEP_IO.loss)!.type.elemType ?? DataType.FLOAT);
+  saveModel(modelToProto(buildFetchModel(METRICS.map((name) => ({ name, dtype: metricType, shape: [] })), opset)), outFile(build, fetchModels.fetch_metrics));
+  return fetchModels;
+}
 
+/** initial_state.safetensors: the parameters to start from (optimizer state starts at the manifest's init). */
+function writeInitialState(build: Build, step: StepGraph): void {
   const tensors = new Map<string, SafeTensor>();
   for (const p of step.parameters) {
     const dtype = SAFE[p.initial.dataType];
     if (!dtype) throw new InputError(`parameter '${p.name}' has a dtype safetensors cannot hold`);
     tensors.set(p.name, { dtype, shape: p.shape, bytes: tensorBytes(p.initial) });
   }
-  writeSafetensors(path.join(options.outDir, 'initial_state.safetensors'), tensors, { format: 'onnx-distill initial parameters' });
+  writeSafetensors(outFile(build, 'initial_state.safetensors'), tensors, { format: 'onnx-distill initial parameters' });
+}
 
-  const manifest: Manifest = {
+/** What the build steps wrote that the manifest names, besides the step graph's own interface. */
+interface Written {
+  studentFile: string;
+  inPlace: string[];
+  updateModels: Record<string, string>;
+  fetchModels: { fetch_state: string; fetch_metrics: string } | undefined;
+}
+
+/** manifest.json: every input, output, parameter and state tensor, and the settings used. */
+function describeArtifacts(build: Build, step: StepGraph, written: Written): Manifest {
+  const { options, student, optimizer } = build;
+  return {
     format: MANIFEST_FORMAT,
     task: options.task,
-    student: path.resolve(studentFile),
+    student: path.resolve(written.studentFile),
     student_source: path.resolve(options.student),
     parameter_source: student.plan.source,
     warnings: student.plan.warnings,
     teacher: options.teacher ? path.resolve(options.teacher) : null,
-    opset,
-    target,
+    opset: build.opset,
+    target: build.target,
     models: {
-      train_step: 'train_step.onnx', train_loop: 'train_loop.onnx', eval: 'eval.onnx', train_grad: 'train_grad.onnx', train_update: updateModels,
-      ...fetchModels,
+      train_step: 'train_step.onnx', train_loop: 'train_loop.onnx', eval: 'eval.onnx', train_grad: 'train_grad.onnx', train_update: written.updateModels,
+      ...written.fetchModels,
     },
     initial_state: 'initial_state.safetensors',
     batch: step.batch.map((b) => ({
@@ -185,25 +259,28 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
     state: step.state,
     frozen: step.frozen,
     accumulation_steps: step.accumulationSteps,
-    in_place: { safe: inPlace.length === 0, violations: inPlace.slice(0, 10) },
+    in_place: { safe: written.inPlace.length === 0, violations: written.inPlace.slice(0, 10) },
     optimizer: { name: optimizer.name, settings: optimizer.settings },
     split_step: {
       grad_scale: SPLIT_IO.gradScale,
       gradients: step.parameters.map((p) => ({ param: p.name, output: SPLIT_IO.gradient(p.name) })),
       update: updateIO(optimizer),
     },
-    loop: {
-      stacked_axis: 'steps',
-      inputs: [
-        ...step.batch.map((b) => `${b.name} [steps, ${b.shape.join(', ')}]`),
-        `${STEP_IO.lr} [steps]`, `${STEP_IO.step} [] (optimizer steps completed before the call)`,
-        ...step.hyper.filter((h) => h.name !== STEP_IO.lr && h.name !== STEP_IO.step && h.name !== STEP_IO.applyUpdate).map((h) => `${h.name} []`),
-        'parameters and state, as in train_step.onnx',
-      ],
-      outputs: [...METRICS.map((m) => `${m} [steps]`), 'new/<parameter> and new/<state> after the last step'],
-      note: 'one micro-batch per slice of the steps axis; with accumulation_steps N an optimizer step closes every N slices, so pass a multiple of N',
-    },
+    loop: describeLoop(step),
   };
-  writeFileAtomic(path.join(options.outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
+}
+
+/** train_loop.onnx's interface, in words: its inputs are train_step's, stacked along a leading `steps` axis. */
+function describeLoop(step: StepGraph): Manifest['loop'] {
+  return {
+    stacked_axis: 'steps',
+    inputs: [
+      ...step.batch.map((b) => `${b.name} [steps, ${b.shape.join(', ')}]`),
+      `${STEP_IO.lr} [steps]`, `${STEP_IO.step} [] (optimizer steps completed before the call)`,
+      ...step.hyper.filter((h) => h.name !== STEP_IO.lr && h.name !== STEP_IO.step && h.name !== STEP_IO.applyUpdate).map((h) => `${h.name} []`),
+      'parameters and state, as in train_step.onnx',
+    ],
+    outputs: [...METRICS.map((m) => `${m} [steps]`), 'new/<parameter> and new/<state> after the last step'],
+    note: 'one micro-batch per slice of the steps axis; with accumulation_steps N an optimizer step closes every N slices, so pass a multiple of N',
+  };
 }

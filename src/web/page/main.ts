@@ -6,7 +6,7 @@
  * epochs, maxSteps, lr, threads, folder (a served folder), autorun=1 (train on load), eval=0 (skip the
  * evaluations), keep=NAME (copy the folder into OPFS and train from the copy), ort=<file> (another onnxruntime-web build from ort/), stopAt=N (stop after step N, as the Stop button does), resume=1 (continue from the checkpoint). `window.__distill` holds the run's state for them to read.
  */
-import { type FileSource, type Ort, type StepInfo, WebTrainer, artifactFiles, copyToOpfs, defaultStore, fileListSource, readWebManifest, urlSource } from '../index.js';
+import { type CheckpointStore, type FileSource, type Ort, type RunResult, type StepInfo, WebTrainer, artifactFiles, copyToOpfs, defaultStore, fileListSource, readWebManifest, urlSource } from '../index.js';
 import { drawChart, type ChartData } from './chart.js';
 
 interface PageState {
@@ -81,81 +81,166 @@ function offerDownload(bytes: Uint8Array, name: string) {
   $('downloads').append(a);
 }
 
-async function run() {
-  const ep = $<HTMLSelectElement>('ep').value;
-  const epochs = Number($<HTMLInputElement>('epochs').value);
-  const maxSteps = Number($<HTMLInputElement>('maxSteps').value);
-  const learningRate = Number($<HTMLInputElement>('lr').value);
-  const evaluate = params.get('eval') !== '0';
+/** The Train form as it stands when a run starts. */
+interface RunSettings {
+  ep: string;
+  epochs: number;
+  maxSteps: number;
+  learningRate: number;
+  /** False with eval=0: the run skips the evaluations (to time training alone). */
+  evaluate: boolean;
+}
+
+/** Rows as the trainer tokenized them. */
+type Examples = Awaited<ReturnType<WebTrainer['examples']>>;
+
+/** Ends a stage: records its seconds in state.timings. */
+type StageClock = (name: string) => void;
+
+function readSettings(): RunSettings {
+  return {
+    ep: $<HTMLSelectElement>('ep').value,
+    epochs: Number($<HTMLInputElement>('epochs').value),
+    maxSteps: Number($<HTMLInputElement>('maxSteps').value),
+    learningRate: Number($<HTMLInputElement>('lr').value),
+    evaluate: params.get('eval') !== '0',
+  };
+}
+
+/** Train is off while a run is in progress, Stop only then. */
+function setRunning(running: boolean) {
+  $<HTMLButtonElement>('train').disabled = running;
+  $<HTMLButtonElement>('stop').disabled = !running;
+}
+
+/** Clears what the previous run left: its state, downloads and error. */
+function resetRun(ep: string) {
   Object.assign(state, { status: 'loading', ep, losses: [], stepMs: [], accuracy: [], finalAccuracy: null, error: null, timings: {} });
   $('downloads').replaceChildren();
   show('error', '');
-  $<HTMLButtonElement>('train').disabled = true;
-  $<HTMLButtonElement>('stop').disabled = false;
+  setRunning(true);
   stopRequested = false;
-  const started = performance.now();
+}
+
+/** Each stage's seconds run from the end of the one before (the first stage's from `started`). */
+function stageClock(started: number): StageClock {
   let stageStarted = started;
-  const stage = (name: string) => {
+  return (name) => {
     const now = performance.now();
     state.timings[name] = (now - stageStarted) / 1000;
     stageStarted = now;
   };
+}
+
+/** The folder to train: a dropped one, else folder=<path> or the demo's folder for the provider. */
+async function trainingSource(ep: string): Promise<FileSource> {
+  const source = dropped ?? urlSource(params.get('folder') ?? `demo/${ep === 'webgpu' ? 'gpu' : 'cpu'}/`);
+  // keep=NAME: the folder is copied into the origin-private file system first, and trained from there.
+  const keep = params.get('keep');
+  if (keep) return copyToOpfs(source, await artifactFiles(source, await readWebManifest(source)), keep);
+  return source;
+}
+
+/** Opens the trainer's sessions on the chosen provider, and shows what they run on. */
+async function openTrainer(ep: string): Promise<WebTrainer> {
+  const ort = await loadOrt(ep);
+  const source = await trainingSource(ep);
+  state.source = source.description;
+  log(`opening ${source.description} on ${ep}`);
+  const trainer = await WebTrainer.open({ ort, source, ep: ep === 'webgpu' ? 'webgpu' : 'wasm' });
+  state.gpuLimits = trainer.gpu ? { ...trainer.gpu.limits } : null;
+  state.device = trainer.gpu ? `WebGPU: ${trainer.gpu.adapterDescription}` : `WASM, ${ort.env.wasm.numThreads} thread(s)`;
+  show('s-ep', ep === 'webgpu' ? 'WebGPU' : `WASM x${ort.env.wasm.numThreads}`);
+  log(state.device);
+  return trainer;
+}
+
+/** The training rows, and the eval rows (labeled ones only) when the run evaluates. */
+async function tokenize(trainer: WebTrainer, evaluate: boolean): Promise<{ train: Examples; evalSet: Examples }> {
+  const train = await trainer.examples('train.jsonl');
+  const evalSet = evaluate ? await trainer.examples('eval.jsonl', { allowUnlabeled: false }) : [];
+  return { train, evalSet };
+}
+
+function showStep(s: StepInfo) {
+  show('s-step', `${s.step} / ${s.totalSteps}`);
+  // The mean of the last 10 steps, as a logging window: one batch's loss jumps (the last batch of an epoch is short).
+  const recent = state.losses.slice(-10);
+  show('s-loss', (recent.reduce((a, b) => a + b, 0) / recent.length).toFixed(4));
+  show('s-speed', s.stepsPerSecond.toFixed(2));
+}
+
+/** The trainer's onStep: records the step, updates the stats and the chart, and stops at stopAt. */
+function stepHandler(trainer: WebTrainer, evalSet: Examples, evaluate: boolean): (s: StepInfo) => Promise<void> {
+  let lastEpoch = 0;
+  return async (s) => {
+    if (s.step >= stopAt) stopRequested = true;
+    state.losses.push(s.loss);
+    state.stepMs.push(s.stepMs);
+    state.stepsPerSecond = s.stepsPerSecond;
+    showStep(s);
+    // An evaluation at each epoch's end: the accuracy points of the chart.
+    if (evaluate && Math.floor(s.epoch) > lastEpoch && s.step < s.totalSteps) {
+      lastEpoch = Math.floor(s.epoch);
+      const r = await trainer.evaluate(evalSet);
+      state.accuracy.push({ step: s.step, accuracy: r.accuracy });
+      log(`epoch ${lastEpoch}: eval accuracy ${(100 * r.accuracy).toFixed(2)}%`);
+    }
+    if (s.step % 5 === 0 || s.step === s.totalSteps) drawChart($<HTMLCanvasElement>('chart'), chartData(s.totalSteps));
+  };
+}
+
+/** Trains with live stats, checkpointing every 50 steps into the browser's store (the Resume box continues from there). */
+async function trainLive(trainer: WebTrainer, settings: RunSettings, train: Examples, evalSet: Examples): Promise<{ result: RunResult; store: CheckpointStore }> {
+  const { epochs, maxSteps, learningRate, evaluate } = settings;
+  const store = await defaultStore();
+  state.status = 'running';
+  const result = await trainer.train(train, {
+    epochs, maxSteps, learningRate, store, saveSteps: 50, resume: $<HTMLInputElement>('resume').checked,
+    onStep: stepHandler(trainer, evalSet, evaluate), shouldStop: () => stopRequested,
+  });
+  return { result, store };
+}
+
+function reportTraining(result: RunResult, store: CheckpointStore) {
+  state.resumedFrom = result.resumedFrom;
+  if (result.resumedFrom !== null) log(`resumed from the ${store.kind} checkpoint at step ${result.resumedFrom}`);
+  state.stepsPerSecond = result.stepsPerSecond;
+  log(`trained ${result.steps} steps in ${result.seconds.toFixed(1)} s (${result.stepsPerSecond.toFixed(2)} steps/s); checkpoint in ${store.kind}`);
+}
+
+/** The evaluation after training: the final accuracy, and the chart's last point at the last step. */
+async function evaluateTrained(trainer: WebTrainer, evalSet: Examples, steps: number) {
+  const r = await trainer.evaluate(evalSet);
+  state.finalAccuracy = r.accuracy;
+  state.accuracy.push({ step: steps, accuracy: r.accuracy });
+  show('s-acc', `${(100 * r.accuracy).toFixed(2)}%`);
+  log(`eval accuracy ${(100 * r.accuracy).toFixed(2)}%, macro F1 ${r.f1.toFixed(4)} on ${r.counted} rows`);
+}
+
+function showError(e: unknown) {
+  state.error = (e as Error).message ?? String(e);
+  state.status = 'error';
+  show('error', state.error);
+  log(`error: ${state.error}`);
+}
+
+/** The Train button: open, tokenize, train, evaluate and export, each a stage of state.timings. */
+async function run() {
+  const settings = readSettings();
+  resetRun(settings.ep);
+  const started = performance.now();
+  const stage = stageClock(started);
   try {
-    const ort = await loadOrt(ep);
-    let source = dropped ?? urlSource(params.get('folder') ?? `demo/${ep === 'webgpu' ? 'gpu' : 'cpu'}/`);
-    // keep=NAME: the folder is copied into the origin-private file system first, and trained from there.
-    const keep = params.get('keep');
-    if (keep) source = await copyToOpfs(source, await artifactFiles(source, await readWebManifest(source)), keep);
-    state.source = source.description;
-    log(`opening ${source.description} on ${ep}`);
-    const trainer = await WebTrainer.open({ ort, source, ep: ep === 'webgpu' ? 'webgpu' : 'wasm' });
-    state.gpuLimits = trainer.gpu ? { ...trainer.gpu.limits } : null;
-    state.device = trainer.gpu ? `WebGPU: ${trainer.gpu.adapterDescription}` : `WASM, ${ort.env.wasm.numThreads} thread(s)`;
-    show('s-ep', ep === 'webgpu' ? 'WebGPU' : `WASM x${ort.env.wasm.numThreads}`);
-    log(state.device);
+    const trainer = await openTrainer(settings.ep);
     stage('open');
-    const train = await trainer.examples('train.jsonl');
-    const evalSet = evaluate ? await trainer.examples('eval.jsonl', { allowUnlabeled: false }) : [];
+    const { train, evalSet } = await tokenize(trainer, settings.evaluate);
     stage('tokenize');
     log(`${train.length} training rows, ${evalSet.length} eval rows (tokenized in ${state.timings.tokenize!.toFixed(1)} s)`);
-    const store = await defaultStore();
-    state.status = 'running';
-    let lastEpoch = 0;
-    const onStep = async (s: StepInfo) => {
-      if (s.step >= stopAt) stopRequested = true;
-      state.losses.push(s.loss);
-      state.stepMs.push(s.stepMs);
-      state.stepsPerSecond = s.stepsPerSecond;
-      show('s-step', `${s.step} / ${s.totalSteps}`);
-      // The mean of the last 10 steps, as a logging window: one batch's loss jumps (the last batch of an epoch is short).
-      const recent = state.losses.slice(-10);
-      show('s-loss', (recent.reduce((a, b) => a + b, 0) / recent.length).toFixed(4));
-      show('s-speed', s.stepsPerSecond.toFixed(2));
-      // An evaluation at each epoch's end: the accuracy points of the chart.
-      if (evaluate && Math.floor(s.epoch) > lastEpoch && s.step < s.totalSteps) {
-        lastEpoch = Math.floor(s.epoch);
-        const r = await trainer.evaluate(evalSet);
-        state.accuracy.push({ step: s.step, accuracy: r.accuracy });
-        log(`epoch ${lastEpoch}: eval accuracy ${(100 * r.accuracy).toFixed(2)}%`);
-      }
-      if (s.step % 5 === 0 || s.step === s.totalSteps) drawChart($<HTMLCanvasElement>('chart'), chartData(s.totalSteps));
-    };
-    const result = await trainer.train(train, {
-      epochs, maxSteps, learningRate, store, saveSteps: 50, resume: $<HTMLInputElement>('resume').checked,
-      onStep, shouldStop: () => stopRequested,
-    });
+    const { result, store } = await trainLive(trainer, settings, train, evalSet);
     stage('train');
-    state.resumedFrom = result.resumedFrom;
-    if (result.resumedFrom !== null) log(`resumed from the ${store.kind} checkpoint at step ${result.resumedFrom}`);
-    state.stepsPerSecond = result.stepsPerSecond;
-    log(`trained ${result.steps} steps in ${result.seconds.toFixed(1)} s (${result.stepsPerSecond.toFixed(2)} steps/s); checkpoint in ${store.kind}`);
-    if (evaluate) {
-      const r = await trainer.evaluate(evalSet);
-      state.finalAccuracy = r.accuracy;
-      state.accuracy.push({ step: result.steps, accuracy: r.accuracy });
-      show('s-acc', `${(100 * r.accuracy).toFixed(2)}%`);
-      log(`eval accuracy ${(100 * r.accuracy).toFixed(2)}%, macro F1 ${r.f1.toFixed(4)} on ${r.counted} rows`);
-    }
+    reportTraining(result, store);
+    if (settings.evaluate) await evaluateTrained(trainer, evalSet, result.steps);
     stage('eval');
     drawChart($<HTMLCanvasElement>('chart'), chartData(result.steps));
     offerDownload(await trainer.exportModel(), 'model.onnx');
@@ -165,13 +250,9 @@ async function run() {
     state.seconds = (performance.now() - started) / 1000;
     state.status = 'done';
   } catch (e) {
-    state.error = (e as Error).message ?? String(e);
-    state.status = 'error';
-    show('error', state.error);
-    log(`error: ${state.error}`);
+    showError(e);
   } finally {
-    $<HTMLButtonElement>('train').disabled = false;
-    $<HTMLButtonElement>('stop').disabled = true;
+    setRunning(false);
   }
 }
 
