@@ -1,8 +1,8 @@
 /**
- * Gradient rules of the activations (src/autodiff/rules/activations.ts: Relu, LeakyRelu, Gelu, and GELU
+ * Gradient rules of the activations (src/autodiff/rules/activations.ts: Relu, LeakyRelu, Clip, Softplus, Gelu, and GELU
  * spelled out in ops as exporters write it), by finite differences with static and run-time shapes, and the
  * GELUs against their analytic derivative.
- * ORT has no float64 kernel for Erf or Gelu: those run in float32 with a larger step and tolerances.
+ * ORT has no float64 kernel for Erf, Gelu or Softplus: those run in float32 with a larger step and tolerances.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -46,6 +46,24 @@ describe('gradient rules: activations', () => {
         dynamic,
         params: { a: [3, 4] },
         forward: (b, v) => [b.op('LeakyRelu', [v.a!]), b.op('LeakyRelu', [v.a!], { alpha: attr.float(0.2) })],
+      });
+    });
+    it(`Clip with both bounds, min only and max only (opset 13 inputs), ${shapes} shapes`, async () => {
+      await gradcheck({
+        dynamic,
+        params: { a: { shape: [3, 4], lo: -2, hi: 2 } },
+        forward: (b, v) => [
+          b.op('Clip', [v.a!, b.scalarLike(-0.5, v.a!), b.scalarLike(0.7, v.a!)]),
+          b.op('Clip', [v.a!, b.scalarLike(0.1, v.a!)]),
+          b.op('Clip', [v.a!, null, b.scalarLike(-0.3, v.a!)]),
+        ],
+      });
+    });
+    it(`Softplus (float32, no float64 kernel): ${shapes} shapes`, async () => {
+      await gradcheck({
+        dtype: 'float32', eps: 3e-3, rtol: 1e-2, atol: 1e-3, dynamic,
+        params: { a: { shape: [3, 4], lo: -4, hi: 4 } },
+        forward: (b, v) => b.op('Softplus', [v.a!]),
       });
     });
     for (const approximate of ['none', 'tanh']) {

@@ -1,6 +1,6 @@
 /**
  * Gradient rules of the unary math ops (src/autodiff/rules/unary.ts: Sqrt, Reciprocal, Exp, Log, Abs, Erf,
- * Tanh, Sigmoid), by finite differences with static and run-time shapes.
+ * Tanh, Sigmoid, Sin, Cos), by finite differences with static and run-time shapes.
  * ORT has no float64 kernel for Erf: it runs in float32 with a larger step and tolerances.
  */
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { gradcheck } from './helpers/gradcheck.js';
 /** Op, and the input range where it is smooth enough for central differences. */
 const UNARY: [string, number, number][] = [
   ['Sqrt', 0.2, 2], ['Reciprocal', 0.3, 2], ['Exp', -2, 2], ['Log', 0.2, 3], ['Abs', -1, 1], ['Tanh', -2, 2],
-  ['Sigmoid', -3, 3],
+  ['Sigmoid', -3, 3], ['Sin', -3, 3], ['Cos', -3, 3],
 ];
 
 describe('gradient rules: unary math', () => {

@@ -1,8 +1,9 @@
 /**
- * Activations: Relu, LeakyRelu, Gelu (the opset-20 op, exact and tanh forms), and GELU as exporters write
- * it in ops (both forms) as a pattern. Formulas follow PyTorch's derivatives
- * (threshold_backward, leaky_relu_backward, gelu_backward), including the value at the kink: the gradient at
- * x = 0 is 0 for Relu and alpha for LeakyRelu.
+ * Activations: Relu, LeakyRelu, Clip (torch.clamp, ReLU6), Softplus, Gelu (the opset-20 op, exact and tanh
+ * forms), and GELU as exporters write it in ops (both forms) as a pattern. Formulas follow PyTorch's
+ * derivatives (threshold_backward, leaky_relu_backward, clamp_backward, softplus_backward, gelu_backward),
+ * including the value at the kink: the gradient at x = 0 is 0 for Relu and alpha for LeakyRelu, and Clip
+ * passes it at a bound (x == min or x == max).
  */
 import { GraphError } from '../../errors.js';
 import type { Builder } from '../../ir/builder.js';
@@ -34,6 +35,37 @@ const leakyRelu: GradRule = {
     const alpha = c.node.attrs.float('alpha', 0.01);
     return [b.op('Where', [b.op('Greater', [x, b.scalarLike(0, x)]), g, b.mul(g, b.scalarLike(alpha, x))])];
   },
+};
+
+/**
+ * dx = dy where min <= x <= max, else 0 (PyTorch's clamp_backward). The bounds are inputs from opset 11
+ * (either may be absent) and attributes before; they get no gradient (exporters pass constants).
+ */
+const clip: GradRule = {
+  ops: ['Clip'],
+  differentiable: [0],
+  backward: (c) => {
+    const { b, node } = c;
+    const x = c.x(0);
+    const bound = (i: number, attr: string): Value | null => {
+      if (c.opset >= 11) return node.inputs[i] ?? null;
+      const v = node.attrs.float(attr, Number.NaN);
+      return Number.isNaN(v) ? null : b.scalarLike(v, x);
+    };
+    const lo = bound(1, 'min');
+    const hi = bound(2, 'max');
+    const inside = [lo && b.op('GreaterOrEqual', [x, lo]), hi && b.op('LessOrEqual', [x, hi])].filter((v): v is Value => v !== null);
+    if (inside.length === 0) return [c.dy(0)];
+    const mask = inside.length === 2 ? b.op('And', inside) : inside[0]!;
+    return [b.op('Where', [mask, c.dy(0)!, b.scalarLike(0, x)])];
+  },
+};
+
+/** y = log(1 + exp(x)): dx = dy sigmoid(x) (ONNX's Softplus has no beta or threshold). */
+const softplus: GradRule = {
+  ops: ['Softplus'],
+  differentiable: [0],
+  backward: (c) => [c.b.mul(c.dy(0)!, c.b.op('Sigmoid', [c.x(0)]))],
 };
 
 /**
@@ -161,5 +193,5 @@ const geluPattern: PatternRule = {
   backward: (b, m, dy) => geluGradient(b, m.input, dy, m.form ?? 'none', () => 'GELU pattern'),
 };
 
-export const rules: readonly GradRule[] = [relu, leakyRelu, gelu];
+export const rules: readonly GradRule[] = [relu, leakyRelu, clip, softplus, gelu];
 export const patterns: readonly PatternRule[] = [geluPattern];

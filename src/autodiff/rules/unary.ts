@@ -1,5 +1,6 @@
 /**
- * Elementwise unary math: Sqrt, Reciprocal, Exp, Log, Abs, Erf, Tanh, Sigmoid. Where the derivative is a
+ * Elementwise unary math: Sqrt, Reciprocal, Exp, Log, Abs, Erf, Tanh, Sigmoid, Sin, Cos (rotary position
+ * embeddings, where their input is trainable). Where the derivative is a
  * function of the output (sqrt, 1/x, exp, tanh, sigmoid) it reads the forward output instead of recomputing.
  * Constants take the element type of the forward value (b.scalarLike), so a rule serves float32 and float64.
  */
@@ -81,4 +82,18 @@ const sigmoid: GradRule = {
   },
 };
 
-export const rules: readonly GradRule[] = [sqrt, reciprocal, exp, log, abs, erf, tanh, sigmoid];
+/** d sin(x) = cos(x). */
+const sin: GradRule = {
+  ops: ['Sin'],
+  differentiable: [0],
+  backward: (c) => [c.b.mul(c.dy(0)!, c.b.op('Cos', [c.x(0)]))],
+};
+
+/** d cos(x) = -sin(x). */
+const cos: GradRule = {
+  ops: ['Cos'],
+  differentiable: [0],
+  backward: (c) => [c.b.neg(c.b.mul(c.dy(0)!, c.b.op('Sin', [c.x(0)])))],
+};
+
+export const rules: readonly GradRule[] = [sqrt, reciprocal, exp, log, abs, erf, tanh, sigmoid, sin, cos];
