@@ -17,9 +17,9 @@ const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distill-coverage-'));
 
 /**
- * logits = Softplus(x @ W) * Sin(x) + b, plus Softplus(W) as a dead end and Shape(x @ W) as an integer side path.
- * By construction exactly one node without a rule lies between the parameters and the output: 'softplus_on_path'.
- * Sin reads only the input, the dead-end Softplus reaches no output, and Shape carries no gradient.
+ * logits = HardSwish(x @ W) * Sin(x) + b, plus HardSwish(W) as a dead end and Shape(x @ W) as an integer side path.
+ * By construction exactly one node without a rule lies between the parameters and the output: 'hardswish_on_path'.
+ * Sin reads only the input, the dead-end HardSwish reaches no output, and Shape carries no gradient.
  */
 function writeModel(file: string): void {
   const g = new Graph('coverage');
@@ -30,9 +30,9 @@ function writeModel(file: string): void {
   const bias = g.addInitializer(makeTensor('b', DataType.FLOAT, [3], Float32Array.from([0.01, 0.02, 0.03])));
   const b = new Builder(g, { opset: 17, prefix: '' });
   const h = b.op('MatMul', [x, w], {}, 'matmul');
-  const c = b.op('Softplus', [h], {}, 'softplus_on_path');
+  const c = b.op('HardSwish', [h], {}, 'hardswish_on_path');
   const s = b.op('Sin', [x], {}, 'sin_of_input');
-  const dead = b.op('Softplus', [w], {}, 'softplus_dead_end');
+  const dead = b.op('HardSwish', [w], {}, 'hardswish_dead_end');
   void dead;
   const shape = b.op('Shape', [h], {}, 'shape_side');
   const m = b.op('Mul', [c, s], {}, 'mul');
@@ -45,21 +45,21 @@ function writeModel(file: string): void {
 
 describe('distill inspect --grad-coverage', () => {
   it('lists exactly the node without a rule on the path from a parameter to the output, exit code 3', () => {
-    const file = path.join(tmp, 'softplus.onnx');
+    const file = path.join(tmp, 'hardswish.onnx');
     writeModel(file);
     const r = run('inspect', file, '--grad-coverage', '--json');
     assert.equal(r.status, 3, r.stderr);
     const c = JSON.parse(r.stdout);
-    assert.deepEqual(c.uncovered.map((u: { op: string; node: string }) => [u.op, u.node]), [['Softplus', 'softplus_on_path']]);
-    assert.deepEqual(c.uncoveredOps, ['Softplus']);
-    // MatMul, Softplus, Mul, Add, Reshape carry the gradient; Sin (input only), the dead end and Shape do not
-    assert.deepEqual(c.opsOnPath, { Add: 1, Softplus: 1, MatMul: 1, Mul: 1, Reshape: 1 });
+    assert.deepEqual(c.uncovered.map((u: { op: string; node: string }) => [u.op, u.node]), [['HardSwish', 'hardswish_on_path']]);
+    assert.deepEqual(c.uncoveredOps, ['HardSwish']);
+    // MatMul, HardSwish, Mul, Add, Reshape carry the gradient; Sin (input only), the dead end and Shape do not
+    assert.deepEqual(c.opsOnPath, { Add: 1, HardSwish: 1, MatMul: 1, Mul: 1, Reshape: 1 });
     assert.equal(c.nodesOnPath, 5);
     const text = run('inspect', file, '--grad-coverage');
     assert.equal(text.status, 3);
-    assert.match(text.stdout, /1 of 5 nodes .* have no gradient rule \(Softplus\)/);
-    assert.match(text.stdout, /Softplus\s+softplus_on_path\s+\(reached from 'W'\)/);
-    assert.doesNotMatch(text.stdout, /sin_of_input|softplus_dead_end/);
+    assert.match(text.stdout, /1 of 5 nodes .* have no gradient rule \(HardSwish\)/);
+    assert.match(text.stdout, /HardSwish\s+hardswish_on_path\s+\(reached from 'W'\)/);
+    assert.doesNotMatch(text.stdout, /sin_of_input|hardswish_dead_end/);
   });
 
   it('a model the autodiff trains: every op covered, exit code 0, no Shape on the path', () => {
