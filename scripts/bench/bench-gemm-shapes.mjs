@@ -12,6 +12,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { medianRunMs } from './timing.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const lib = (p) => path.join(ROOT, 'dist', 'src', p);
@@ -60,7 +61,7 @@ async function gflops({ batch, m, k, n }) {
   const input = (name, shape) => {
     const v = g.value(name);
     v.type = { elemType: DataType.FLOAT, shape };
-    g.inputs.push(v);
+    g.appendInputs(v);
     return v;
   };
   const lead = batch > 1 ? [batch] : [];
@@ -76,20 +77,14 @@ async function gflops({ batch, m, k, n }) {
   const total = g.value('total');
   total.type = { elemType: DataType.FLOAT, shape: [] };
   g.addNode('Sum', sums, [total]);
-  g.outputs.push(total);
+  g.setOutputs([total]);
   const session = await ort.InferenceSession.create(encodeModel(modelToProto(newModel(g, 17))), ortSessionOptions({ threads }));
   const fill = (len) => Float32Array.from({ length: len }, (_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
   const feeds = { A: new ort.Tensor('float32', fill(batch * m * k), [...lead, m, k]) };
   for (let i = 0; i < REPEAT; i++) feeds[`B${i}`] = new ort.Tensor('float32', fill(batch * k * n), [...lead, k, n]);
-  const times = [];
-  for (let r = 0; r < 9; r++) {
-    const t0 = performance.now();
-    await session.run(feeds);
-    if (r >= 3) times.push(performance.now() - t0);
-  }
+  const ms = await medianRunMs(session, feeds, { runs: 6, warmup: 3 });
   await session.release();
-  times.sort((x, y) => x - y);
-  return (REPEAT * 2 * batch * m * k * n) / (times[times.length >> 1] / 1e3) / 1e9;
+  return (REPEAT * 2 * batch * m * k * n) / (ms / 1e3) / 1e9;
 }
 
 const parts = [

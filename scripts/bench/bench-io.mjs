@@ -27,14 +27,14 @@ if (step === 'make' || step === 'load-save') {
     const g = new Graph('big');
     let x = g.value('x');
     x.type = { elemType: DataType.FLOAT, shape: ['batch', n] };
-    g.inputs.push(x);
+    g.appendInputs(x);
     for (let i = 0; i < layers; i++) {
       const w = g.addInitializer(makeTensor(`w${i}`, DataType.FLOAT, [n, n], new Float32Array(n * n).fill(1 / n)));
       const y = g.value(`h${i}`);
       g.addNode('MatMul', [x, w], [y]);
       x = y;
     }
-    g.outputs.push(x);
+    g.setOutputs([x]);
     saveModel(modelToProto(newModel(g, 17)), file, { externalData: mode === 'external' });
   } else {
     const { model } = loadModel(file);

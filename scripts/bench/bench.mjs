@@ -34,6 +34,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { medianRunMs } from './timing.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(SELF), '..', '..');
@@ -202,7 +203,7 @@ async function phaseMatmul() {
     const input = (name) => {
       const v = g.value(name);
       v.type = { elemType: DataType.FLOAT, shape: [n, n] };
-      g.inputs.push(v);
+      g.appendInputs(v);
       return v;
     };
     let x = input('A');
@@ -215,20 +216,15 @@ async function phaseMatmul() {
     const s = g.value('s');
     s.type = { elemType: DataType.FLOAT, shape: [] };
     g.addNode('ReduceSum', [x], [s], [{ name: 'keepdims', type: 2, i: 0 }]);
-    g.outputs.push(s);
+    g.setOutputs([s]);
     const session = await ort.InferenceSession.create(encodeModel(modelToProto(newModel(g, 17))), ortSessionOptions({ threads: THREADS }));
     const next = lcg(n);
     const A = new Float32Array(n * n).map(() => next() / 2 ** 32 - 0.5);
     const B = new Float32Array(n * n).map(() => (next() / 2 ** 32 - 0.5) * (3.4 / Math.sqrt(n)));
     const feeds = { A: new ort.Tensor('float32', A, [n, n]), B: new ort.Tensor('float32', B, [n, n]) };
-    const times = [];
-    for (let r = 0; r < 7; r++) {
-      const t0 = performance.now();
-      await session.run(feeds);
-      if (r >= 2) times.push(performance.now() - t0);
-    }
+    const ms = await medianRunMs(session, feeds, { runs: 5, warmup: 2 });
     await session.release();
-    result[n] = (CHAIN * 2 * n ** 3) / (median(times) / 1e3) / 1e9;
+    result[n] = (CHAIN * 2 * n ** 3) / (ms / 1e3) / 1e9;
   }
   return { matmul_gflops: result, peak_gflops: Math.max(...Object.values(result)) };
 }
