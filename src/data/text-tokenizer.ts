@@ -11,7 +11,7 @@
  *
  * A single text truncated to `maxLength` is tokenized from its head only (`tokenizeHead`): e-mails and
  * documents run to hundreds of kilobytes, of which 128 tokens are kept, and tokenizing whole texts was
- * most of a short run's time (docs/PERFORMANCE.md, "Tokenization").
+ * most of a short run's time (docs/PERFORMANCE.md lists what this and fastWordPieces bought).
  *
  * No files here (tokenize.ts reads them): the browser entry point (web/) shares this class.
  */
@@ -32,8 +32,8 @@ export interface EncodedWords extends Encoded {
 
 /**
  * Pre-tokenizers that cut the text at every space, so that no token spans one. For these, the tokens of a
- * text cut just before a space are the full text's first tokens; only the
- * normalizer can change the last ones (a pattern that ends past the cut), which HEAD_MARGIN covers.
+ * text cut just before a space are the full text's first tokens; only the normalizer can change the last
+ * ones (a pattern that ends past the cut), which HEAD_MARGIN covers.
  */
 const SPLITS_AT_SPACES: Record<string, (p: Record<string, unknown>) => boolean> = {
   BertPreTokenizer: () => true,
@@ -76,8 +76,10 @@ function fastWordPieces(tok: Tokenizer): void {
   if (model?.config?.type !== 'WordPiece' || !(model.tokens_to_ids instanceof Map)) return;
   const vocab = model.tokens_to_ids;
   const prefix = model.config.continuing_subword_prefix ?? '##';
+  // No candidate longer than the longest entry can match (an entry's length bounds both a word-initial
+  // piece and, prefix stripped, a continuation).
   let longest = 0;
-  for (const t of vocab.keys()) longest = Math.max(longest, [...(t.startsWith(prefix) ? t.slice(prefix.length) : t)].length);
+  for (const t of vocab.keys()) longest = Math.max(longest, [...t].length);
   const piecesOf = (word: string): string[] => {
     // Characters, not UTF-16 units; a word without astral characters is sliced as it is.
     const chars: string | string[] = /[\uD800-\uDBFF]/.test(word) ? [...word] : word;
