@@ -203,6 +203,10 @@ describe('divergence', () => {
     const said = [0.7, ...Array.from({ length: 12 }, (_, i) => 1e5 * (i + 1))].map((l, i) => wild.add(i + 1, l));
     assert.equal(said.findIndex((x) => x !== null), 9, 'at the first full window');
     assert.match(said[9]!, /over 100 times its first loss or lowest 10-batch mean \(0\.700\)/);
+    // A run that starts at a loss of exactly 0: ordinary losses are no divergence, a mean over 1 is.
+    const zero = new DivergenceWatch();
+    assert.ok([0, ...Array(20).fill(0.5)].every((l, i) => zero.add(i + 1, l) === null));
+    assert.equal(Array.from({ length: 10 }, (_, i) => zero.add(22 + i, 5)).filter((x) => x !== null).length, 1);
   });
 
   it('allFinite finds one NaN or infinity anywhere', () => {

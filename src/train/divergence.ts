@@ -8,6 +8,11 @@
 export const DIVERGENCE_WINDOW = 10;
 /** How many times the baseline the window's mean must reach: two orders of magnitude. */
 export const DIVERGENCE_FACTOR = 100;
+/**
+ * The least baseline counted: a loss of exactly 0 (a student that starts equal to its teacher, alpha 0)
+ * would make every later loss infinitely many times higher. 100 x 0.01 nats: a window mean above 1.
+ */
+export const DIVERGENCE_FLOOR = 0.01;
 
 /**
  * Feeds on per-micro-batch losses; `add` returns a warning the first time the mean of the last
@@ -31,10 +36,11 @@ export class DivergenceWatch {
     if (this.recent.length < DIVERGENCE_WINDOW) return null;
     const now = mean(this.recent);
     this.baseline = Math.min(this.baseline, now);
-    if (!(now > DIVERGENCE_FACTOR * this.baseline)) return null;
+    const base = Math.max(this.baseline, DIVERGENCE_FLOOR);
+    if (!(now > DIVERGENCE_FACTOR * base)) return null;
     this.warned = true;
     return `warning: the loss is diverging: ${now.toPrecision(3)} on average over the last ${DIVERGENCE_WINDOW} batches to step ${step}, `
-      + `over ${DIVERGENCE_FACTOR} times its first loss or lowest ${DIVERGENCE_WINDOW}-batch mean (${this.baseline.toPrecision(3)}); lower --learning-rate`;
+      + `over ${DIVERGENCE_FACTOR} times its first loss or lowest ${DIVERGENCE_WINDOW}-batch mean (${base.toPrecision(3)}); lower --learning-rate`;
   }
 }
 
