@@ -26,6 +26,11 @@ test('renderPlotSvg: marker area proportional to bytes, x by latency, y by accur
   assert.ok(x1! > x2!, 'slower model further right');
   assert.ok(y1! < y2!, 'more accurate model higher (smaller SVG y)');
   assert.match(svg, /student &lt;q8&gt;/);
+  // One legend row per model (a swatch in its marker's color, then the label), to the right of the frame.
+  const swatches = [...svg.matchAll(/<rect x="([\d.]+)" y="[\d.]+" width="12" height="12" fill="([^"]+)"/g)];
+  assert.deepEqual(swatches.map((m) => m[2]), [...svg.matchAll(/<circle [^>]*fill="([^"]+)"/g)].map((m) => m[1]));
+  const frameRight = Number(svg.match(/<rect x="70" y="40" width="([\d.]+)"/)![1]) + 70;
+  assert.ok(swatches.every((m) => Number(m[1]) > frameRight), 'legend right of the plot');
   assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
 });
 
