@@ -11,7 +11,7 @@ export function addOptions<T>(y: Argv<T>, command: Command): Argv<T> {
     if (!use || spec.flag === null) continue;
     const option: Options = {
       type: spec.type === 'strings' ? 'string' : spec.type,
-      describe: use.help ?? spec.help,
+      describe: use.help ?? spec.help + (use.helpSuffix ?? ''),
     };
     if (spec.type === 'strings') option.array = true;
     const choices = use.choices ?? spec.choices;

@@ -180,7 +180,7 @@ export class TextTokenizer {
   /**
    * At least the first `keep` tokens of `text` (all of them if it has fewer), from as short a head of it
    * as gives them: a head cut before a space, doubled until it yields `keep` + HEAD_MARGIN
-   * tokens. Tokenizers whose pre-tokenizer does not split at whitespace get the whole text tokenized.
+   * tokens. Tokenizers whose pre-tokenizer does not split at spaces get the whole text tokenized.
    */
   tokenizeHead(text: string, keep: number): string[] {
     if (this.headIsExact) {

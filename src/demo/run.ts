@@ -61,10 +61,6 @@ export const DEMO_SEARCH_SPACE = ['alpha=0.5:1', 'temperature=2:10:log'];
 /** Timed runs of every eval batch per model (the table's latencies are medians over them). */
 const EVAL_REPEATS = 3;
 
-async function* replay<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
-}
-
 export type DemoRowKey = 'teacher' | 'distilled-all' | 'ce-all' | 'distilled-few' | 'ce-few' | 'searched' | 'int8';
 
 export interface DemoRow {
@@ -226,7 +222,7 @@ async function evaluateAll({ options, cb, split }: DemoContext, contenders: read
   for await (const b of source(split.eval)) batches.push(b);
   const rows: DemoRow[] = [];
   for (const m of contenders) {
-    const report = await evaluate({ model: m.file, task: 'seq-cls', batches: replay(batches), ep: options.ep, threads: options.threads, repeats: EVAL_REPEATS });
+    const report = await evaluate({ model: m.file, task: 'seq-cls', batches, ep: options.ep, threads: options.threads, repeats: EVAL_REPEATS });
     rows.push({ key: m.key, name: m.name, report, ...(m.trainSeconds === undefined ? {} : { trainSeconds: m.trainSeconds }) });
   }
   return rows;

@@ -61,7 +61,8 @@ export interface EvalReport {
 export interface EvaluateOptions {
   model: string;
   task: Task;
-  batches: AsyncIterable<EvalBatch>;
+  /** Batches as a file source yields them, or held in an array (timing several models on the same batches). */
+  batches: AsyncIterable<EvalBatch> | Iterable<EvalBatch>;
   ep?: ExecutionProvider;
   threads?: number;
   /** Logits output (default: the sidecar's `logits`, else 'logits'). */

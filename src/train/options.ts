@@ -17,6 +17,8 @@ export interface CommandUse {
   /** The command refuses to run without it. */
   demand?: true;
   help?: string;
+  /** Added to the table's help text (where the option means the same with a qualification). */
+  helpSuffix?: string;
   choices?: readonly string[];
   /** Another flag for the same option (an older name kept working). */
   alias?: string;
@@ -52,6 +54,8 @@ export function useOf(spec: OptionSpec, command: Command): CommandUse | undefine
 }
 
 const ALL: CommandUse = {};
+/** A searchable option in `distill search`: the value of the trials that do not search it. */
+const UNLESS_SEARCHED: CommandUse = { helpSuffix: ', when not searched' };
 
 export const OPTIONS = {
   teacher: {
@@ -95,16 +99,16 @@ export const OPTIONS = {
   },
   temperature: {
     flag: 'temperature', type: 'number', default: 2, help: 'softmax temperature of the distillation term',
-    in: { train: ALL, search: { help: 'softmax temperature of the distillation term, when not searched' } },
+    in: { train: ALL, search: UNLESS_SEARCHED },
   },
   alpha: {
     flag: 'alpha', type: 'number', default: 0.5, help: 'weight of the cross-entropy term (1 - alpha: the distillation term)',
-    in: { train: ALL, search: { help: 'weight of the cross-entropy term, when not searched' } },
+    in: { train: ALL, search: UNLESS_SEARCHED },
   },
   optimizer: { flag: 'optimizer', type: 'string', choices: OPTIMIZER_NAMES, default: 'adamw', help: 'torch.optim algorithm', hf: 'optim', in: { train: ALL, build: ALL } },
   learningRate: {
     flag: 'learning-rate', type: 'number', default: 5e-5, help: 'peak learning rate', hf: 'learning_rate',
-    in: { train: ALL, search: { help: 'peak learning rate, when not searched' } },
+    in: { train: ALL, search: UNLESS_SEARCHED },
   },
   momentum: { flag: 'momentum', type: 'number', default: 0, help: 'SGD momentum', in: { train: ALL, build: ALL } },
   dampening: { flag: 'dampening', type: 'number', default: 0, help: 'SGD dampening', in: { train: ALL, build: ALL } },
@@ -130,7 +134,7 @@ export const OPTIONS = {
   },
   epochs: {
     flag: 'epochs', type: 'number', default: 3, help: 'passes over the training data', hf: 'num_train_epochs',
-    in: { train: ALL, search: { help: 'passes over the training data, when not searched' } },
+    in: { train: ALL, search: UNLESS_SEARCHED },
   },
   maxSteps: { flag: 'max-steps', type: 'number', default: -1, help: 'optimizer steps; > 0 overrides --epochs', hf: 'max_steps', in: { train: ALL } },
   maxLength: {
