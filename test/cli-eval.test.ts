@@ -149,6 +149,23 @@ describe('distill eval', () => {
     assert.match(r.stdout, /relative to .*bert-teacher\/model\.onnx:\n  .*bert-student\/model\.onnx: speed-up [\d.]+x \(mean latency\), size 0\.\d\dx, accuracy [+-]\d\.\d{4}/);
   });
 
+  it("a save_pretrained folder's exports and optimum's onnx/ layout: task, labels and tokenizer from config.json, no sidecar", () => {
+    // models/user/bert: config.json (BertForSequenceClassification, id2label ham/spam), tokenizer.json and
+    // torch.onnx.export files at their defaults, no distill.json for them.
+    const user = path.join(MODELS, 'user', 'bert');
+    const optimum = path.join(tmp, 'optimum');
+    fs.mkdirSync(path.join(optimum, 'onnx'), { recursive: true });
+    for (const f of ['config.json', 'tokenizer.json']) fs.copyFileSync(path.join(user, f), path.join(optimum, f));
+    fs.copyFileSync(path.join(user, 'torchscript.onnx'), path.join(optimum, 'onnx', 'model.onnx'));
+    const models = [path.join(user, 'torchscript.onnx'), path.join(user, 'dynamo.onnx'), path.join(optimum, 'onnx', 'model.onnx')];
+    const r = run('eval', ...models.flatMap((m) => ['--model', m]), '--eval-file', dataFile, '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const results = JSON.parse(r.stdout).results as { task: string; examples: number; metrics: { accuracy: number } }[];
+    assert.deepEqual(results.map((x) => [x.task, x.examples]), models.map(() => ['seq-cls', ROWS.length]));
+    // The same weights in three files: the same predictions.
+    assert.equal(new Set(results.map((x) => x.metrics.accuracy)).size, 1);
+  });
+
   it('evaluate() over collated batches equals one big batch (padding does not change the metrics)', async () => {
     const examples = ROWS.map((row, i) => {
       const enc = tok.encode(row.text, null, 128);

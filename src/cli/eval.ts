@@ -11,8 +11,7 @@ import { loadTokenizer } from '../data/tokenize.js';
 import { InputError } from '../errors.js';
 import { dataBatches } from '../eval/batches.js';
 import { type EvalReport, evaluate } from '../eval/evaluator.js';
-import { readSidecar } from '../export/student.js';
-import { declaredOutputWidth } from '../params/student.js';
+import { studentMetadata } from '../params/student.js';
 import { renderPlotSvg } from '../eval/plot.js';
 import { formatBytes, formatCount } from '../util/format.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -30,19 +29,21 @@ export async function runEval(o: EvalCommandOptions): Promise<EvalReport[]> {
   let task: Task | undefined = o.task;
   for (const model of o.models) {
     if (!fs.existsSync(model)) throw new InputError(`${model}: ONNX model does not exist`);
-    const side = readSidecar(model);
-    const modelTask = o.task ?? side?.task;
-    if (!modelTask) throw new InputError(`${model}: no sidecar (distill.json) says its task; pass --task`);
+    // What train reads too: the sidecar, else config.json beside the model or one folder up (a
+    // save_pretrained folder with a torch.onnx.export file, optimum's onnx/ layout).
+    const { sidecar: side, hf } = studentMetadata(model);
+    const modelTask = o.task ?? side.task;
+    if (!modelTask) throw new InputError(`${model}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);
     if (task && modelTask !== task) throw new InputError(`${model}: task ${modelTask}, but the models before it are ${task}; compare models of one task (or pass --task)`);
     task = modelTask;
-    const tokFile = o.tokenizer ?? path.join(path.dirname(model), 'tokenizer.json');
-    const tokenizer = fs.existsSync(tokFile) ? loadTokenizer(tokFile, side?.vocab_size) : undefined;
-    const logits = side?.logits ?? 'logits';
-    const labels = task === 'causal-lm' ? undefined : labelSet(side ?? { num_labels: declaredOutputWidth(model, logits) }, undefined, side ? `${model} sidecar` : model);
-    const maxLength = side?.max_position_embeddings ? Math.min(o.maxLength, side.max_position_embeddings) : o.maxLength;
+    const tokFile = o.tokenizer ?? [path.dirname(model), hf.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f)) ?? '';
+    const tokenizer = fs.existsSync(tokFile) ? loadTokenizer(tokFile, side.vocab_size) : undefined;
+    const logits = side.logits ?? 'logits';
+    const labels = task === 'causal-lm' ? undefined : labelSet(side, undefined, hf.configFile ?? model);
+    const maxLength = side.max_position_embeddings ? Math.min(o.maxLength, side.max_position_embeddings) : o.maxLength;
     const source = dataBatches({
       task, tokenizer, labels, batchSize: o.batchSize, maxLength, textField: o.textField, labelField: o.labelField,
-      padId: side?.pad_token_id ?? 0, vocabSize: side?.vocab_size,
+      padId: side.pad_token_id ?? 0, vocabSize: side.vocab_size,
     });
     reports.push(await evaluate({ model, task, batches: source(o.evalFile), ep: o.ep, logits, repeats: o.repeats, threads: o.threads }));
   }
