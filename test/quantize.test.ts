@@ -16,7 +16,7 @@ import { DataType } from '../src/onnx/dtype.js';
 import { encodeModel, loadModel } from '../src/onnx/model-io.js';
 import type { ModelProto, NodeProto } from '../src/onnx/proto.js';
 import { makeTensor } from '../src/onnx/tensor.js';
-import { quantizeDynamic, type QuantizeForm } from '../src/quantize/dynamic.js';
+import { quantizeDynamic, WHOLE_TABLE_MAX_VALUES, type QuantizeForm } from '../src/quantize/dynamic.js';
 import { quantizeSymmetric, roundHalfEven } from '../src/quantize/int8.js';
 import { quantizeModelFile } from '../src/quantize/model-file.js';
 import { MODELS, tokenBatch } from './helpers/fixtures.js';
@@ -127,6 +127,51 @@ for (const form of ['integer', 'qdq'] as QuantizeForm[]) {
       assert.ok(g.initializer.some((t) => t.dataType === DataType.INT8), 'an int8 weight is stored');
       assert.ok(g.node.every((nd) => !nd.domain), 'standard ops only');
     }
+  });
+}
+
+/** y = Gather(table, ids) on a [rows, cols] float table. */
+function gatherModel(rows: number, cols: number, table: Float32Array, opset: number): ModelProto {
+  return {
+    irVersion: 9, opsetImport: [{ domain: '', version: opset }], metadataProps: [], trainingInfo: [], functions: [],
+    graph: {
+      node: [{ opType: 'Gather', input: ['E', 'ids'], output: ['y'], name: 'embed', attribute: [] }],
+      initializer: [makeTensor('E', DataType.FLOAT, [rows, cols], table)], sparseInitializer: [], valueInfo: [],
+      input: [{ name: 'ids', type: typeProtoOf({ elemType: DataType.INT64, shape: [null, null] }) }],
+      output: [{ name: 'y', type: typeProtoOf({ elemType: DataType.FLOAT, shape: [null, null, cols] }) }],
+    },
+  };
+}
+
+// A small table (opset 13+) is dequantized whole and gathered in float; a table over
+// WHOLE_TABLE_MAX_VALUES, or any table below opset 13, gathers int8 rows and rescales them.
+for (const [what, rows, opset, wholeTable] of [
+  ['small table, opset 17', 50, 17, true],
+  ['small table, opset 12', 50, 12, false],
+  ['table over WHOLE_TABLE_MAX_VALUES', Math.ceil(WHOLE_TABLE_MAX_VALUES / 16) + 1, 17, false],
+] as const) {
+  test(`embeddings, ${what}: every gathered row equals int8(row / scale) * scale with scale = max|row| / 127`, async () => {
+    const cols = 16;
+    const r = rng(23);
+    const table = Float32Array.from(uniform(r, rows * cols, -0.6, 0.4));
+    const model = gatherModel(rows, cols, table, opset);
+    const report = quantizeDynamic(model, { embeddings: true });
+    assert.deepEqual(report.quantized.Gather, ['embed']);
+    const g = model.graph!;
+    assert.ok(!g.initializer.some((t) => t.name === 'E'), 'the float table is dropped');
+    const ops = g.node.map((nd) => nd.opType).sort();
+    assert.deepEqual(ops, wholeTable ? ['DequantizeLinear', 'Gather'] : ['Cast', 'Gather', 'Gather', 'Mul']);
+
+    const ids = [0, rows - 1, 7, 7, 3, rows - 2];
+    const got = await run(model, { ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [2, 3]) });
+    ids.forEach((row, j) => {
+      const values = Array.from(table.subarray(row * cols, (row + 1) * cols));
+      const scale = Math.fround(Math.max(...values.map(Math.abs)) / 127);
+      values.forEach((v, c) => {
+        const want = Math.fround(Math.max(-127, Math.min(127, roundHalfEven(v / scale))) * scale);
+        assert.equal(got[j * cols + c], want, `row ${row} column ${c}`);
+      });
+    });
   });
 }
 

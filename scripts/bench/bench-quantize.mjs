@@ -1,32 +1,47 @@
 #!/usr/bin/env node
-// The quantized student against its fp32 model: size on disk, latency per batch on 2 threads (median over
-// repeated warm runs of every eval batch), accuracy. docs/COMPRESSION.md has the results and the method.
+// The quantized student against its fp32 model: size on disk, latency per batch on N threads, accuracy.
+// docs/COMPRESSION.md has the results and the method.
 //
 //   npm run build && node scripts/bench/bench-quantize.mjs --model DIR/model.onnx --eval-file EVAL.jsonl \
-//       [--threads 2] [--repeats 5] [--rounds 2]
+//       [--threads 2] [--rounds 5] [--extra OTHER.onnx ...]
+//   node scripts/bench/bench-quantize.mjs --model M.onnx --synthetic [--threads 2] [--rounds 5]
+//
+// --synthetic times 16 batches of 32 x 128 seeded random token ids instead of an eval file (a model with
+// no data of its own, e.g. the random-init models of scripts/bench/make_bench_models.py); no accuracy.
 //
 // It writes three quantized variants of the model into a temporary folder (integer form with int8
-// embeddings, the default `distill quantize --embeddings` writes; the QDQ form with int8 embeddings; the
-// integer form with float embeddings), evaluates all four models with the `distill eval` code, and
-// repeats the whole comparison --rounds times in alternating order so that a noisy neighbour on a shared
-// machine shows up as disagreement between rounds rather than as a silent bias.
+// embeddings, which `distill quantize --embeddings` writes; the QDQ form with int8 embeddings; the integer
+// form with float embeddings) and scores all four models (plus any --extra model, e.g. onnxruntime's
+// quantize_dynamic output) with the `distill eval` code.
+//
+// Timing is interleaved: every eval batch runs on every model back to back, the order alternating from
+// one batch to the next, --rounds passes over the eval set. A shared machine's slow spells then hit all
+// models alike instead of whichever model was running. Per model: the median over all runs; the speed-up
+// is the median of the per-run ratios fp32 / model, each ratio taken from runs of the same batch next to
+// each other.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runEval } from '../../dist/src/cli/eval.js';
+import { modelEvalData, runEval } from '../../dist/src/cli/eval.js';
 import { quantizeModelFile } from '../../dist/src/quantize/model-file.js';
+import { createSession } from '../../dist/src/runtime/session.js';
+import { modelSize } from '../../dist/src/eval/evaluator.js';
+import { readSidecar } from '../../dist/src/export/student.js';
+import ort from 'onnxruntime-node';
 
 const { values: a } = parseArgs({
   options: {
-    model: { type: 'string' }, 'eval-file': { type: 'string' },
-    threads: { type: 'string', default: '2' }, repeats: { type: 'string', default: '5' }, rounds: { type: 'string', default: '2' },
+    model: { type: 'string' }, 'eval-file': { type: 'string' }, synthetic: { type: 'boolean', default: false }, extra: { type: 'string', multiple: true, default: [] },
+    threads: { type: 'string', default: '2' }, rounds: { type: 'string', default: '5' },
   },
 });
-if (!a.model || !a['eval-file']) {
-  console.error('usage: node scripts/bench/bench-quantize.mjs --model DIR/model.onnx --eval-file EVAL.jsonl [--threads 2] [--repeats 5] [--rounds 2]');
+if (!a.model || !(a['eval-file'] || a.synthetic)) {
+  console.error('usage: node scripts/bench/bench-quantize.mjs --model DIR/model.onnx (--eval-file EVAL.jsonl | --synthetic) [--threads 2] [--rounds 5] [--extra M.onnx ...]');
   process.exit(2);
 }
+const threads = Number(a.threads);
+const rounds = Number(a.rounds);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-quantize-'));
 const variants = [
   { name: 'int8, integer form, int8 embeddings', dir: 'integer-emb', form: 'integer', embeddings: true },
@@ -35,30 +50,69 @@ const variants = [
 ];
 const models = [{ name: 'fp32', file: a.model }];
 for (const v of variants) {
-  const outDir = path.join(tmp, v.dir);
-  const r = quantizeModelFile({ model: a.model, outDir, form: v.form, embeddings: v.embeddings });
+  const r = quantizeModelFile({ model: a.model, outDir: path.join(tmp, v.dir), form: v.form, embeddings: v.embeddings });
   models.push({ name: v.name, file: r.model });
 }
-const opts = { evalFile: a['eval-file'], batchSize: 32, maxLength: 128, textField: 'text', ep: 'cpu', threads: Number(a.threads), repeats: Number(a.repeats) };
-const byName = new Map(models.map((m) => [m.name, []]));
-for (let round = 0; round < Number(a.rounds); round++) {
-  const order = round % 2 ? [...models].reverse() : models;
-  const reports = await runEval({ ...opts, models: order.map((m) => m.file) });
-  reports.forEach((r, i) => byName.get(order[i].name).push(r));
+for (const file of a.extra) models.push({ name: path.basename(file), file });
+
+const opts = { evalFile: a['eval-file'], batchSize: 32, maxLength: 128, textField: 'text', ep: 'cpu', threads };
+// Accuracy and size: one plain `distill eval` pass per model.
+const reports = a.synthetic
+  ? models.map((m) => ({ examples: 16 * 32, size: modelSize(m.file), metrics: { accuracy: NaN } }))
+  : await runEval({ ...opts, models: models.map((m) => m.file) });
+
+// Latency: the fp32 model's batches (the quantized folders carry the same tokenizer), every model fed the same tensors.
+const batches = [];
+if (a.synthetic) {
+  const vocab = readSidecar(a.model)?.vocab_size ?? 1000;
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  for (let b = 0; b < 16; b++) {
+    const ids = BigInt64Array.from({ length: 32 * 128 }, () => BigInt(1 + (next() % (vocab - 1))));
+    const ones = new BigInt64Array(32 * 128).fill(1n);
+    batches.push({
+      input_ids: new ort.Tensor('int64', ids, [32, 128]),
+      attention_mask: new ort.Tensor('int64', ones, [32, 128]),
+      token_type_ids: new ort.Tensor('int64', new BigInt64Array(32 * 128), [32, 128]),
+    });
+  }
+} else {
+  for await (const b of modelEvalData(a.model, opts).batches) batches.push(b.feeds);
 }
-const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
-const fp32 = byName.get('fp32');
-const base = { ms: median(fp32.map((r) => r.latency.p50Ms)), bytes: fp32[0].size.bytes, acc: fp32[0].metrics.accuracy };
-console.log(`${a.model} on ${a['eval-file']}: ${fp32[0].examples} examples, batches of 32, ${a.threads} threads, every batch timed ${a.repeats}x per round, ${a.rounds} rounds`);
-console.log('model                                    bytes  size ratio  median ms/batch (per round)  speed-up  accuracy  delta (points)');
+const sessions = [];
 for (const m of models) {
-  const rs = byName.get(m.name);
-  const ms = rs.map((r) => r.latency.p50Ms);
-  const acc = rs[0].metrics.accuracy;
-  console.log(
-    `${m.name.padEnd(38)} ${String(rs[0].size.bytes).padStart(8)} ${(base.bytes / rs[0].size.bytes).toFixed(2).padStart(10)}x ` +
-      `${median(ms).toFixed(2).padStart(8)} (${ms.map((x) => x.toFixed(2)).join(', ')})`.padEnd(30) +
-      ` ${(base.ms / median(ms)).toFixed(2).padStart(8)}x ${(100 * acc).toFixed(2).padStart(9)} ${(100 * (acc - base.acc)).toFixed(2).padStart(14)}`,
-  );
+  const s = await createSession(m.file, { ep: 'cpu', threads });
+  const feeds = (b) => Object.fromEntries(s.inputNames.map((n) => [n, b[n]]));
+  for (let k = 0; k < 2; k++) await s.run(feeds(batches[0])); // ORT's arena and first-run allocations
+  sessions.push({ s, feeds, ms: [] });
 }
+for (let r = 0; r < rounds; r++) {
+  for (let i = 0; i < batches.length; i++) {
+    const order = (r * batches.length + i) % 2 ? [...sessions].reverse() : sessions;
+    for (const x of order) {
+      const feeds = x.feeds(batches[i]);
+      const t0 = performance.now();
+      await x.s.run(feeds);
+      x.ms.push(performance.now() - t0);
+    }
+  }
+}
+for (const x of sessions) await x.s.release();
 fs.rmSync(tmp, { recursive: true, force: true });
+
+const median = (xs) => [...xs].sort((p, q) => p - q)[Math.floor((xs.length - 1) / 2)];
+const quantileOf = (xs, q) => [...xs].sort((p, q2) => p - q2)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+const base = sessions[0].ms;
+console.log(`${a.model} on ${a.synthetic ? 'synthetic 32 x 128 batches' : a['eval-file']}: ${reports[0].examples} examples, ${batches.length} batches of up to 32, ${threads} threads, ${rounds} interleaved rounds (${rounds * batches.length} runs per model)`);
+console.log('model                                      bytes  size ratio  ms/batch p50    p95  speed-up (p25-p75)  accuracy  delta (points)');
+models.forEach((m, k) => {
+  const ms = sessions[k].ms;
+  const ratios = ms.map((t, i) => base[i] / t);
+  const acc = reports[k].metrics.accuracy;
+  console.log(
+    `${m.name.padEnd(40)} ${String(reports[k].size.bytes).padStart(8)} ${(reports[0].size.bytes / reports[k].size.bytes).toFixed(2).padStart(10)}x ` +
+      `${median(ms).toFixed(2).padStart(12)} ${quantileOf(ms, 0.95).toFixed(2).padStart(6)} ` +
+      `${median(ratios).toFixed(2).padStart(8)}x (${quantileOf(ratios, 0.25).toFixed(2)}-${quantileOf(ratios, 0.75).toFixed(2)}) ` +
+      (a.synthetic ? '        -              -' : `${(100 * acc).toFixed(2).padStart(9)} ${(100 * (acc - reports[0].metrics.accuracy)).toFixed(2).padStart(14)}`),
+  );
+});

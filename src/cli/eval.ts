@@ -9,7 +9,7 @@ import type { Argv } from 'yargs';
 import { labelSet, type Task } from '../data/examples.js';
 import { loadTokenizer } from '../data/tokenize.js';
 import { InputError } from '../errors.js';
-import { dataBatches } from '../eval/batches.js';
+import { dataBatches, type EvalBatch } from '../eval/batches.js';
 import { type EvalReport, evaluate } from '../eval/evaluator.js';
 import { studentMetadata } from '../params/student.js';
 import { renderPlotSvg } from '../eval/plot.js';
@@ -22,30 +22,44 @@ import { addOptions, readOptions } from './options.js';
 export type EvalCommandOptions = Pick<OptionsOf<'eval'>, 'models' | 'evalFile' | 'tokenizer' | 'task' | 'batchSize' | 'maxLength' | 'textField' | 'labelField' | 'ep' | 'threads'> &
   Partial<Pick<OptionsOf<'eval'>, 'repeats'>>;
 
+/** What evaluating one model needs: its task, logits output, and the eval file's batches as its tokenizer makes them. */
+export interface ModelEvalData {
+  task: Task;
+  logits: string;
+  batches: AsyncIterable<EvalBatch>;
+}
+
+/**
+ * The task, tokenizer and label names of `model`, as train reads them (the sidecar, else config.json beside
+ * the model or one folder up: a save_pretrained folder with a torch.onnx.export file, optimum's onnx/ layout),
+ * and the eval file's batches. `task` is the task the models before it have (all must agree).
+ */
+export function modelEvalData(model: string, o: Omit<EvalCommandOptions, 'models'>, task?: Task): ModelEvalData {
+  if (!fs.existsSync(model)) throw new InputError(`${model}: ONNX model does not exist`);
+  const { sidecar: side, hf } = studentMetadata(model);
+  const modelTask = o.task ?? side.task;
+  if (!modelTask) throw new InputError(`${model}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);
+  if (task && modelTask !== task) throw new InputError(`${model}: task ${modelTask}, but the models before it are ${task}; compare models of one task (or pass --task)`);
+  const tokFile = o.tokenizer ?? [path.dirname(model), hf.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f)) ?? '';
+  const tokenizer = fs.existsSync(tokFile) ? loadTokenizer(tokFile, side.vocab_size) : undefined;
+  const labels = modelTask === 'causal-lm' ? undefined : labelSet(side, undefined, hf.configFile ?? model);
+  const maxLength = side.max_position_embeddings ? Math.min(o.maxLength, side.max_position_embeddings) : o.maxLength;
+  const source = dataBatches({
+    task: modelTask, tokenizer, labels, batchSize: o.batchSize, maxLength, textField: o.textField, labelField: o.labelField,
+    padId: side.pad_token_id ?? 0, vocabSize: side.vocab_size,
+  });
+  return { task: modelTask, logits: side.logits ?? 'logits', batches: source(o.evalFile) };
+}
+
 /** Evaluates every model on the data file, each with its own tokenizer and label names. */
 export async function runEval(o: EvalCommandOptions): Promise<EvalReport[]> {
   if (!fs.existsSync(o.evalFile)) throw new InputError(`${o.evalFile}: no such file`);
   const reports: EvalReport[] = [];
   let task: Task | undefined = o.task;
   for (const model of o.models) {
-    if (!fs.existsSync(model)) throw new InputError(`${model}: ONNX model does not exist`);
-    // What train reads too: the sidecar, else config.json beside the model or one folder up (a
-    // save_pretrained folder with a torch.onnx.export file, optimum's onnx/ layout).
-    const { sidecar: side, hf } = studentMetadata(model);
-    const modelTask = o.task ?? side.task;
-    if (!modelTask) throw new InputError(`${model}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);
-    if (task && modelTask !== task) throw new InputError(`${model}: task ${modelTask}, but the models before it are ${task}; compare models of one task (or pass --task)`);
-    task = modelTask;
-    const tokFile = o.tokenizer ?? [path.dirname(model), hf.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f)) ?? '';
-    const tokenizer = fs.existsSync(tokFile) ? loadTokenizer(tokFile, side.vocab_size) : undefined;
-    const logits = side.logits ?? 'logits';
-    const labels = task === 'causal-lm' ? undefined : labelSet(side, undefined, hf.configFile ?? model);
-    const maxLength = side.max_position_embeddings ? Math.min(o.maxLength, side.max_position_embeddings) : o.maxLength;
-    const source = dataBatches({
-      task, tokenizer, labels, batchSize: o.batchSize, maxLength, textField: o.textField, labelField: o.labelField,
-      padId: side.pad_token_id ?? 0, vocabSize: side.vocab_size,
-    });
-    reports.push(await evaluate({ model, task, batches: source(o.evalFile), ep: o.ep, logits, repeats: o.repeats, threads: o.threads }));
+    const data = modelEvalData(model, o, task);
+    task = data.task;
+    reports.push(await evaluate({ model, task, batches: data.batches, ep: o.ep, logits: data.logits, repeats: o.repeats, threads: o.threads }));
   }
   return reports;
 }
