@@ -130,6 +130,37 @@ for (const form of ['integer', 'qdq'] as QuantizeForm[]) {
   });
 }
 
+test('a weight shared through Identity nodes (torch exports ALBERT\'s repeated layer so) is quantized once, its Identities and float copy dropped', async () => {
+  // y = x Identity(W); z = x Transpose(Identity(W^T)): both read W through the nodes torch puts in front of shared weights.
+  const r = rng(17);
+  const [m, k, n] = [3, 8, 5];
+  const x = uniform(r, m * k, -1, 1.5).map(Math.fround);
+  const wKN = uniform(r, k * n, -0.8, 0.8).map(Math.fround);
+  const wNK = new Float32Array(k * n);
+  for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) wNK[j * k + i] = wKN[i * n + j]!;
+  const model = linearModel('MatMul', k, n, Float32Array.from(wKN));
+  const g = model.graph!;
+  g.initializer.push(makeTensor('WT', DataType.FLOAT, [n, k], wNK));
+  g.node = [
+    { opType: 'Identity', input: ['W'], output: ['W_shared'], name: 'id', attribute: [] },
+    { opType: 'MatMul', input: ['x', 'W_shared'], output: ['y'], name: 'mm', attribute: [] },
+    { opType: 'Identity', input: ['WT'], output: ['WT_shared'], name: 'id2', attribute: [] },
+    { opType: 'Transpose', input: ['WT_shared'], output: ['W2'], name: 't', attribute: [makeAttribute('perm', [1, 0])] },
+    { opType: 'MatMul', input: ['x', 'W2'], output: ['z'], name: 'mm2', attribute: [] },
+  ];
+  g.output.push({ name: 'z', type: g.output[0]!.type });
+  const report = quantizeDynamic(model, {});
+  assert.deepEqual(report.quantized.MatMul, ['mm', 'mm2']);
+  assert.deepEqual(g.node.filter((nd) => ['Identity', 'Transpose'].includes(nd.opType)), [], 'the Identities and the Transpose are folded away');
+  assert.ok(!g.initializer.some((t) => t.dataType === DataType.FLOAT && t.dims.length === 2), 'no float weight is left');
+  const expected = referenceDynamic(x, m, k, wKN, n);
+  const feeds = { x: new ort.Tensor('float32', Float32Array.from(x), [m, k]) };
+  for (const out of ['y', 'z']) {
+    const got = await run(model, feeds, out);
+    expected.forEach((e, i) => assert.ok(Math.abs(got[i]! - e) < 1e-5 * (1 + Math.abs(e)), `${out}[${i}] ${got[i]} vs ${e}`));
+  }
+});
+
 /** y = Gather(table, ids) on a [rows, cols] float table. */
 function gatherModel(rows: number, cols: number, table: Float32Array, opset: number): ModelProto {
   return {

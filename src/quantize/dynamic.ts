@@ -3,7 +3,8 @@
  * `onnxruntime.quantization.quantize_dynamic` does, written from the operator spec):
  *
  * - MatMul / Gemm whose weight is a constant (an initializer, or a Transpose of one, as torch exports
- *   nn.Linear): the weight becomes int8 with one symmetric scale per output feature (src/quantize/int8.ts);
+ *   nn.Linear; either behind Identity nodes, as torch exports a weight several layers share): the weight
+ *   becomes int8 with one symmetric scale per output feature (src/quantize/int8.ts);
  *   the activation is quantized when the model runs.
  *   form 'integer' (default):  DynamicQuantizeLinear(x) -> MatMulInteger(x_q, W_q, x_zp) -> Cast(float)
  *                              -> Mul(x_scale * w_scale) [-> Add(bias)]
@@ -58,8 +59,10 @@ interface Weight {
   cols: number;
   /** The initializer it is read from. */
   source: string;
-  /** The Transpose node folded into it, if any. */
-  viaTranspose?: NodeProto;
+  /** Read through a Transpose (torch's nn.Linear export) rather than as stored. */
+  transposed: boolean;
+  /** The Identity and Transpose nodes between the initializer and the consumer, folded into the weight. */
+  via: NodeProto[];
 }
 
 const node = (opType: string, input: string[], output: string[], name: string, attribute: AttributeProto[] = []): NodeProto => ({
@@ -158,23 +161,43 @@ class DynamicQuantizer {
     return undefined;
   }
 
-  /** The constant 2-D float matrix behind `name` (an initializer or a 2-D Transpose of one). */
-  private weight(name: string): Weight | undefined {
-    const init = (n: string) => (this.graphInputs.has(n) ? undefined : this.inits.get(n));
-    const is2dFloat = (t: TensorProto | undefined) => t && t.dataType === DataType.FLOAT && t.dims.length === 2;
-    const t = init(name);
-    if (t) {
-      if (!is2dFloat(t)) return undefined;
-      const [rows, cols] = tensorDims(t) as [number, number];
-      return { values: tensorToFloat32(t), rows, cols, source: name };
+  /**
+   * The name `name` copies through Identity nodes, which torch's exporter puts in front of a weight that
+   * several layers share (ALBERT's one layer applied N times); the Identities passed are added to `via`.
+   */
+  private throughIdentities(name: string, via: NodeProto[]): string {
+    for (let p = this.producer.get(name); p?.opType === 'Identity' && isStandardDomain(p.domain); p = this.producer.get(name)) {
+      via.push(p);
+      name = p.input[0]!;
     }
-    const p = this.producer.get(name);
+    return name;
+  }
+
+  /** The float initializer behind `name`, through Identities (not one a graph input can override). */
+  private constant(name: string, via: NodeProto[]): { name: string; tensor: TensorProto } | undefined {
+    const source = this.throughIdentities(name, via);
+    const tensor = this.graphInputs.has(source) ? undefined : this.inits.get(source);
+    return tensor && { name: source, tensor };
+  }
+
+  /** The constant 2-D float matrix behind `name` (an initializer or a 2-D Transpose of one, through Identities). */
+  private weight(name: string): Weight | undefined {
+    const is2dFloat = (t: TensorProto) => t.dataType === DataType.FLOAT && t.dims.length === 2;
+    const via: NodeProto[] = [];
+    const c = this.constant(name, via);
+    if (c) {
+      if (!is2dFloat(c.tensor)) return undefined;
+      const [rows, cols] = tensorDims(c.tensor) as [number, number];
+      return { values: tensorToFloat32(c.tensor), rows, cols, source: c.name, transposed: false, via };
+    }
+    const p = this.producer.get(this.throughIdentities(name, via));
     if (!p || p.opType !== 'Transpose' || !isStandardDomain(p.domain)) return undefined;
-    const src = init(p.input[0]!);
+    via.push(p);
+    const src = this.constant(p.input[0]!, via);
     const perm = attrOf(p, 'perm')?.ints?.map(toNumber);
-    if (!is2dFloat(src) || (perm && !(perm[0] === 1 && perm[1] === 0))) return undefined;
-    const [r, c] = tensorDims(src!) as [number, number];
-    return { values: transpose(tensorToFloat32(src!), r, c), rows: c, cols: r, source: p.input[0]!, viaTranspose: p };
+    if (!src || !is2dFloat(src.tensor) || (perm && !(perm[0] === 1 && perm[1] === 0))) return undefined;
+    const [r, c2] = tensorDims(src.tensor) as [number, number];
+    return { values: transpose(tensorToFloat32(src.tensor), r, c2), rows: c2, cols: r, source: src.name, transposed: true, via };
   }
 
   /**
@@ -195,7 +218,7 @@ class DynamicQuantizer {
       this.sources.add(w.source);
       this.weightCache.set(cacheKey, e);
     }
-    if (w.viaTranspose) this.folded.add(w.viaTranspose);
+    for (const n of w.via) this.folded.add(n);
     return e;
   }
 
@@ -255,7 +278,7 @@ class DynamicQuantizer {
     const w = this.weight(n.input[1]!);
     if (!w) return this.skip(n, 'weight (input B) is not a constant 2-D float matrix');
     const prefix = n.name || n.output[0]!;
-    const key = w.viaTranspose ? `${w.source}_transposed` : w.source;
+    const key = w.transposed ? `${w.source}_transposed` : w.source;
     this.report.quantized.MatMul.push(prefix);
     if (this.form === 'integer') return this.integerMatMul(prefix, n.input[0]!, w, key, n.output[0]!, out);
     const x = this.dequantizedActivation(n.input[0]!, prefix, out);
@@ -269,7 +292,7 @@ class DynamicQuantizer {
     const w = this.weight(n.input[1]!);
     if (!w) return this.skip(n, 'weight (input B) is not a constant 2-D float matrix');
     const transB = intAttr(n, 'transB', 0) !== 0;
-    const key = w.viaTranspose ? `${w.source}_transposed` : w.source;
+    const key = w.transposed ? `${w.source}_transposed` : w.source;
     if (this.form === 'qdq') {
       // Gemm keeps its attributes; only B is read through DequantizeLinear, channel = output feature.
       this.report.quantized.Gemm.push(prefix);
@@ -296,19 +319,21 @@ class DynamicQuantizer {
   }
 
   private gather(n: NodeProto, out: NodeProto[]): NodeProto[] | undefined {
-    const table = this.graphInputs.has(n.input[0]!) ? undefined : this.inits.get(n.input[0]!);
-    if (!table) return undefined; // a Gather on activations or shapes, not a table
+    const via: NodeProto[] = [];
+    const c = this.constant(n.input[0]!, via);
+    if (!c) return undefined; // a Gather on activations or shapes, not a table
+    const table = c.tensor;
     const prefix = n.name || n.output[0]!;
     if (table.dataType !== DataType.FLOAT || table.dims.length !== 2) return this.skip(n, 'table is not a 2-D float matrix');
     if (intAttr(n, 'axis', 0) !== 0) return this.skip(n, 'gathers along axis 1, not rows');
     const [rows, cols] = tensorDims(table) as [number, number];
-    const w: Weight = { values: tensorToFloat32(table), rows, cols, source: n.input[0]! };
+    const w: Weight = { values: tensorToFloat32(table), rows, cols, source: c.name, transposed: false, via };
     this.report.quantized.Gather.push(prefix);
     // Per-axis DequantizeLinear is opset 13.
     if (rows * cols <= WHOLE_TABLE_MAX_VALUES && this.opset >= 13) {
-      return [{ ...n, input: [this.dequantizedWeight(w, n.input[0]!, 0, prefix, out), n.input[1]!] }];
+      return [{ ...n, input: [this.dequantizedWeight(w, c.name, 0, prefix, out), n.input[1]!] }];
     }
-    const e = this.quantizedWeight(w, n.input[0]!, 0, true);
+    const e = this.quantizedWeight(w, c.name, 0, true);
     const q = this.fresh(`${prefix}/Gather_quantized_output`);
     const s = this.fresh(`${prefix}/Gather_scale_output`);
     const qf = this.fresh(`${prefix}/Cast_output`);
@@ -320,7 +345,7 @@ class DynamicQuantizer {
     ];
   }
 
-  /** Drops folded Transposes and float weights that no node, subgraph or graph output reads any more. */
+  /** Drops folded Identities and Transposes, and float weights, that no node, subgraph or graph output reads any more. */
   private dropUnused(): void {
     const used = new Set<string>(this.g.output.map((v) => v.name!));
     const visit = (g: GraphProto) => {
@@ -334,9 +359,17 @@ class DynamicQuantizer {
       }
     };
     visit(this.g);
-    // A folded Transpose whose output something else still reads stays.
-    const keep = this.g.node.filter((n) => this.folded.has(n) && n.output.some((o) => used.has(o)));
-    for (const n of keep) for (const i of n.input) used.add(i);
+    // A folded node whose output something else still reads stays, and so does the chain feeding it.
+    const keep: NodeProto[] = [];
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const n of this.folded) {
+        if (keep.includes(n) || !n.output.some((o) => used.has(o))) continue;
+        keep.push(n);
+        for (const i of n.input) used.add(i);
+        grew = true;
+      }
+    }
     this.g.node = this.g.node.filter((n) => !this.folded.has(n) || keep.includes(n));
     const candidates = [...this.sources, ...this.added.map((t) => t.name!)];
     const removed = new Set(candidates.filter((name) => !used.has(name)));
