@@ -7,13 +7,13 @@ import { InputError } from '../errors.js';
 
 /** What to do about each errno a user can cause or fix. */
 const ADVICE: Record<string, string> = {
-  ENOSPC: 'the disk is full; free space or choose another --output-dir',
-  EDQUOT: 'the disk quota is used up; free space or choose another --output-dir',
-  EROFS: 'the file system is read-only; choose another --output-dir',
-  EACCES: 'permission denied; fix its permissions or choose another --output-dir',
-  EPERM: 'operation not permitted; fix its permissions or choose another --output-dir',
-  EEXIST: 'a file is in the way; move it or choose another --output-dir',
-  ENOTDIR: 'a part of the path is a file, not a folder; choose another --output-dir',
+  ENOSPC: 'the disk is full; free space or choose another path',
+  EDQUOT: 'the disk quota is used up; free space or choose another path',
+  EROFS: 'the file system is read-only; choose another path',
+  EACCES: 'permission denied; fix its permissions or choose another path',
+  EPERM: 'operation not permitted; fix its permissions or choose another path',
+  EEXIST: 'a file is in the way; move it or choose another path',
+  ENOTDIR: 'a part of the path is a file, not a folder; choose another path',
   EISDIR: 'is a folder where a file was expected; move it or choose another path',
   EMFILE: 'too many open files; raise the limit (ulimit -n)',
   // Node's recursive mkdir reports a folder it cannot create on a read-only mount as ENOENT.
