@@ -200,6 +200,12 @@ class DynamicQuantizer {
     return { values: transpose(tensorToFloat32(src.tensor), r, c2), rows: c2, cols: r, source: src.name, transposed: true, via };
   }
 
+  /** Why the B input `name` is not a weight to quantize. */
+  private whyNotWeight(name: string): string {
+    if (this.constant(name, [])) return 'input B is a constant but not a 2-D float matrix';
+    return 'input B is computed at run time: activation x activation, as in attention';
+  }
+
   /**
    * int8 values + per-channel scales of a weight (channel = `axis` of the matrix as given), stored once.
    * Scales are 1-D except for gathered tables, whose [V, 1] scales broadcast over each gathered row.
@@ -276,7 +282,7 @@ class DynamicQuantizer {
 
   private matmul(n: NodeProto, out: NodeProto[]): NodeProto[] | undefined {
     const w = this.weight(n.input[1]!);
-    if (!w) return this.skip(n, 'weight (input B) is not a constant 2-D float matrix');
+    if (!w) return this.skip(n, this.whyNotWeight(n.input[1]!));
     const prefix = n.name || n.output[0]!;
     const key = w.transposed ? `${w.source}_transposed` : w.source;
     this.report.quantized.MatMul.push(prefix);
@@ -290,7 +296,7 @@ class DynamicQuantizer {
     const prefix = n.name || n.output[0]!;
     if (intAttr(n, 'transA', 0) !== 0) return this.skip(n, 'transA=1 (the activation would need a transpose)');
     const w = this.weight(n.input[1]!);
-    if (!w) return this.skip(n, 'weight (input B) is not a constant 2-D float matrix');
+    if (!w) return this.skip(n, this.whyNotWeight(n.input[1]!));
     const transB = intAttr(n, 'transB', 0) !== 0;
     const key = w.transposed ? `${w.source}_transposed` : w.source;
     if (this.form === 'qdq') {
