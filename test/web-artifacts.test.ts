@@ -2,7 +2,7 @@
  * What the browser needs of the artifacts and the checks it makes before a run: no Concat/Split/Sum over
  * WebGPU's 8 storage buffers per shader stage in any model of any build (counted here on the files, in Loop
  * and Scan bodies too), a WebGPU run refused up front for a model over its device's limit, and a run that
- * cannot fit the WASM heap refused with the numbers before any session.
+ * cannot fit the WASM heap refused with the numbers before any session; the messages a WebGPU run stops with.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -17,6 +17,7 @@ import type { GraphProto } from '../src/onnx/proto.js';
 import type { Manifest } from '../src/step/contract.js';
 import { checkFits, estimateFit, WASM_HEAP_BYTES } from '../src/web/fit.js';
 import { checkStorageBuffers } from '../src/web/gpu-check.js';
+import { GpuErrorWatch } from '../src/web/session.js';
 import { MODELS } from './helpers/fixtures.js';
 
 /** The WebGPU spec's guaranteed maxStorageBuffersPerShaderStage. */
@@ -86,5 +87,21 @@ describe('artifacts for the browser', () => {
     assert.ok(estimateFit(big).stepBytes > WASM_HEAP_BYTES);
     assert.throws(() => checkFits(big, 'wasm'), (err: unknown) => err instanceof InputError && /cannot train on WASM: 200M parameters need about 5341 MB per step .* of the 4096 MB WASM heap/.test(err.message));
     assert.throws(() => checkFits(m, 'webgpu', { maxBufferSize: 2 ** 28, maxStorageBufferBindingSize: 1024, maxStorageBuffersPerShaderStage: 8 }), /'bert\.embeddings\.word_embeddings\.weight' is 0 MB, over the device's 0 MB storage-buffer limit/);
+  });
+
+  it('a WebGPU run that runs out of memory stops with what to do; other device errors and exceptions stop on one line', () => {
+    const limits = { maxBufferSize: 2 ** 28, maxStorageBufferBindingSize: 2 ** 27, maxStorageBuffersPerShaderStage: 8 };
+    const fresh = () => new GpuErrorWatch(limits, 'test adapter');
+    assert.equal(fresh().failure('train_step.onnx at step 3'), undefined, 'no error, nothing to stop for');
+    const oomMessage = /train_step\.onnx at step 3: the GPU ran out of memory \(.*\), so training stopped: .*lower the batch size or max length, train a smaller student, or use the 'wasm' provider$/;
+    const reported = fresh();
+    reported.record('Not enough memory left.', 'GPUOutOfMemoryError');
+    assert.throws(() => reported.check('train_step.onnx at step 3'), oomMessage);
+    // onnxruntime-web's own exception for a failed allocation, with no device event.
+    assert.match(fresh().failure('train_step.onnx at step 3', new Error('failed to call OrtRun(). ERROR_CODE: 6, ERROR_MESSAGE: Out of memory\n while allocating'))!.message, oomMessage);
+    const invalid = fresh();
+    invalid.record('Buffer usages must not be 0.', 'GPUValidationError');
+    assert.throws(() => invalid.check('eval.onnx'), /eval\.onnx: WebGPU reported 1 error\(s\), so the results are wrong and training stopped: Buffer usages must not be 0\.$/);
+    assert.equal(fresh().failure('eval.onnx', new Error('failed to call OrtRun(). ERROR_CODE: 1, ERROR_MESSAGE: bad\n - while x'))!.message, 'eval.onnx: the WebGPU run failed, so training stopped: bad - while x');
   });
 });

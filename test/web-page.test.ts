@@ -13,7 +13,7 @@ import { type WebDemoServer, startWebDemo } from '../src/demo/web-demo.js';
 import { loadModel } from '../src/onnx/model-io.js';
 import { tensorToFloat32 } from '../src/onnx/tensor.js';
 import { train } from '../src/train/trainer.js';
-import { launchChromium, noBrowserReason, runPage } from './helpers/browser.js';
+import { injectGpuFault, launchChromium, noBrowserReason, runPage } from './helpers/browser.js';
 import { ROOT } from './helpers/fixtures.js';
 
 const ROWS = 160;
@@ -104,4 +104,23 @@ describe('the browser page (onnxruntime-web in Chromium)', { skip: skip ?? false
       await browser.close();
     }
   });
+
+  for (const [fault, want] of [
+    ['error', /at step 2: the WebGPU run failed, so training stopped: WebGPU validation failed\. Buffer usages must not be 0/],
+    ['lost', /at step 2: .*(device was lost|Device was lost)/],
+  ] as const) {
+    it(`stops at the step where the WebGPU device ${fault === 'lost' ? 'is lost' : 'reports an error'}, with one line saying so, after correct steps`, async () => {
+      const browser = await launchChromium(true);
+      try {
+        await browser.context.addInitScript(injectGpuFault, { fault, after: 1 });
+        const { run } = await runPage(browser.context, `${server.url}?ep=webgpu&maxSteps=3&eval=0&autorun=1`, 300_000);
+        assert.equal(run.status, 'error', 'the run must not finish on a broken device');
+        assert.match(run.error ?? '', want);
+        assert.ok(!(run.error ?? '').includes('\n'), `one line: ${run.error}`);
+        closeTo(run.losses, reference.losses.slice(0, 1), `the step before the ${fault}`);
+      } finally {
+        await browser.close();
+      }
+    });
+  }
 });

@@ -65,18 +65,45 @@ export interface GpuLimits {
  * numbers: `check` after every step turns any of them into a thrown error.
  */
 export class GpuErrorWatch {
-  private readonly errors: string[] = [];
+  private readonly errors: { message: string; kind: string }[] = [];
   constructor(readonly limits: GpuLimits, readonly adapterDescription: string) {}
 
-  record(message: string): void {
-    this.errors.push(message);
+  /** `kind`: the GPUError's class (GPUValidationError, GPUOutOfMemoryError, GPUInternalError). */
+  record(message: string, kind = 'GPUError'): void {
+    this.errors.push({ message, kind });
   }
 
   /** Throws the first error the device reported since the watch began, naming `where`. */
   check(where: string): void {
-    if (this.errors.length === 0) return;
-    throw new GpuValidationError(`${where}: WebGPU reported ${this.errors.length} error(s), so the results are wrong and training stopped: ${this.errors[0]}`);
+    const f = this.failure(where);
+    if (f) throw f;
   }
+
+  /**
+   * The error to stop with at `where`, or undefined when there is none: running out of memory (reported by
+   * the device, or in the message of `cause`, an exception from onnxruntime-web's WebGPU run) with what to
+   * do about it; else the first error the device reported; else `cause` itself, on one line.
+   */
+  failure(where: string, cause?: unknown): GpuValidationError | undefined {
+    const thrown = cause === undefined ? undefined : ortMessage(cause);
+    const oom = this.errors.find((e) => e.kind === 'GPUOutOfMemoryError')?.message ?? (thrown && /out of memory/i.test(thrown) ? thrown : undefined);
+    if (oom) {
+      // The one a user fixes by asking for less: WebGPU tells no total before the run.
+      return new GpuValidationError(
+        `${where}: the GPU ran out of memory (${oom}), so training stopped: the student's weights, optimizer state and one batch's activations do not fit this device; lower the batch size or max length, train a smaller student, or use the 'wasm' provider`,
+      );
+    }
+    if (this.errors.length > 0) {
+      return new GpuValidationError(`${where}: WebGPU reported ${this.errors.length} error(s), so the results are wrong and training stopped: ${this.errors[0]!.message}`);
+    }
+    return thrown === undefined ? undefined : new GpuValidationError(`${where}: the WebGPU run failed, so training stopped: ${thrown}`);
+  }
+}
+
+/** An onnxruntime-web exception's message on one line, without the binding's `failed to call OrtRun()` wrapper. */
+function ortMessage(e: unknown): string {
+  const raw = e instanceof Error ? e.message : String(e);
+  return raw.replace(/^failed to call OrtRun\(\)\. ERROR_CODE: \d+, ERROR_MESSAGE: /, '').replace(/\s*\n\s*/g, ' ').trim();
 }
 
 /** A WebGPU device error during training: the numbers cannot be trusted. */
@@ -97,7 +124,7 @@ interface GpuAdapterLike {
 }
 interface GpuDeviceLike {
   limits: Record<string, number>;
-  addEventListener(type: 'uncapturederror', listener: (event: { error: { message: string } }) => void): void;
+  addEventListener(type: 'uncapturederror', listener: (event: { error: { message: string; constructor?: { name?: string } } }) => void): void;
   lost: Promise<{ message: string }>;
 }
 
@@ -123,7 +150,7 @@ export async function prepareWebGpu(ort: Ort): Promise<GpuErrorWatch> {
     },
     [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter',
   );
-  device.addEventListener('uncapturederror', (event) => watch.record(event.error.message));
+  device.addEventListener('uncapturederror', (event) => watch.record(event.error.message, event.error.constructor?.name));
   void device.lost.then((l) => watch.record(`the device was lost (${l.message})`));
   (ort.env.webgpu as unknown as { device: unknown }).device = device;
   return watch;

@@ -180,6 +180,24 @@ export class WebTrainer {
     return new this.ort.Tensor(t.type as 'int64', t.data as BigInt64Array, t.dims);
   }
 
+  /**
+   * Runs `work` (a session run), and on WebGPU stops on any error the device reported during it, or on an
+   * exception from it, with the message GpuErrorWatch makes of them (named after `where`).
+   */
+  private async onDevice<T>(where: string, work: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await work();
+    } catch (e) {
+      if (!this.gpu) throw e;
+      // Let the device's pending error events (uncapturederror, lost) arrive: they say more than ORT's exception.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      throw this.gpu.failure(where, e)!;
+    }
+    this.gpu?.check(where);
+    return result;
+  }
+
   /** The teacher's logits for a batch of `lines`: computed on the batch when an example is new, else remembered. */
   private async teacherLogits(batch: Record<string, Tensor>, lines: readonly number[]): Promise<Tensor> {
     const t = this.teacher!;
@@ -190,7 +208,7 @@ export class WebTrainer {
         if (!batch[name]) throw new InputError(`${WEB_FILES.teacher} needs input '${name}', which the data does not provide`);
         feeds[name] = batch[name]!;
       }
-      const out = (await t.run(feeds))[t.outputNames[0]!]!;
+      const out = (await this.onDevice(`${WEB_FILES.teacher} at step ${this.globalStep + 1}`, () => t.run(feeds)))[t.outputNames[0]!]!;
       const data = out.data as Float32Array;
       if (this.task !== 'seq-cls') throw new InputError(`${this.source.description}: the browser trainer distills sequence classifiers only so far (task ${this.task})`);
       const C = out.dims[out.dims.length - 1] as number;
@@ -249,8 +267,8 @@ export class WebTrainer {
       const apply = (micro + 1) % accum === 0;
       const callStarted = performance.now();
       // One step per call: the page shows every step, and the checks below run before the next one.
-      const [m] = (await this.driver.run([batch], [{ lr, step: this.globalStep + 1, apply }], hyper)) as [StepMetrics];
-      this.gpu?.check(`${this.manifest.models.train_step} at step ${this.globalStep + 1}`);
+      const [m] = (await this.onDevice(`${this.manifest.models.train_step} at step ${this.globalStep + 1}`, () =>
+        this.driver.run([batch], [{ lr, step: this.globalStep + 1, apply }], hyper))) as [StepMetrics];
       stepMs += performance.now() - callStarted;
       if (!Number.isFinite(m.loss)) throw new InputError(`the loss is NaN or infinite at step ${this.globalStep + 1}; lower the learning rate or check the data`);
       if (this.gpu) checkGpuMetrics(m, this.globalStep + 1);
@@ -292,7 +310,7 @@ export class WebTrainer {
         if (!t) throw new InputError(`${this.manifest.models.eval}: input '${name}' is neither a batch input nor a parameter`);
         feeds[name] = t;
       }
-      const out = await s.run(feeds);
+      const out = await this.onDevice(this.manifest.models.eval, () => s.run(feeds));
       const logits = out[s.outputNames[0]!]!;
       const labels = pb.batch.labels!.data as BigInt64Array;
       stats ??= new ClassificationStats(logits.dims[logits.dims.length - 1] as number);
@@ -301,7 +319,6 @@ export class WebTrainer {
       ceSum += Number((out.ce!.data as Float32Array)[0]) * n;
       counted += n;
     }
-    this.gpu?.check(this.manifest.models.eval);
     return { accuracy: stats!.accuracy(), f1: stats!.macroF1(), loss: ceSum / Math.max(1, counted), counted };
   }
 

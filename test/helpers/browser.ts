@@ -56,3 +56,26 @@ export async function runPage(context: BrowserContext, url: string, timeoutMs: n
   const run = await page.evaluate(() => (globalThis as unknown as { __distill: PageRun }).__distill);
   return { run, page };
 }
+
+/**
+ * A page init script (context.addInitScript) that breaks the WebGPU device once the page has logged
+ * `after` losses, at its next queue submit: 'error' makes an invalid buffer (a validation error), 'lost'
+ * destroys the device. What a driver bug or a GPU reset does mid-run, made on demand.
+ */
+export function injectGpuFault(arg: { fault: 'error' | 'lost'; after: number }): void {
+  const g = globalThis as unknown as { __distill?: { losses?: number[] }; __injected?: boolean; GPUAdapter: { prototype: { requestDevice(...a: unknown[]): Promise<unknown> } } };
+  const requestDevice = g.GPUAdapter.prototype.requestDevice;
+  g.GPUAdapter.prototype.requestDevice = async function (this: unknown, ...a: unknown[]) {
+    const device = (await requestDevice.apply(this, a)) as { queue: { submit(c: unknown): void }; destroy(): void; createBuffer(d: object): unknown };
+    const submit = device.queue.submit.bind(device.queue);
+    device.queue.submit = (commands: unknown) => {
+      if (!g.__injected && (g.__distill?.losses?.length ?? 0) >= arg.after) {
+        g.__injected = true;
+        if (arg.fault === 'lost') device.destroy();
+        else device.createBuffer({ size: 4, usage: 0 });
+      }
+      submit(commands);
+    };
+    return device;
+  };
+}
