@@ -173,7 +173,7 @@ class DynamicQuantizer {
     return name;
   }
 
-  /** The float initializer behind `name`, through Identities (not one a graph input can override). */
+  /** The initializer behind `name`, through Identities (not one a graph input can override). */
   private constant(name: string, via: NodeProto[]): { name: string; tensor: TensorProto } | undefined {
     const source = this.throughIdentities(name, via);
     const tensor = this.graphInputs.has(source) ? undefined : this.inits.get(source);
@@ -184,13 +184,14 @@ class DynamicQuantizer {
   private weight(name: string): Weight | undefined {
     const is2dFloat = (t: TensorProto) => t.dataType === DataType.FLOAT && t.dims.length === 2;
     const via: NodeProto[] = [];
-    const c = this.constant(name, via);
+    const source = this.throughIdentities(name, via);
+    const c = this.constant(source, via);
     if (c) {
       if (!is2dFloat(c.tensor)) return undefined;
       const [rows, cols] = tensorDims(c.tensor) as [number, number];
       return { values: tensorToFloat32(c.tensor), rows, cols, source: c.name, transposed: false, via };
     }
-    const p = this.producer.get(this.throughIdentities(name, via));
+    const p = this.producer.get(source);
     if (!p || p.opType !== 'Transpose' || !isStandardDomain(p.domain)) return undefined;
     via.push(p);
     const src = this.constant(p.input[0]!, via);
