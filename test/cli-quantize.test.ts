@@ -99,6 +99,29 @@ describe('distill quantize (CLI)', () => {
     assert.ok(Math.abs(int8!.metrics.accuracy - fp32!.metrics.accuracy) <= 1 / fp32!.examples + 1e-9, `${int8!.metrics.accuracy} vs ${fp32!.metrics.accuracy}`);
   });
 
+  it('--keep-names keeps the export\'s value names and the dynamo metadata; the default shortens them, same logits', async () => {
+    const src = path.join(USER, 'bert', 'dynamo.onnx');
+    const [short, kept] = [folder('short-'), folder('kept-')];
+    for (const [dir, extra] of [[short, []], [kept, ['--keep-names']]] as const) {
+      const r = cli('quantize', '--model', src, '--out', dir, '--embeddings', ...extra);
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const [a, b] = [short, kept].map((d) => loadModel(path.join(d, 'model_quantized.onnx')).model.graph!);
+    const exported = new Set(loadModel(src).model.graph!.node.flatMap((n) => n.output));
+    assert.ok(b!.node.some((n) => n.metadataProps?.length), 'kept: the exporter metadata');
+    assert.ok(b!.node.filter((n) => n.output.some((o) => exported.has(o))).length > 50, 'kept: the exported value names');
+    assert.ok(a!.node.every((n) => !n.metadataProps?.length), 'default: no node metadata');
+    assert.deepEqual(a!.node.flatMap((n) => n.output).filter((o) => o.length > 3 && o !== 'logits'), [], 'default: short names');
+    assert.deepEqual(a!.initializer.map((t) => t.name).sort(), b!.initializer.map((t) => t.name).sort(), 'weights keep their names');
+    const sizes = [short, kept].map((d) => fs.statSync(path.join(d, 'model_quantized.onnx')).size);
+    assert.ok(sizes[0]! < sizes[1]! * 0.6, `${sizes[0]} vs ${sizes[1]} bytes`);
+    const sessions = await Promise.all([short, kept].map((d) => ort.InferenceSession.create(path.join(d, 'model_quantized.onnx'))));
+    const feeds = feedsFor(sessions[0]!);
+    const [x, y] = await Promise.all(sessions.map(async (s) => Array.from((await s.run(feeds)).logits!.data as Float32Array)));
+    await Promise.all(sessions.map((s) => s.release()));
+    assert.deepEqual(x, y);
+  });
+
   it('bad input: exit 2 and one line naming the file or path', () => {
     const dir = folder('bad-');
     const junk = path.join(dir, 'junk.onnx');

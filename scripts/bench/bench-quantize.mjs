@@ -14,11 +14,14 @@
 // form with float embeddings) and scores all four models (plus any --extra model, e.g. onnxruntime's
 // quantize_dynamic output) with the `distill eval` code.
 //
-// Timing is interleaved: every eval batch runs on every model back to back, the order alternating from
-// one batch to the next, --rounds passes over the eval set. A shared machine's slow spells then hit all
-// models alike instead of whichever model was running. Per model: the median over all runs; the speed-up
-// is the median of the per-run ratios fp32 / model, each ratio taken from runs of the same batch next to
-// each other.
+// Timing is interleaved by blocks: in every round each model runs one untimed batch, then every batch of the
+// set back to back; the next model follows at once, in an order that rotates from round to round, --rounds
+// rounds. A shared machine's slow spells then hit all models alike instead of whichever model was running.
+// Blocks, not single batches: ORT's intra-op threads spin for a while after a run, and with one session per
+// model on 2 cores the spinning threads of the session that just ran slow down the next one (batch-by-batch
+// alternation measured the int8 demo student at 1.01-1.49x of fp32 depending on the run; whole blocks give
+// 1.20-1.21x, as each model timed alone). Per model: the median over all runs; the speed-up is the median of
+// the per-run ratios fp32 / model, each ratio between runs of the same batch in the same round.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -87,9 +90,11 @@ for (const m of models) {
   sessions.push({ s, feeds, ms: [] });
 }
 for (let r = 0; r < rounds; r++) {
-  for (let i = 0; i < batches.length; i++) {
-    const order = (r * batches.length + i) % 2 ? [...sessions].reverse() : sessions;
-    for (const x of order) {
+  // Round r visits the models in a rotated order, reversed every other round, so no model always follows another.
+  const rotated = sessions.map((_, k) => sessions[(k + r) % sessions.length]);
+  for (const x of r % 2 ? rotated.reverse() : rotated) {
+    await x.s.run(x.feeds(batches[0])); // untimed: wakes this session's threads
+    for (let i = 0; i < batches.length; i++) {
       const feeds = x.feeds(batches[i]);
       const t0 = performance.now();
       await x.s.run(feeds);
@@ -103,7 +108,7 @@ fs.rmSync(tmp, { recursive: true, force: true });
 const median = (xs) => [...xs].sort((p, q) => p - q)[Math.floor((xs.length - 1) / 2)];
 const quantileOf = (xs, q) => [...xs].sort((p, q2) => p - q2)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 const base = sessions[0].ms;
-console.log(`${a.model} on ${a.synthetic ? 'synthetic 32 x 128 batches' : a['eval-file']}: ${reports[0].examples} examples, ${batches.length} batches of up to 32, ${threads} threads, ${rounds} interleaved rounds (${rounds * batches.length} runs per model)`);
+console.log(`${a.model} on ${a.synthetic ? 'synthetic 32 x 128 batches' : a['eval-file']}: ${reports[0].examples} examples, ${batches.length} batches of up to 32, ${threads} threads, ${rounds} rounds, models interleaved by blocks (${rounds * batches.length} runs per model)`);
 console.log('model                                      bytes  size ratio  ms/batch p50    p95  speed-up (p25-p75)  accuracy  delta (points)');
 models.forEach((m, k) => {
   const ms = sessions[k].ms;

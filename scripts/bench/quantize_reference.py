@@ -2,7 +2,7 @@
 """Reference numbers for `distill quantize`: onnxruntime's own dynamic quantizer on the same model.
 
   python scripts/bench/quantize_reference.py --model DIR/model.onnx --eval-file EVAL.jsonl \
-      [--ours DIR/model_quantized.onnx] [--embeddings] [--out docs/quantize_reference.json]
+      [--ours DIR/model_quantized.onnx] [--embeddings] [--out docs/quantize_reference.json] [--keep ORT.onnx]
 
 1. The Transposes torch puts in front of every nn.Linear weight are folded into transposed initializers
    (numpy), so that quantize_dynamic sees initializer weights: it skips a MatMul whose weight is computed,
@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--ours", help="model_quantized.onnx written by distill quantize, scored alongside")
     ap.add_argument("--embeddings", action="store_true", help="quantize Gather tables too")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "quantize_reference.json"))
+    ap.add_argument("--keep", help="also copy onnxruntime's quantized model here (e.g. for bench-quantize.mjs --extra)")
     args = ap.parse_args()
 
     src_dir = os.path.dirname(os.path.abspath(args.model))
@@ -86,6 +87,8 @@ def main() -> None:
             cmd += ["--model", m]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results = json.loads(out)["results"]
+        if args.keep:
+            shutil.copy(ref, args.keep)
 
     names = ["fp32", "onnxruntime quantize_dynamic"] + (["distill quantize"] if args.ours else [])
     summary = {

@@ -13,9 +13,10 @@ export function register(cli: Argv): Argv {
         .option('model', { type: 'string', demandOption: true, describe: 'fp32 ONNX model (e.g. a trained output folder\'s model.onnx)' })
         .option('out', { type: 'string', demandOption: true, describe: 'folder for model_quantized.onnx and onnx/model_quantized.onnx (may be the model\'s own folder)' })
         .option('embeddings', { type: 'boolean', default: false, describe: 'also store embedding tables (Gather on a constant) as int8, one scale per row' })
+        .option('keep-names', { type: 'boolean', default: false, describe: 'keep the export\'s internal value/node names and per-node metadata (default: short names; inputs, outputs and weights always keep theirs)' })
         .option('form', { choices: QUANTIZE_FORMS as unknown as string[], default: 'integer', describe: 'integer: DynamicQuantizeLinear + MatMulInteger; qdq: DequantizeLinear in front of float MatMul' }),
     (a) => {
-      const r = quantizeModelFile({ model: a.model, outDir: a.out, embeddings: a.embeddings, form: a.form as QuantizeForm });
+      const r = quantizeModelFile({ model: a.model, outDir: a.out, embeddings: a.embeddings, form: a.form as QuantizeForm, keepNames: a.keepNames });
       const q = r.report.quantized;
       const lines = [
         `quantized ${q.MatMul.length} MatMul, ${q.Gemm.length} Gemm${a.embeddings ? `, ${q.Gather.length} embedding Gather` : ''} (${r.report.form} form); ${r.report.skipped.length} left in float`,

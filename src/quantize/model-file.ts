@@ -2,12 +2,14 @@
  * `distill quantize`'s file side: reads an fp32 ONNX model, quantizes it (src/quantize/dynamic.ts) and writes
  * `model_quantized.onnx` into the output folder, plus `onnx/model_quantized.onnx`, the file transformers.js
  * loads for `dtype: 'q8'`. The source's sidecar goes along as `model_quantized.distill.json` (so `distill eval`
- * knows the task and labels), and config/tokenizer files are copied when the folder lacks them.
+ * knows the task and labels), and config/tokenizer files are copied when the folder lacks them. The written
+ * graph has short internal names unless `keepNames` is set; the report names nodes as the source model does.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { readSidecar } from '../export/student.js';
+import { compactNames } from '../onnx/compact-names.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { type QuantizeOptions, type QuantizeReport, quantizeDynamic } from './dynamic.js';
@@ -23,6 +25,11 @@ const INLINE_LIMIT = 1.8e9;
 export interface QuantizeFileOptions extends QuantizeOptions {
   model: string;
   outDir: string;
+  /**
+   * Keep the export's value and node names and its per-node metadata (default false: internal values and
+   * nodes get short names, src/onnx/compact-names.ts; inputs, outputs and weights keep theirs).
+   */
+  keepNames?: boolean;
 }
 
 export interface QuantizeFileResult {
@@ -44,6 +51,7 @@ export function quantizeModelFile(o: QuantizeFileOptions): QuantizeFileResult {
   if (report.quantized.MatMul.length + report.quantized.Gemm.length + report.quantized.Gather.length === 0) {
     throw new InputError(`${o.model}: no MatMul or Gemm with a constant weight to quantize (is this already a quantized model?)`);
   }
+  if (!o.keepNames) compactNames(loaded.model);
   fs.mkdirSync(path.join(o.outDir, 'onnx'), { recursive: true });
   const top = path.join(o.outDir, QUANTIZED_NAME);
   const nested = path.join(o.outDir, 'onnx', QUANTIZED_NAME);
@@ -56,7 +64,7 @@ export function quantizeModelFile(o: QuantizeFileOptions): QuantizeFileResult {
   const side = readSidecar(o.model);
   if (side) {
     const sidecar = path.join(o.outDir, 'model_quantized.distill.json');
-    const quantization = { form: report.form, weights: 'int8, symmetric, per output channel', activations: 'uint8, per tensor, at run time', embeddings: report.quantized.Gather.length > 0, source: path.basename(o.model) };
+    const quantization = { form: report.form, weights: 'int8, symmetric, per output channel', activations: 'uint8, per tensor, at run time', embeddings: report.quantized.Gather.length > 0, names: o.keepNames ? 'as exported' : 'compact', source: path.basename(o.model) };
     writeFileAtomic(sidecar, `${JSON.stringify({ ...side, quantization }, null, 2)}\n`);
     files.push(sidecar);
   }
