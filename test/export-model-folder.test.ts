@@ -17,6 +17,7 @@ import { writeModelFolder, type ModelFolderOptions } from '../src/export/model-f
 import { exportStudent, readSidecar } from '../src/export/student.js';
 import { isFloatType } from '../src/onnx/dtype.js';
 import { loadModel } from '../src/onnx/model-io.js';
+import { quantizeModelFile } from '../src/quantize/model-file.js';
 import { tensorToFloat32 } from '../src/onnx/tensor.js';
 import { MODELS } from './helpers/fixtures.js';
 import { tensor } from './helpers/ort.js';
@@ -123,6 +124,30 @@ describe('writeModelFolder: transformers.js loads the output folder', () => {
       }
     });
   }
+
+  it('distill quantize into the folder: transformers.js with dtype q8 loads model_quantized.onnx (short internal names) and scores as onnxruntime-node does', async () => {
+    const labels = ['not-spam', 'spam'];
+    const { outDir, model } = trainedFolder('cls-q8', 'bert-student', { task: 'seq-cls', labels });
+    const q = quantizeModelFile({ model, outDir, embeddings: true });
+    assert.ok(fs.existsSync(path.join(outDir, 'onnx', 'model_quantized.onnx')));
+    const classify = await pipeline('text-classification', path.basename(outDir), { dtype: 'q8' });
+    try {
+      let int8VsFp32 = 0;
+      for (const text of TEXTS) {
+        const ids = jsIds(classify.tokenizer, text);
+        const want = softmax((await ortLogits(q.model, ids)).data);
+        const fp32 = softmax((await ortLogits(model, ids)).data);
+        int8VsFp32 = Math.max(int8VsFp32, ...want.map((p, i) => Math.abs(p - fp32[i]!)));
+        const got = (await classify(text, { top_k: null })) as { label: string; score: number }[];
+        assert.deepEqual(got.map((g) => g.label).sort(), [...labels].sort());
+        for (const g of got) close(g.score, want[labels.indexOf(g.label)]!, `${text}: ${g.label}`);
+      }
+      // Scores match within 1e-5, so a gap over 2e-5 means they could not also match the fp32 file's.
+      assert.ok(int8VsFp32 > 2e-5, `int8 and fp32 scores differ by ${int8VsFp32}`);
+    } finally {
+      await classify.dispose();
+    }
+  });
 
   it('token-cls: token-classification pipeline gives each token our label and softmax(ORT logits)', async () => {
     const labels = ['O', 'B-THING', 'I-THING'];
