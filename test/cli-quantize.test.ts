@@ -99,6 +99,21 @@ describe('distill quantize (CLI)', () => {
     assert.ok(Math.abs(int8!.metrics.accuracy - fp32!.metrics.accuracy) <= 1 / fp32!.examples + 1e-9, `${int8!.metrics.accuracy} vs ${fp32!.metrics.accuracy}`);
   });
 
+  it('optimum\'s layout (config at the top, the model in onnx/): a new output folder gets the config and tokenizer, and distill eval scores it', () => {
+    const src = folder('optimum-');
+    fs.mkdirSync(path.join(src, 'onnx'));
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(USER, 'bert', f), path.join(src, f));
+    fs.copyFileSync(path.join(USER, 'bert', 'torchscript.onnx'), path.join(src, 'onnx', 'model.onnx'));
+    const out = path.join(folder('optimum-out-'), 'int8');
+    const q = cli('quantize', '--model', path.join(src, 'onnx', 'model.onnx'), '--out', out);
+    assert.equal(q.status, 0, q.stderr);
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) {
+      assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(src, f))), `${f} copied from the folder above onnx/`);
+    }
+    const e = cli('eval', '--model', path.join(out, 'model_quantized.onnx'), '--eval-file', path.join(USER, 'bert', 'train.jsonl'), '--json');
+    assert.equal(e.status, 0, e.stderr);
+  });
+
   it('--keep-names keeps the export\'s value names and the dynamo metadata; the default shortens them, same logits', async () => {
     const src = path.join(USER, 'bert', 'dynamo.onnx');
     const [short, kept] = [folder('short-'), folder('kept-')];

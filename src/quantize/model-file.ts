@@ -11,6 +11,7 @@ import { InputError } from '../errors.js';
 import { readSidecar } from '../export/student.js';
 import { compactNames } from '../onnx/compact-names.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
+import { findHfFiles } from '../params/hf-files.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { type QuantizeOptions, type QuantizeReport, quantizeDynamic } from './dynamic.js';
 
@@ -68,11 +69,12 @@ export function quantizeModelFile(o: QuantizeFileOptions): QuantizeFileResult {
     writeFileAtomic(sidecar, `${JSON.stringify({ ...side, quantization }, null, 2)}\n`);
     files.push(sidecar);
   }
-  const srcDir = path.dirname(o.model);
+  // The model's own folder, then the folder its config.json is in (one up in optimum's onnx/ layout).
+  const srcDirs = [...new Set([path.dirname(o.model), findHfFiles(o.model).dir])];
   for (const name of FOLDER_FILES) {
-    const src = path.join(srcDir, name);
+    const src = srcDirs.map((d) => path.join(d, name)).find((f) => fs.existsSync(f));
     const dst = path.join(o.outDir, name);
-    if (fs.existsSync(src) && !fs.existsSync(dst)) {
+    if (src && !fs.existsSync(dst)) {
       fs.copyFileSync(src, dst);
       files.push(dst);
     }
