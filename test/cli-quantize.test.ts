@@ -49,6 +49,10 @@ describe('distill quantize on models/user exports', () => {
       const q = r.report.quantized;
       assert.ok(q.MatMul.length + q.Gemm.length >= 4, `${q.MatMul.length} MatMul + ${q.Gemm.length} Gemm quantized`);
       assert.ok(q.Gather.length >= 1, 'the word embeddings are int8');
+      // Causal LMs whose config ties the output embeddings to the input ones store the int8 table once.
+      const config = JSON.parse(fs.readFileSync(path.join(path.dirname(src), 'config.json'), 'utf8')) as { tie_word_embeddings?: boolean; architectures: string[] };
+      const tiedLm = /(LMHeadModel|ForCausalLM)$/.test(config.architectures[0]!) && config.tie_word_embeddings !== false;
+      assert.equal(r.report.tied.length, tiedLm ? 1 : 0, `tied: ${JSON.stringify(r.report.tied)}`);
       // What stays float is attention's activation x activation products, never a weight.
       for (const s of r.report.skipped) assert.match(s.why, /^input B is computed at run time/, `${s.node}: ${s.why}`);
       // No MatMul, Gemm or Gather reads a float matrix any more (DeBERTa's relative-position table,

@@ -200,6 +200,26 @@ describe('writeModelFolder: transformers.js loads the output folder', () => {
     }
   });
 
+  it('causal-lm, distill quantize --embeddings: the tied output embedding reads the int8 table; transformers.js q8 logits are ORT\'s', async () => {
+    const { outDir, model } = trainedFolder('lm-q8', 'gpt2-student', { task: 'causal-lm' });
+    const q = quantizeModelFile({ model, outDir, embeddings: true });
+    assert.equal(q.report.tied.length, 1, 'GPT-2 ties its output embedding to the input one');
+    const lm = await AutoModelForCausalLM.from_pretrained(path.basename(outDir), { dtype: 'q8' });
+    try {
+      const ids = ourTokenizer.encode(TEXTS[0]!).ids;
+      const int64 = (v: number[]) => new Tensor('int64', BigInt64Array.from(v, BigInt), [1, v.length]);
+      const out = await lm({ input_ids: int64(ids), attention_mask: int64(ids.map(() => 1)) });
+      const want = (await ortLogits(q.model, ids)).data;
+      const fp32 = (await ortLogits(model, ids)).data;
+      const got = out.logits.data as Float32Array;
+      assert.equal(got.length, want.length);
+      for (let i = 0; i < got.length; i++) close(got[i]!, want[i]!, `logit ${i}`);
+      assert.ok(want.some((v, i) => Math.abs(v - fp32[i]!) > 2e-5), 'the int8 logits differ from fp32');
+    } finally {
+      await lm.dispose();
+    }
+  });
+
   it('copies a source tokenizer_config.json and special_tokens_map.json as they are; the first source wins', () => {
     const mine = path.join(tmp, 'src-mine');
     fs.mkdirSync(mine, { recursive: true });

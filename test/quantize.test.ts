@@ -206,6 +206,82 @@ for (const [what, rows, opset, wholeTable] of [
   });
 }
 
+/**
+ * Tied input and output embeddings (GPT-2, Gemma): y = Gather(E, ids) and z = x E^T, with E^T a Transpose
+ * node (dynamo export) or a transposed copy of E (TorchScript export), or a copy that differs in one value.
+ */
+function tiedModel(rows: number, cols: number, table: Float32Array, how: 'Transpose' | 'copy' | 'near copy'): ModelProto {
+  const nodes: NodeProto[] = [{ opType: 'Gather', input: ['E', 'ids'], output: ['y'], name: 'embed', attribute: [] }];
+  const inits = [makeTensor('E', DataType.FLOAT, [rows, cols], table)];
+  if (how === 'Transpose') nodes.push({ opType: 'Transpose', input: ['E'], output: ['ET'], name: 'transpose', attribute: [makeAttribute('perm', [1, 0])] });
+  else {
+    const t = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = table[r * cols + c]!;
+    if (how === 'near copy') t[5] = t[5]! + 1e-3;
+    inits.push(makeTensor('ET', DataType.FLOAT, [cols, rows], t));
+  }
+  nodes.push({ opType: 'MatMul', input: ['x', 'ET'], output: ['z'], name: 'lm', attribute: [] });
+  return {
+    irVersion: 9, opsetImport: [{ domain: '', version: 17 }], metadataProps: [], trainingInfo: [], functions: [],
+    graph: {
+      node: nodes, initializer: inits, sparseInitializer: [], valueInfo: [],
+      input: [
+        { name: 'ids', type: typeProtoOf({ elemType: DataType.INT64, shape: [null, null] }) },
+        { name: 'x', type: typeProtoOf({ elemType: DataType.FLOAT, shape: [null, cols] }) },
+      ],
+      output: [
+        { name: 'y', type: typeProtoOf({ elemType: DataType.FLOAT, shape: [null, null, cols] }) },
+        { name: 'z', type: typeProtoOf({ elemType: DataType.FLOAT, shape: [null, rows] }) },
+      ],
+    },
+  };
+}
+
+for (const [how, form, rows] of [
+  ['Transpose', 'integer', 40], ['copy', 'integer', 40], ['Transpose', 'qdq', 40], ['copy', 'qdq', 40],
+  ['Transpose', 'integer', Math.ceil(WHOLE_TABLE_MAX_VALUES / 8) + 1], ['copy', 'integer', Math.ceil(WHOLE_TABLE_MAX_VALUES / 8) + 1],
+] as const) {
+  const size = rows > 40 ? 'a table over WHOLE_TABLE_MAX_VALUES' : 'a small table';
+  test(`tied embeddings (E^T as a ${how}, ${form} form, ${size}): one int8 copy of E in the file, outputs match the formula`, async () => {
+    const cols = 8;
+    const r = rng(29);
+    const table = Float32Array.from(uniform(r, rows * cols, -0.6, 0.4));
+    const model = tiedModel(rows, cols, table, how);
+    const report = quantizeDynamic(model, { embeddings: true, form });
+    assert.deepEqual(report.tied, [{ node: 'lm', table: 'E' }]);
+    const g = model.graph!;
+    assert.deepEqual(g.initializer.filter((t) => t.dataType === DataType.FLOAT && t.dims.reduce((p: number, d) => p * Number(d), 1) === rows * cols).map((t) => t.name), [], 'no float copy of E left');
+    const int8Values = g.initializer.filter((t) => t.dataType === DataType.INT8).reduce((a, t) => a + t.dims.reduce((p: number, d) => p * Number(d), 1), 0);
+    assert.equal(int8Values, rows * cols, 'one int8 copy');
+
+    const m = 3;
+    const x = uniform(r, m * cols, -1.1, 1.7).map(Math.fround);
+    const eT: number[] = [];
+    for (let c = 0; c < cols; c++) for (let v = 0; v < rows; v++) eT.push(table[v * cols + c]!);
+    const expected = referenceDynamic(x, m, cols, eT, rows);
+    const ids = [0, rows - 1, 3];
+    const s = await ort.InferenceSession.create(encodeModel(model));
+    const out = await s.run({ ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, 3]), x: new ort.Tensor('float32', Float32Array.from(x), [m, cols]) });
+    await s.release();
+    const z = out.z!.data as Float32Array;
+    expected.forEach((e, i) => assert.ok(Math.abs(z[i]! - e) < 1e-5 * (1 + Math.abs(e)), `z[${i}] ${z[i]} vs ${e}`));
+    const y = out.y!.data as Float32Array;
+    ids.forEach((row, j) => {
+      const values = Array.from(table.subarray(row * cols, (row + 1) * cols));
+      const scale = Math.fround(Math.max(...values.map(Math.abs)) / 127);
+      values.forEach((v, c) => assert.equal(y[j * cols + c], Math.fround(Math.max(-127, Math.min(127, roundHalfEven(v / scale))) * scale), `y row ${row} column ${c}`));
+    });
+  });
+}
+
+test('a MatMul weight that is the table transposed but for one value is not tied: two int8 copies', () => {
+  const table = Float32Array.from(uniform(rng(31), 40 * 8, -0.6, 0.4));
+  const model = tiedModel(40, 8, table, 'near copy');
+  const report = quantizeDynamic(model, { embeddings: true });
+  assert.deepEqual(report.tied, []);
+  assert.equal(model.graph!.initializer.filter((t) => t.dataType === DataType.INT8).length, 2);
+});
+
 test('quantizing an opset-10 model or one without weights fails with a clear error', () => {
   assert.throws(() => quantizeDynamic(linearModel('MatMul', 2, 2, new Float32Array(4), undefined, 10)), (e: Error) => e instanceof GraphError && /opset 10.*needs opset 11/.test(e.message));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quantize-'));

@@ -21,6 +21,7 @@ export function register(cli: Argv): Argv {
       const lines = [
         `quantized ${q.MatMul.length} MatMul, ${q.Gemm.length} Gemm${a.embeddings ? `, ${q.Gather.length} embedding Gather` : ''} (${r.report.form} form); ${r.report.skipped.length} left in float`,
         ...r.report.skipped.map((s) => `  float: ${s.node} (${s.why})`),
+        ...r.report.tied.map((t) => `  tied: ${t.node} reads the int8 table ${t.table} transposed (stored once)`),
         `${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)} (${(r.bytesBefore / r.bytesAfter).toFixed(2)}x smaller)`,
         ...r.files.map((f) => `wrote ${f}`),
       ];

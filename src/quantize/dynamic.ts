@@ -50,6 +50,19 @@ export interface QuantizeReport {
   quantized: { MatMul: string[]; Gemm: string[]; Gather: string[] };
   /** MatMul/Gemm/Gather nodes left in float, and why. */
   skipped: { node: string; why: string }[];
+  /**
+   * MatMul/Gemm nodes whose weight is an embedding table transposed (tied input and output embeddings, as in
+   * GPT-2): they read the table's int8 copy through a Transpose instead of storing a second one.
+   */
+  tied: { node: string; table: string }[];
+}
+
+/** An int8 weight in the graph: its values, its scales' name and values. */
+interface QuantizedEntry {
+  q: string;
+  scale: string;
+  scales: Float32Array;
+  dequantized?: string;
 }
 
 /** A constant 2-D float matrix as the consuming node sees it, and where it came from. */
@@ -105,13 +118,17 @@ class DynamicQuantizer {
   private readonly names = new Set<string>();
   private readonly added: TensorProto[] = [];
   /** Quantized weights by source + orientation, so a weight read by several nodes is stored once. */
-  private readonly weightCache = new Map<string, { q: string; scale: string; scales: Float32Array; dequantized?: string }>();
+  private readonly weightCache = new Map<string, QuantizedEntry>();
   /** Initializers replaced (quantized weights, rescaled biases): dropped at the end when nothing reads them any more. */
   private readonly sources = new Set<string>();
   /** DynamicQuantizeLinear outputs by activation name, shared by the nodes reading one activation (Q, K, V). */
   private readonly activationCache = new Map<string, { q: string; scale: string; zp: string; dequantized?: string }>();
   private readonly folded = new Set<NodeProto>();
   private readonly report: QuantizeReport;
+  /** Constant [V, D] tables that Gathers read (filled when embeddings are quantized). */
+  private readonly tables = new Map<string, Weight>();
+  /** Per table: its int8 rows transposed to [D, V] in the graph, with 1-D scales, for tied MatMuls. */
+  private readonly tiedCache = new Map<string, QuantizedEntry>();
 
   constructor(
     private readonly g: GraphProto,
@@ -125,7 +142,8 @@ class DynamicQuantizer {
     this.graphInputs = new Set(g.input.map((v) => v.name!));
     for (const n of g.node) for (const o of [...n.input, ...n.output]) this.names.add(o);
     for (const t of g.initializer) this.names.add(t.name!);
-    this.report = { form, quantized: { MatMul: [], Gemm: [], Gather: [] }, skipped: [] };
+    this.report = { form, quantized: { MatMul: [], Gemm: [], Gather: [] }, skipped: [], tied: [] };
+    if (embeddings) this.findTables();
   }
 
   run(): QuantizeReport {
@@ -211,7 +229,7 @@ class DynamicQuantizer {
    * int8 values + per-channel scales of a weight (channel = `axis` of the matrix as given), stored once.
    * Scales are 1-D except for gathered tables, whose [V, 1] scales broadcast over each gathered row.
    */
-  private quantizedWeight(w: Weight, key: string, axis: 0 | 1, tableScales = false) {
+  private quantizedWeight(w: Weight, key: string, axis: 0 | 1, tableScales = false): QuantizedEntry {
     const cacheKey = `${key}|${axis}|${tableScales}`;
     let e = this.weightCache.get(cacheKey);
     if (!e) {
@@ -230,7 +248,10 @@ class DynamicQuantizer {
   }
 
   private dequantizedWeight(w: Weight, key: string, axis: 0 | 1, prefix: string, out: NodeProto[]): string {
-    const e = this.quantizedWeight(w, key, axis);
+    return this.dequantized(this.quantizedWeight(w, key, axis), key, axis, prefix, out);
+  }
+
+  private dequantized(e: QuantizedEntry, key: string, axis: 0 | 1, prefix: string, out: NodeProto[]): string {
     if (!e.dequantized) {
       e.dequantized = this.fresh(`${key}_dequantized`);
       out.push(node('DequantizeLinear', [e.q, e.scale], [e.dequantized], this.fresh(`${prefix}/DequantizeLinear_weight`), [makeAttribute('axis', axis)]));
@@ -258,9 +279,8 @@ class DynamicQuantizer {
   }
 
   /** MatMulInteger + rescale: y = (x_q - x_zp) W_q * (x_scale * w_scale) [* alpha] [+ bias]. */
-  private integerMatMul(prefix: string, x: string, w: Weight, key: string, y: string, out: NodeProto[], alpha = 1, bias?: string): NodeProto[] {
+  private integerMatMul(prefix: string, x: string, wq: QuantizedEntry, y: string, out: NodeProto[], alpha = 1, bias?: string): NodeProto[] {
     const a = this.activation(x, prefix, out);
-    const wq = this.quantizedWeight(w, key, 1);
     let wScale = wq.scale;
     if (alpha !== 1) {
       const scaled = Float32Array.from(wq.scales, (s) => s * alpha);
@@ -287,9 +307,10 @@ class DynamicQuantizer {
     const prefix = n.name || n.output[0]!;
     const key = w.transposed ? `${w.source}_transposed` : w.source;
     this.report.quantized.MatMul.push(prefix);
-    if (this.form === 'integer') return this.integerMatMul(prefix, n.input[0]!, w, key, n.output[0]!, out);
+    const tied = this.tiedWeight(w, prefix, out);
+    if (this.form === 'integer') return this.integerMatMul(prefix, n.input[0]!, tied ?? this.quantizedWeight(w, key, 1), n.output[0]!, out);
     const x = this.dequantizedActivation(n.input[0]!, prefix, out);
-    const wf = this.dequantizedWeight(w, key, 1, prefix, out);
+    const wf = tied ? this.dequantized(tied, `${key}_tied`, 1, prefix, out) : this.dequantizedWeight(w, key, 1, prefix, out);
     return [{ ...n, input: [x, wf] }];
   }
 
@@ -322,7 +343,8 @@ class DynamicQuantizer {
     }
     this.report.quantized.Gemm.push(prefix);
     const kn: Weight = transB ? { ...w, values: transpose(w.values, w.rows, w.cols), rows: w.cols, cols: w.rows } : w;
-    return this.integerMatMul(prefix, n.input[0]!, kn, transB ? `${key}_kn` : key, n.output[0]!, out, alpha, bias);
+    const wq = this.tiedWeight(kn, prefix, out) ?? this.quantizedWeight(kn, transB ? `${key}_kn` : key, 1);
+    return this.integerMatMul(prefix, n.input[0]!, wq, n.output[0]!, out, alpha, bias);
   }
 
   private gather(n: NodeProto, out: NodeProto[]): NodeProto[] | undefined {
@@ -333,14 +355,11 @@ class DynamicQuantizer {
     const prefix = n.name || n.output[0]!;
     if (table.dataType !== DataType.FLOAT || table.dims.length !== 2) return this.skip(n, 'table is not a 2-D float matrix');
     if (intAttr(n, 'axis', 0) !== 0) return this.skip(n, 'gathers along axis 1, not rows');
-    const [rows, cols] = tensorDims(table) as [number, number];
-    const w: Weight = { values: tensorToFloat32(table), rows, cols, source: c.name, transposed: false, via };
+    const w = this.tables.get(c.name)!;
+    for (const v of via) this.folded.add(v);
     this.report.quantized.Gather.push(prefix);
-    // Per-axis DequantizeLinear is opset 13.
-    if (rows * cols <= WHOLE_TABLE_MAX_VALUES && this.opset >= 13) {
-      return [{ ...n, input: [this.dequantizedWeight(w, c.name, 0, prefix, out), n.input[1]!] }];
-    }
-    const e = this.quantizedWeight(w, c.name, 0, true);
+    const e = this.tableEntry(w);
+    if (this.dequantizesWhole(w)) return [{ ...n, input: [this.dequantized(e, c.name, 0, prefix, out), n.input[1]!] }];
     const q = this.fresh(`${prefix}/Gather_quantized_output`);
     const s = this.fresh(`${prefix}/Gather_scale_output`);
     const qf = this.fresh(`${prefix}/Cast_output`);
@@ -350,6 +369,57 @@ class DynamicQuantizer {
       node('Cast', [q], [qf], this.fresh(`${prefix}/Cast`), [makeAttribute('to', DataType.FLOAT)]),
       node('Mul', [qf, s], [n.output[0]!], this.fresh(`${prefix}/Mul`)),
     ];
+  }
+
+  /** The constant 2-D float tables that row Gathers read: the embeddings to quantize. */
+  private findTables(): void {
+    for (const n of this.g.node) {
+      if (n.opType !== 'Gather' || !isStandardDomain(n.domain) || intAttr(n, 'axis', 0) !== 0) continue;
+      const c = this.constant(n.input[0]!, []);
+      if (!c || c.tensor.dataType !== DataType.FLOAT || c.tensor.dims.length !== 2 || this.tables.has(c.name)) continue;
+      const [rows, cols] = tensorDims(c.tensor) as [number, number];
+      this.tables.set(c.name, { values: tensorToFloat32(c.tensor), rows, cols, source: c.name, transposed: false, via: [] });
+    }
+  }
+
+  /** A table of at most WHOLE_TABLE_MAX_VALUES values is dequantized whole (per-axis DequantizeLinear: opset 13). */
+  private dequantizesWhole(t: Weight): boolean {
+    return t.rows * t.cols <= WHOLE_TABLE_MAX_VALUES && this.opset >= 13;
+  }
+
+  /** A table's int8 rows and per-row scales ([V] when dequantized whole, [V, 1] when gathered row by row). */
+  private tableEntry(t: Weight): QuantizedEntry {
+    return this.quantizedWeight(t, t.source, 0, !this.dequantizesWhole(t));
+  }
+
+  /**
+   * The int8 weight of a MatMul/Gemm whose [K, N] matrix `w` is an embedding table transposed (tied input and
+   * output embeddings: a Transpose of the table in a dynamo export, a transposed copy in a TorchScript one),
+   * or undefined. Per-column scales of the table's transpose are its per-row scales and the int8 values are the
+   * same, so the MatMul reads Transpose(table_q): the file keeps one int8 copy, and ONNX Runtime folds the
+   * Transpose of a constant when it loads the model.
+   */
+  private tiedWeight(w: Weight, prefix: string, out: NodeProto[]): QuantizedEntry | undefined {
+    const table = [...this.tables.values()].find((t) => t.rows === w.cols && t.cols === w.rows && isTransposeOf(w.values, t.values, t.rows, t.cols));
+    if (!table) return undefined;
+    let e = this.tiedCache.get(table.source);
+    if (!e) {
+      const rows = this.tableEntry(table);
+      const q = this.fresh(`${table.source}_quantized_transposed`);
+      out.push(node('Transpose', [rows.q], [q], this.fresh(`${table.source}/Transpose_quantized`), [makeAttribute('perm', [1, 0])]));
+      // The MatMul's scales are 1-D; a row-wise table's are [V, 1].
+      let scale = rows.scale;
+      if (!this.dequantizesWhole(table)) {
+        scale = this.fresh(`${table.source}_scale_1d`);
+        this.added.push(makeTensor(scale, DataType.FLOAT, [rows.scales.length], rows.scales));
+      }
+      e = { q, scale, scales: rows.scales };
+      this.tiedCache.set(table.source, e);
+    }
+    this.sources.add(w.source);
+    for (const v of w.via) this.folded.add(v);
+    this.report.tied.push({ node: prefix, table: table.source });
+    return e;
   }
 
   /** Drops folded Identities and Transposes, and float weights, that no node, subgraph or graph output reads any more. */
@@ -384,4 +454,10 @@ class DynamicQuantizer {
     for (const n of this.folded) if (!keep.includes(n)) for (const o of n.output) removed.add(o);
     this.g.valueInfo = this.g.valueInfo.filter((v) => !removed.has(v.name!));
   }
+}
+
+/** Whether `kn` ([K, N]) is exactly the transpose of `table` ([N, K]), value for value. */
+function isTransposeOf(kn: Float32Array, table: Float32Array, n: number, k: number): boolean {
+  for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) if (kn[c * n + r] !== table[r * k + c]) return false;
+  return true;
 }
