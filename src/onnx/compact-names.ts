@@ -27,14 +27,11 @@ export function compactNames(model: ModelProto): CompactNamesResult {
   for (const t of g.initializer) keep.add(t.name ?? '');
   for (const s of g.sparseInitializer) keep.add(s.values?.name ?? '');
   for (const a of g.quantizationAnnotation ?? []) keep.add((a as { tensorName?: string }).tensorName ?? '');
-  // Every name anywhere (subgraphs included) is taken: a fresh name must collide with none of them, and a
-  // name a subgraph mentions is kept, since the body may read it from this scope.
+  // A name a subgraph mentions is kept, since the body may read it from this scope; a fresh name must
+  // collide with no name anywhere (subgraphs included).
+  for (const n of g.node) for (const body of subgraphs(n.attribute)) collectNames(body, keep);
   const taken = new Set<string>(keep);
-  for (const n of g.node) {
-    for (const name of [...n.input, ...n.output]) taken.add(name);
-    for (const body of subgraphs(n.attribute)) collectNames(body, keep);
-  }
-  for (const name of keep) taken.add(name);
+  for (const n of g.node) for (const name of [...n.input, ...n.output]) taken.add(name);
   let counter = 0;
   const fresh = (): string => {
     let s: string;
