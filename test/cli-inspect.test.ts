@@ -6,6 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { readSafetensors } from '../src/export/safetensors.js';
+import { DataType } from '../src/onnx/dtype.js';
+import { loadModel } from '../src/onnx/model-io.js';
 import { MODELS, ROOT } from './helpers/fixtures.js';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -37,6 +39,20 @@ describe('distill inspect', () => {
     assert.match(text.stdout, /input_ids\s+int64\s+\[batch, sequence\]/);
     assert.match(text.stdout, /IR version \d+; opsets: ai\.onnx 17/);
     assert.match(text.stdout, /external data: none/);
+  });
+
+  it('counts a quantized model\'s int8 weights: every 2-D float weight of the fp32 export, once (GPT-2\'s tied table too)', () => {
+    const src = path.join(MODELS, 'user', 'gpt2', 'dynamo.onnx');
+    const out = path.join(tmp, 'inspect-int8');
+    assert.equal(run('quantize', '--model', src, '--out', out, '--embeddings').status, 0);
+    const matrices = loadModel(src).model.graph!.initializer
+      .filter((t) => t.dataType === DataType.FLOAT && t.dims.length === 2)
+      .reduce((a, t) => a + t.dims.reduce((p: number, d) => p * Number(d), 1), 0);
+    const r = run('inspect', path.join(out, 'model_quantized.onnx'), '--json');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).quantizedValues, matrices);
+    const text = run('inspect', path.join(out, 'model_quantized.onnx')).stdout;
+    assert.match(text, new RegExp(`parameters: [\\d,]+ float and ${matrices.toLocaleString('en-US')} int8 values`));
   });
 
   it('lists external data files', () => {

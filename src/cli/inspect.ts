@@ -16,7 +16,7 @@ export function renderSummary(s: ModelSummary): string {
   lines.push('  inputs:', ...s.inputs.map(io));
   lines.push('  outputs:', ...s.outputs.map(io));
   lines.push(
-    `  parameters: ${formatCount(s.parameters)} float values in ${s.initializers} initializers (${formatBytes(s.parameterBytes)} of weights)`,
+    `  parameters: ${formatCount(s.parameters)} float${s.quantizedValues ? ` and ${formatCount(s.quantizedValues)} int8` : ''} values in ${s.initializers} initializers (${formatBytes(s.parameterBytes)} of weights)`,
   );
   lines.push(
     `  external data: ${s.externalData.length ? s.externalData.map((e) => `${e.file} (${formatBytes(e.bytes)})`).join(', ') : 'none'}`,

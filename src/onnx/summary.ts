@@ -1,10 +1,9 @@
 /** A description of a model file: what `distill inspect` prints. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { dtypeName, isFloatType } from './dtype.js';
+import { byteSize, DataType, dtypeName, isFloatType } from './dtype.js';
 import { loadModel } from './model-io.js';
 import { type TypeProto, type ValueInfoProto, toNumber } from './proto.js';
-import { byteSize, } from './dtype.js';
 import { elementCount, tensorDims } from './tensor.js';
 import { qualifiedOpType } from './ops.js';
 
@@ -28,6 +27,8 @@ export interface ModelSummary {
   initializers: number;
   /** Elements of float initializers: the trainable candidates. */
   parameters: number;
+  /** Elements of int8/uint8 initializers: a quantized model's weights (distill quantize). */
+  quantizedValues: number;
   /** Bytes of all initializer data. */
   parameterBytes: number;
   externalData: { file: string; bytes: number }[];
@@ -58,9 +59,11 @@ export function summarizeModel(file: string): ModelSummary {
   countOps(g.node);
   let parameters = 0;
   let parameterBytes = 0;
+  let quantizedValues = 0;
   for (const t of g.initializer) {
     const n = elementCount(tensorDims(t));
     if (isFloatType(t.dataType)) parameters += n;
+    if (t.dataType === DataType.INT8 || t.dataType === DataType.UINT8) quantizedValues += n;
     parameterBytes += t.rawData?.length ?? byteSize(t.dataType, n);
   }
   const dir = path.dirname(file);
@@ -77,6 +80,7 @@ export function summarizeModel(file: string): ModelSummary {
     ops: Object.fromEntries(Object.entries(ops).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
     initializers: g.initializer.length,
     parameters,
+    quantizedValues,
     parameterBytes,
     externalData: externalFiles.map((f) => ({ file: f, bytes: fs.statSync(path.join(dir, f)).size })),
     metadata: Object.fromEntries(model.metadataProps.map((p) => [p.key, p.value])),
