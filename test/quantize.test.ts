@@ -288,6 +288,14 @@ test('quantizing an opset-10 model or one without weights fails with a clear err
   try {
     const once = quantizeModelFile({ model: path.join(MODELS, 'demo', 'student', 'model.onnx'), outDir: dir });
     assert.throws(() => quantizeModelFile({ model: once.model, outDir: dir }), (e: Error) => e instanceof InputError && /no MatMul or Gemm with a constant weight/.test(e.message));
+    // A float16 export (model.half() before torch.onnx.export): the weights' type is named, and what to do.
+    const half = loadModel(path.join(MODELS, 'user', 'bert', 'torchscript.onnx')).model;
+    half.graph!.initializer = half.graph!.initializer.map((t) => (t.dataType === DataType.FLOAT && t.dims.length === 2
+      ? makeTensor(t.name!, DataType.FLOAT16, t.dims.map(Number), new Uint16Array(t.dims.reduce((a: number, d) => a * Number(d), 1)))
+      : t));
+    const halfFile = path.join(dir, 'half.onnx');
+    fs.writeFileSync(halfFile, encodeModel(half));
+    assert.throws(() => quantizeModelFile({ model: halfFile, outDir: dir }), (e: Error) => e instanceof InputError && /half\.onnx: its weights are float16; .*quantize the float32 export/.test(e.message));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

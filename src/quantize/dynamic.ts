@@ -21,7 +21,7 @@
  */
 import { GraphError } from '../errors.js';
 import { makeAttribute } from '../ir/attributes.js';
-import { DataType } from '../onnx/dtype.js';
+import { DataType, dtypeName } from '../onnx/dtype.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto } from '../onnx/proto.js';
 import { toNumber } from '../onnx/proto.js';
 import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.js';
@@ -221,7 +221,8 @@ class DynamicQuantizer {
 
   /** Why the B input `name` is not a weight to quantize. */
   private whyNotWeight(name: string): string {
-    if (this.constant(name, [])) return 'input B is a constant but not a 2-D float matrix';
+    const c = this.constant(name, []);
+    if (c) return `input B is a constant ${dtypeName(c.tensor.dataType)} tensor of rank ${c.tensor.dims.length}, not a 2-D float32 matrix`;
     return 'input B is computed at run time: activation x activation, as in attention';
   }
 
@@ -353,7 +354,7 @@ class DynamicQuantizer {
     if (!c) return undefined; // a Gather on activations or shapes, not a table
     const table = c.tensor;
     const prefix = n.name || n.output[0]!;
-    if (table.dataType !== DataType.FLOAT || table.dims.length !== 2) return this.skip(n, 'table is not a 2-D float matrix');
+    if (table.dataType !== DataType.FLOAT || table.dims.length !== 2) return this.skip(n, `table is a ${dtypeName(table.dataType)} tensor of rank ${table.dims.length}, not a 2-D float32 matrix`);
     if (intAttr(n, 'axis', 0) !== 0) return this.skip(n, 'gathers along axis 1, not rows');
     const w = this.tables.get(c.name)!;
     for (const v of via) this.folded.add(v);

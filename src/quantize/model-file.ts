@@ -50,6 +50,8 @@ export function quantizeModelFile(o: QuantizeFileOptions): QuantizeFileResult {
   const bytesBefore = fileBytes([o.model, ...loaded.externalFiles.map((f) => path.join(path.dirname(o.model), f))]);
   const report = quantizeDynamic(loaded.model, o);
   if (report.quantized.MatMul.length + report.quantized.Gemm.length + report.quantized.Gather.length === 0) {
+    const half = report.skipped.map((s) => /constant (float16|bfloat16) tensor/.exec(s.why)?.[1]).find(Boolean);
+    if (half) throw new InputError(`${o.model}: its weights are ${half}; distill quantize reads float32 weights, so quantize the float32 export (before .half())`);
     throw new InputError(`${o.model}: no MatMul or Gemm with a constant weight to quantize (is this already a quantized model?)`);
   }
   if (!o.keepNames) compactNames(loaded.model);
