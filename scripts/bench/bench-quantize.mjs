@@ -17,12 +17,12 @@
 // Timing is interleaved by blocks: in every round each model runs one untimed batch, then every batch of the
 // set back to back; the next model follows at once, in an order that rotates from round to round, --rounds
 // rounds. A shared machine's slow spells then hit all models alike instead of whichever model was running.
-// Blocks, not single batches: a run right after another model's starts cold (the likely cause; not profiled) (its session's threads woken,
-// its weights and buffers out of cache), which adds about the same time to every run and pulls every ratio
-// towards 1. Alternating batch by batch measured the int8 demo student at 1.01-1.10x of fp32; blocks give
-// 1.19-1.23x, as each model timed alone does, and as a deployed model runs: batch after batch. Per model:
-// the median over all runs; the speed-up is the median of the per-run ratios fp32 / model, each ratio
-// between runs of the same batch in the same round.
+// Blocks, not single batches: alternating batch by batch measured the int8 demo student at 1.01-1.10x of
+// fp32, blocks give 1.19-1.23x, as each model timed alone does, and as a deployed model runs: batch after
+// batch. The likely cause (inferred, not profiled): a run right after another model's starts cold, its
+// session's threads woken and its weights and buffers out of cache, which adds about the same time to every
+// run and pulls every ratio towards 1. Per model: the median over all runs; the speed-up is the median of
+// the per-run ratios fp32 / model, each ratio between runs of the same batch in the same round.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
