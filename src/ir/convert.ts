@@ -6,6 +6,7 @@ import type {
   GraphProto, ModelProto, NodeProto, TensorShapeProto, TypeProto, ValueInfoProto,
 } from '../onnx/proto.js';
 import { toNumber } from '../onnx/proto.js';
+import { allNamesIn, outerNamesOf, subgraphsOf } from '../onnx/graph-names.js';
 import { Graph, type Dim, type Node, type TensorType, type Value } from './graph.js';
 import { isStandardDomain } from '../onnx/ops.js';
 import { topologicalSort } from './passes.js';
@@ -57,37 +58,6 @@ function valueInfoOf(v: Value): ValueInfoProto {
   return v.type.elemType ? { name: v.name, type: typeProtoOf(v.type) } : { name: v.name };
 }
 
-/** Names a subgraph reads from its enclosing scopes (used but not defined inside it). */
-export function outerNamesOf(g: GraphProto): Set<string> {
-  const defined = new Set<string>([
-    ...g.input.map((i) => i.name), ...g.initializer.map((t) => t.name ?? ''),
-    ...g.sparseInitializer.map((s) => s.values?.name ?? ''),
-  ]);
-  const used = new Set<string>();
-  for (const n of g.node) {
-    for (const i of n.input) if (i && !defined.has(i)) used.add(i);
-    for (const a of n.attribute) {
-      for (const sub of [a.g, ...a.graphs]) {
-        if (!sub) continue;
-        for (const name of outerNamesOf(sub)) if (!defined.has(name)) used.add(name);
-      }
-    }
-    for (const o of n.output) if (o) defined.add(o);
-  }
-  for (const o of g.output) if (!defined.has(o.name)) used.add(o.name);
-  return used;
-}
-
-function allNamesIn(g: GraphProto, into: Set<string>): void {
-  for (const i of g.input) into.add(i.name);
-  for (const t of g.initializer) into.add(t.name ?? '');
-  for (const n of g.node) {
-    for (const o of n.output) into.add(o);
-    if (n.name) into.add(n.name);
-    for (const a of n.attribute) for (const sub of [a.g, ...a.graphs]) if (sub) allNamesIn(sub, into);
-  }
-}
-
 export function graphFromProto(gp: GraphProto): Graph {
   const g = new Graph(gp.name ?? 'graph');
   g.extras = {
@@ -120,7 +90,7 @@ export function graphFromProto(gp: GraphProto): Graph {
       domain: np.domain ?? '',
       extras: { docString: np.docString, overload: np.overload, metadataProps: np.metadataProps, deviceConfigurations: np.deviceConfigurations },
     });
-    const subgraphs = np.attribute.flatMap((a) => [a.g, ...a.graphs]).filter((s): s is GraphProto => !!s);
+    const subgraphs = subgraphsOf(np.attribute);
     if (subgraphs.length) {
       const names = new Set<string>();
       for (const s of subgraphs) {

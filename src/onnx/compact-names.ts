@@ -11,7 +11,8 @@
  * refers to it by name), as does a name a quantization annotation uses. The model's own metadata (model-level
  * metadata_props, doc string) is kept: it is small and may carry what a loader needs.
  */
-import type { AttributeProto, GraphProto, ModelProto } from './proto.js';
+import { allNamesIn, outerNamesOf, subgraphsOf } from './graph-names.js';
+import type { ModelProto } from './proto.js';
 
 export interface CompactNamesResult {
   /** Values renamed. */
@@ -27,11 +28,17 @@ export function compactNames(model: ModelProto): CompactNamesResult {
   for (const t of g.initializer) keep.add(t.name ?? '');
   for (const s of g.sparseInitializer) keep.add(s.values?.name ?? '');
   for (const a of g.quantizationAnnotation ?? []) keep.add((a as { tensorName?: string }).tensorName ?? '');
-  // A name a subgraph mentions is kept, since the body may read it from this scope; a fresh name must
-  // collide with no name anywhere (subgraphs included).
-  for (const n of g.node) for (const body of subgraphs(n.attribute)) collectNames(body, keep);
-  const taken = new Set<string>(keep);
-  for (const n of g.node) for (const name of [...n.input, ...n.output]) taken.add(name);
+  // A name a body reads from this scope is kept; a fresh name must collide with no name anywhere (the
+  // bodies' own names included: ONNX's single assignment spans the nesting).
+  const taken = new Set<string>();
+  for (const n of g.node) {
+    for (const name of [...n.input, ...n.output]) taken.add(name);
+    for (const body of subgraphsOf(n.attribute)) {
+      for (const name of outerNamesOf(body)) keep.add(name);
+      allNamesIn(body, taken);
+    }
+  }
+  for (const name of keep) taken.add(name);
   let counter = 0;
   const fresh = (): string => {
     let s: string;
@@ -58,18 +65,4 @@ export function compactNames(model: ModelProto): CompactNamesResult {
   });
   g.valueInfo = g.valueInfo.map((v) => ({ name: short(v.name), type: v.type }));
   return { values: renamed.size, nodes: g.node.length };
-}
-
-function subgraphs(attributes: AttributeProto[]): GraphProto[] {
-  return attributes.flatMap((a) => [...(a.g ? [a.g] : []), ...a.graphs]);
-}
-
-/** Adds every name `g` and its nested bodies define or read to `into`. */
-function collectNames(g: GraphProto, into: Set<string>): void {
-  for (const v of [...g.input, ...g.output, ...g.valueInfo]) into.add(v.name);
-  for (const t of g.initializer) into.add(t.name ?? '');
-  for (const n of g.node) {
-    for (const name of [...n.input, ...n.output]) into.add(name);
-    for (const body of subgraphs(n.attribute)) collectNames(body, into);
-  }
 }

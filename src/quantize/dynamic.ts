@@ -27,6 +27,7 @@ import { toNumber } from '../onnx/proto.js';
 import { makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.js';
 import { quantizeSymmetric, transpose } from './int8.js';
 import { isStandardDomain } from '../onnx/ops.js';
+import { subgraphsOf } from '../onnx/graph-names.js';
 
 export type QuantizeForm = 'integer' | 'qdq';
 
@@ -77,6 +78,9 @@ interface Weight {
   /** The Identity and Transpose nodes between the initializer and the consumer, folded into the weight. */
   via: NodeProto[];
 }
+
+/** What this pass quantizes: float32 matrices (weights [K, N] or [N, K], tables [V, D]). */
+const is2dFloat = (t: TensorProto) => t.dataType === DataType.FLOAT && t.dims.length === 2;
 
 const node = (opType: string, input: string[], output: string[], name: string, attribute: AttributeProto[] = []): NodeProto => ({
   opType, input, output, name, domain: '', attribute,
@@ -200,7 +204,6 @@ class DynamicQuantizer {
 
   /** The constant 2-D float matrix behind `name` (an initializer or a 2-D Transpose of one, through Identities). */
   private weight(name: string): Weight | undefined {
-    const is2dFloat = (t: TensorProto) => t.dataType === DataType.FLOAT && t.dims.length === 2;
     const via: NodeProto[] = [];
     const source = this.throughIdentities(name, via);
     const c = this.constant(source, via);
@@ -354,7 +357,7 @@ class DynamicQuantizer {
     if (!c) return undefined; // a Gather on activations or shapes, not a table
     const table = c.tensor;
     const prefix = n.name || n.output[0]!;
-    if (table.dataType !== DataType.FLOAT || table.dims.length !== 2) return this.skip(n, `table is a ${dtypeName(table.dataType)} tensor of rank ${table.dims.length}, not a 2-D float32 matrix`);
+    if (!is2dFloat(table)) return this.skip(n, `table is a ${dtypeName(table.dataType)} tensor of rank ${table.dims.length}, not a 2-D float32 matrix`);
     if (intAttr(n, 'axis', 0) !== 0) return this.skip(n, 'gathers along axis 1, not rows');
     const w = this.tables.get(c.name)!;
     for (const v of via) this.folded.add(v);
@@ -377,7 +380,7 @@ class DynamicQuantizer {
     for (const n of this.g.node) {
       if (n.opType !== 'Gather' || !isStandardDomain(n.domain) || intAttr(n, 'axis', 0) !== 0) continue;
       const c = this.constant(n.input[0]!, []);
-      if (!c || c.tensor.dataType !== DataType.FLOAT || c.tensor.dims.length !== 2 || this.tables.has(c.name)) continue;
+      if (!c || !is2dFloat(c.tensor) || this.tables.has(c.name)) continue;
       const [rows, cols] = tensorDims(c.tensor) as [number, number];
       this.tables.set(c.name, { values: tensorToFloat32(c.tensor), rows, cols, source: c.name, transposed: false, via: [] });
     }
@@ -430,10 +433,7 @@ class DynamicQuantizer {
       for (const n of g.node) {
         if (this.folded.has(n)) continue;
         for (const i of n.input) used.add(i);
-        for (const a of n.attribute) {
-          if (a.g) visit(a.g);
-          for (const sg of a.graphs ?? []) visit(sg);
-        }
+        for (const body of subgraphsOf(n.attribute)) visit(body);
       }
     };
     visit(this.g);
