@@ -71,8 +71,9 @@ export function quantizeModelFile(o: QuantizeFileOptions): QuantizeFileResult {
     writeFileAtomic(sidecar, `${JSON.stringify({ ...side, quantization }, null, 2)}\n`);
     files.push(sidecar);
   }
-  // The model's own folder, then the folder its config.json is in (one up in optimum's onnx/ layout).
-  const srcDirs = [...new Set([path.dirname(o.model), findHfFiles(o.model).dir])];
+  // The model's own folder, then the folder its config.json is in (one up in optimum's onnx/ layout);
+  // only the folder is wanted, so model.safetensors is not read.
+  const srcDirs = [...new Set([path.dirname(o.model), findHfFiles(o.model, undefined, { weights: false }).dir])];
   for (const name of FOLDER_FILES) {
     const src = srcDirs.map((d) => path.join(d, name)).find((f) => fs.existsSync(f));
     const dst = path.join(o.outDir, name);
