@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { floatArray, readSafetensors } from '../src/export/safetensors.js';
-import { loadModel } from '../src/onnx/model-io.js';
+import { loadModel, saveModel } from '../src/onnx/model-io.js';
 import { MODELS, ROOT, tokenBatch } from './helpers/fixtures.js';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -125,6 +125,41 @@ describe('distill train', () => {
     fs.writeFileSync(relabeled, fs.readFileSync(path.join(DATA, 'train.jsonl'), 'utf8').replace(/"label": "\w+"/g, '"label": "ham"'));
     const fourth = distill(args(path.join(tmp, 'c4'), relabeled));
     assert.match(fourth.stderr, /teacher logits: using the cache/);
+    // A damaged logits.bin (one byte changed) is refused by its checksum, never trained on.
+    const entry = path.join(cache, fs.readdirSync(cache)[0]!, 'logits.bin');
+    const bytes = fs.readFileSync(entry);
+    bytes[7]! ^= 0x40;
+    fs.writeFileSync(entry, bytes);
+    const damaged = spawnSync(process.execPath, [CLI, 'train', ...args(path.join(tmp, 'c5'))], { encoding: 'utf8' });
+    const damagedToo = spawnSync(process.execPath, [CLI, 'train', ...args(path.join(tmp, 'c6'), changed)], { encoding: 'utf8' });
+    const refused = [damaged, damagedToo].filter((r) => r.status === 2);
+    assert.equal(refused.length, 1, `${damaged.stderr}${damagedToo.stderr}`);
+    assert.match(refused[0]!.stderr, /teacher cache .* is damaged \(logits\.bin does not match index\.json's checksum\); delete it to rebuild/);
+  });
+
+  it("the teacher cache's key covers external data under any file name", () => {
+    const cache = path.join(tmp, 'cache-ext');
+    const teacherWith = (name: string, scale: number) => {
+      const dir = path.join(tmp, name);
+      fs.mkdirSync(dir, { recursive: true });
+      for (const f of ['config.json', 'distill.json', 'tokenizer.json']) fs.copyFileSync(path.join(MODELS, 'bert-teacher', f), path.join(dir, f));
+      const m = loadModel(model('bert-teacher')).model;
+      const table = m.graph!.initializer.find((t) => t.name === 'bert.embeddings.word_embeddings.weight')!;
+      const v = new Float32Array(new Uint8Array(table.rawData!).slice().buffer).map((x) => x * (1 + scale));
+      table.rawData = new Uint8Array(v.buffer);
+      saveModel(m, path.join(dir, 'model.onnx'), { externalData: { location: 'weights.bin', threshold: 1024 } });
+      return path.join(dir, 'model.onnx');
+    };
+    const a = teacherWith('ext-a', 0);
+    const b = teacherWith('ext-b', 0.5);
+    assert.ok(fs.readFileSync(a).equals(fs.readFileSync(b)), 'the two model.onnx files are the same bytes; only weights.bin differs');
+    const args = (teacher: string, out: string) => ['--teacher', teacher, '--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'),
+      '--batch-size', '16', '--max-steps', '2', '--teacher-cache', cache, '--threads', '1', '--output-dir', path.join(tmp, out)];
+    const first = distill(args(a, 'ext-1'));
+    assert.equal(first.status, 0, first.stderr);
+    const second = distill(args(b, 'ext-2'));
+    assert.equal(second.status, 0, second.stderr);
+    assert.doesNotMatch(second.stderr, /using the cache/);
   });
 
   it('a NaN loss stops training with a one-line error naming the last good checkpoint', () => {

@@ -11,7 +11,7 @@ import { loadTokenizer } from '../data/tokenize.js';
 import { InputError } from '../errors.js';
 import { dataBatches, type EvalBatch } from '../eval/batches.js';
 import { type EvalReport, evaluate } from '../eval/evaluator.js';
-import { studentMetadata } from '../params/student.js';
+import { maxTokens, studentMetadata } from '../params/student.js';
 import { renderPlotSvg } from '../eval/plot.js';
 import { formatBytes, formatCount } from '../util/format.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -43,7 +43,8 @@ export function modelEvalData(model: string, o: Omit<EvalCommandOptions, 'models
   const tokFile = o.tokenizer ?? [path.dirname(model), hf.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f)) ?? '';
   const tokenizer = fs.existsSync(tokFile) ? loadTokenizer(tokFile, side.vocab_size) : undefined;
   const labels = modelTask === 'causal-lm' ? undefined : labelSet(side, undefined, hf.configFile ?? model);
-  const maxLength = side.max_position_embeddings ? Math.min(o.maxLength, side.max_position_embeddings) : o.maxLength;
+  const positions = maxTokens(side);
+  const maxLength = positions !== undefined ? Math.min(o.maxLength, positions) : o.maxLength;
   const source = dataBatches({
     task: modelTask, tokenizer, labels, batchSize: o.batchSize, maxLength, textField: o.textField, labelField: o.labelField,
     padId: side.pad_token_id ?? 0, vocabSize: side.vocab_size,

@@ -226,6 +226,9 @@ function int64(values: ArrayLike<number>, dims: number[]): Tensor {
  * for (0 on padding), and `labels`: seq-cls [B] (-100 = unlabeled), token-cls [B, S] (-100 on padding),
  * causal-lm [B, S] = input_ids with -100 where the attention mask is 0 (the loss shifts them itself).
  */
+/** The model inputs collate() builds from the data. */
+export const BUILDABLE_INPUTS = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
+
 export function collate(examples: readonly Example[], opts: CollateOptions): Batch {
   if (examples.length === 0) throw new InputError('cannot build a batch of no examples');
   const inputs = opts.inputs ?? ['input_ids', 'attention_mask'];
@@ -246,7 +249,7 @@ export function collate(examples: readonly Example[], opts: CollateOptions): Bat
     else if (name === 'attention_mask') out[name] = int64(mask, [B, S]);
     else if (name === 'token_type_ids') out[name] = int64(types, [B, S]);
     else if (name === 'labels') continue;
-    else throw new InputError(`cannot build model input '${name}' from the data (known: input_ids, attention_mask, token_type_ids)`);
+    else throw new InputError(`cannot build model input '${name}' from the data (known: ${BUILDABLE_INPUTS.join(', ')})`);
   }
   if (opts.withLabels ?? true) {
     if (opts.task === 'seq-cls') {

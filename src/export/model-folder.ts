@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { loadModel } from '../onnx/model-io.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { positionTable } from '../params/hf-files.js';
 
 export interface ModelFolderOptions {
   outDir: string;
@@ -164,7 +165,7 @@ function makeTokenizerConfig(tok: Json, config: Json): Json {
     const id = config[`${key}_token_id`];
     if (typeof id === 'number' && byId.has(id)) out[`${key}_token`] = byId.get(id);
   }
-  const positions = [config.max_position_embeddings, config.n_positions, config.n_ctx].find((v): v is number => typeof v === 'number');
+  const positions = positionTable(config);
   if (positions !== undefined) {
     // RoBERTa-style position ids start after the padding id: 514 positions hold 512 tokens.
     const offset = typeof config.model_type === 'string' && /roberta|camembert/.test(config.model_type) && typeof config.pad_token_id === 'number' ? config.pad_token_id + 1 : 0;

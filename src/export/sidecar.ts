@@ -12,6 +12,7 @@ export interface Sidecar {
   logits?: string;
   num_labels?: number | null;
   id2label?: Record<string, string> | null;
+  label2id?: Record<string, number> | null;
   vocab_size?: number;
   pad_token_id?: number | null;
   max_position_embeddings?: number;

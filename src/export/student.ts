@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 import { type ParameterValues, setInitializers } from './initializers.js';
 
@@ -55,6 +56,11 @@ export interface ExportStudentOptions {
    * `model.onnx_data`). Default: as the student was stored.
    */
   externalData?: boolean;
+  /**
+   * Label names in id order when the run chose them (`--labels`): the copied sidecar then states them, so
+   * `distill eval` of the output reads the names it was trained with, not the student's old ones.
+   */
+  labels?: readonly string[] | null;
 }
 
 export interface ExportedStudent {
@@ -100,7 +106,13 @@ export function exportStudent(options: ExportStudentOptions): ExportedStudent {
 
   const copied: string[] = [];
   if (fs.existsSync(sidecarPath(student)) && path.resolve(sidecarPath(student)) !== path.resolve(sidecarPath(out))) {
-    fs.copyFileSync(sidecarPath(student), sidecarPath(out));
+    const side = JSON.parse(fs.readFileSync(sidecarPath(student), 'utf8')) as Sidecar;
+    if (options.labels?.length) {
+      side.id2label = Object.fromEntries(options.labels.map((l, i) => [String(i), l]));
+      side.label2id = Object.fromEntries(options.labels.map((l, i) => [l, i]));
+      side.num_labels = options.labels.length;
+    }
+    writeFileAtomic(sidecarPath(out), `${JSON.stringify(side, null, 2)}\n`);
     copied.push(sidecarPath(out));
   }
   copied.push(...copyCompanions(path.dirname(student), path.dirname(out)));

@@ -100,6 +100,11 @@ export function findHfFiles(onnxFile: string, dir?: string, options: { weights?:
 }
 
 /** The padding id a config gives (pad_token_id, else the first eos_token_id, as HF pads causal LMs). */
+/** The position table's size under each family's name for it (GPT-2: n_positions, older configs: n_ctx). */
+export function positionTable(c: Record<string, unknown> | null): number | undefined {
+  return [c?.max_position_embeddings, c?.n_positions, c?.n_ctx].find((v): v is number => typeof v === 'number');
+}
+
 export function configPadId(config: HfConfig | null): number | null {
   if (!config) return null;
   if (typeof config.pad_token_id === 'number') return config.pad_token_id;

@@ -15,7 +15,7 @@ import { loadModel, saveModel } from '../onnx/model-io.js';
 import { toNumber } from '../onnx/proto.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { discoverParameters } from './discover.js';
-import { type HfConfig, type HfFiles, configPadId, findHfFiles } from './hf-files.js';
+import { type HfConfig, type HfFiles, configPadId, findHfFiles, positionTable } from './hf-files.js';
 import type { ParameterPlan } from './plan.js';
 
 /** The sidecar of a prepared student: format 1 (docs/FIXTURES.md) plus the plan's training facts. */
@@ -94,7 +94,7 @@ export function studentMetadata(file: string, options: StudentOptions & { weight
     ...(taskOfArchitecture(c?.architectures?.[0]) ? { task: taskOfArchitecture(c?.architectures?.[0]) } : {}),
     ...labelsFromConfig(c),
     ...(typeof c?.vocab_size === 'number' ? { vocab_size: c.vocab_size } : {}),
-    ...(typeof c?.max_position_embeddings === 'number' ? { max_position_embeddings: c.max_position_embeddings } : {}),
+    ...(positionTable(c) !== undefined ? { max_position_embeddings: positionTable(c) } : {}),
     ...(configPadId(c) !== null ? { pad_token_id: configPadId(c) } : {}),
   };
   // The sidecar of a lossless export was written from the same config: it wins where both speak.

@@ -19,24 +19,26 @@ import { encodeModel, loadModel } from '../onnx/model-io.js';
 import { type CreateOptions, createSession } from '../runtime/session.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { eliminateDeadCode } from '../ir/passes.js';
+import { reorderClasses } from './teacher-match.js';
 
 /** What a teacher session may be opened with (its external-data folder is the teacher's own). */
 export type TeacherSessionOptions = Omit<CreateOptions, 'externalDataFolder'>;
 
-const CACHE_FORMAT = 1;
+// 2: index.json holds logits.bin's sha256 (format 1 caches are rebuilt).
+const CACHE_FORMAT = 2;
 
 export interface CacheKeyParts {
   teacher: string;
   /** sha256 over every example's line number and token ids (what the teacher sees; labels excluded). */
   inputsDigest: string;
+  /** The teacher's logits are cached in the student's class order: a different order is a different cache. */
+  classOrder?: readonly number[];
 }
 
-/** The teacher files (model and its external data) whose bytes the cache key covers. */
+/** The teacher files (model and every external data file it names, whatever its name) whose bytes the cache key covers. */
 function teacherFiles(teacher: string): string[] {
-  const dir = path.dirname(teacher);
-  const base = path.basename(teacher);
-  const data = fs.readdirSync(dir).filter((f) => f.startsWith(`${base}_data`) || f === `${base}.data`);
-  return [teacher, ...data.map((f) => path.join(dir, f))];
+  const external = loadModel(teacher, { loadExternalData: false }).externalFiles;
+  return [teacher, ...external.map((f) => path.join(path.dirname(teacher), f))];
 }
 
 /**
@@ -52,6 +54,7 @@ export function cacheKey(parts: CacheKeyParts): string {
     h.update(fs.readFileSync(f));
   }
   h.update(parts.inputsDigest);
+  if (parts.classOrder) h.update(`\nclass order ${parts.classOrder.join(',')}`);
   return h.digest('hex').slice(0, 24);
 }
 
@@ -70,6 +73,8 @@ interface CacheIndex {
   format: number;
   key: string;
   classes: number;
+  /** sha256 of logits.bin: a damaged file is refused, not trained on. */
+  sha256: string;
   /** line -> [offset in floats, rows] */
   entries: Record<string, [number, number]>;
 }
@@ -116,11 +121,13 @@ export class TeacherLogits {
     private readonly options: TeacherSessionOptions,
     private readonly perToken: boolean,
     private readonly cacheDir: string | undefined,
+    /** For each student class, the teacher's column (teacher-match.ts); undefined when they agree. */
+    private readonly classOrder: readonly number[] | undefined,
   ) {}
 
   /** The teacher session is opened lazily: a complete cache never needs it. */
-  static open(teacher: string, perToken: boolean, options: TeacherSessionOptions, cache?: { dir: string; key: string }): TeacherLogits {
-    const t = new TeacherLogits(teacher, options, perToken, cache ? path.join(cache.dir, cache.key) : undefined);
+  static open(teacher: string, perToken: boolean, options: TeacherSessionOptions, cache?: { dir: string; key: string }, classOrder?: readonly number[]): TeacherLogits {
+    const t = new TeacherLogits(teacher, options, perToken, cache ? path.join(cache.dir, cache.key) : undefined, classOrder);
     t.cacheHit = t.cacheDir !== undefined && t.load();
     return t;
   }
@@ -144,7 +151,8 @@ export class TeacherLogits {
         if (!batch[name]) throw new InputError(`the teacher needs input '${name}', which the data does not provide`);
         feeds[name] = batch[name]!;
       }
-      const out = (await session.run(feeds))[session.outputNames[0]!] as ort.Tensor;
+      const raw = (await session.run(feeds))[session.outputNames[0]!] as ort.Tensor;
+      const out = this.classOrder ? new ort.Tensor('float32', reorderClasses(raw.data as Float32Array, this.classOrder), raw.dims) : raw;
       const data = out.data as Float32Array;
       const C = out.dims[out.dims.length - 1] as number;
       this.classes = C;
@@ -195,8 +203,10 @@ export class TeacherLogits {
       off += row.length;
     }
     fs.mkdirSync(this.cacheDir, { recursive: true });
-    writeFileAtomic(path.join(this.cacheDir, 'logits.bin'), new Uint8Array(blob.buffer));
-    const index: CacheIndex = { format: CACHE_FORMAT, key: path.basename(this.cacheDir), classes: this.classes, entries };
+    const bytes = new Uint8Array(blob.buffer);
+    writeFileAtomic(path.join(this.cacheDir, 'logits.bin'), bytes);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const index: CacheIndex = { format: CACHE_FORMAT, key: path.basename(this.cacheDir), classes: this.classes, sha256, entries };
     writeFileAtomic(path.join(this.cacheDir, 'index.json'), JSON.stringify(index));
     this.added = 0;
   }
@@ -204,9 +214,18 @@ export class TeacherLogits {
   private load(): boolean {
     const indexFile = path.join(this.cacheDir!, 'index.json');
     if (!fs.existsSync(indexFile)) return false;
-    const index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as CacheIndex;
+    const damaged = (why: string) => new InputError(`teacher cache ${this.cacheDir} is damaged (${why}); delete it to rebuild`);
+    let index: CacheIndex;
+    try {
+      index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as CacheIndex;
+    } catch (e) {
+      throw damaged(`index.json: ${(e as Error).message}`);
+    }
     if (index.format !== CACHE_FORMAT || index.key !== path.basename(this.cacheDir!)) return false;
-    const bytes = fs.readFileSync(path.join(this.cacheDir!, 'logits.bin'));
+    const logitsFile = path.join(this.cacheDir!, 'logits.bin');
+    if (!fs.existsSync(logitsFile)) throw damaged('no logits.bin');
+    const bytes = fs.readFileSync(logitsFile);
+    if (createHash('sha256').update(bytes).digest('hex') !== index.sha256) throw damaged("logits.bin does not match index.json's checksum");
     const blob = new Float32Array(new Uint8Array(bytes).buffer);
     this.classes = index.classes;
     for (const [line, [off, rows]] of Object.entries(index.entries)) {

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type ort from 'onnxruntime-node';
 import { buildTrainingArtifacts } from '../step/artifacts.js';
-import { type CollateOptions, type DataPosition, type PositionedBatch, batchesPerEpoch } from '../data/batches.js';
+import { BUILDABLE_INPUTS, type CollateOptions, type DataPosition, type PositionedBatch, batchesPerEpoch } from '../data/batches.js';
 import { type ExampleOptions, type LabelSet, type Task, labelSet } from '../data/examples.js';
 import { loadTokenizer } from '../data/tokenize.js';
 import { DistillError, InputError } from '../errors.js';
@@ -27,6 +27,7 @@ import type { Batch } from '../runtime/batch.js';
 import { EvalSession } from '../runtime/eval-session.js';
 import { TrainerSession, type StepMetrics } from '../runtime/trainer-session.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { loadModel } from '../onnx/model-io.js';
 import { type LogEntry, type TrainerState, checkpointName, writeCheckpoint } from './checkpoint.js';
 import type { RunIdentity } from './checkpoint-manifest.js';
 import { pruneCheckpoints, removeInterruptedWrites, resumeFrom } from './checkpoint-resume.js';
@@ -35,6 +36,7 @@ import { lockOutputDir, type OutputLock } from './output-lock.js';
 import { TRAIN_DEFAULTS, type TrainArgs, type TrainOptions, optimizerSettings } from './options.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
 import { TeacherLogits, cacheKey } from './teacher.js';
+import { checkTeacherTokenizer, teacherClassOrder, teacherLabels } from './teacher-match.js';
 import { STREAM_ABOVE_BYTES, type TrainingData, readExamples } from './training-data.js';
 
 export interface Progress {
@@ -109,6 +111,13 @@ class Held {
       this.lock = undefined;
     }
   }
+}
+
+/** A model's graph inputs (initializers listed as inputs by old exporters excluded), read without its weights. */
+function graphInputNames(file: string): string[] {
+  const { graph } = loadModel(file, { loadExternalData: false }).model;
+  const inits = new Set((graph?.initializer ?? []).map((t) => t.name));
+  return (graph?.input ?? []).map((i) => i.name ?? '').filter((n) => n && !inits.has(n));
 }
 
 /** What the student's files say (its sidecar, config.json beside it or in --hf-model). */
@@ -208,7 +217,7 @@ class Trainer {
     if (!(opts.batchSize >= 1)) throw new InputError(`--batch-size must be >= 1, got ${opts.batchSize}`);
     const accum = opts.gradientAccumulationSteps;
 
-    const { labels, maxLength, trainSet, evalSet } = await Trainer.readData(opts, task, student, cb);
+    const { labels, maxLength, trainSet, evalSet, tokenizerFile, tokenizerVocab } = await Trainer.readData(opts, task, student, cb);
 
     // One run per folder; what a killed run's interrupted writes left is ours to remove once we hold it.
     held.lock = lockOutputDir(opts.outputDir);
@@ -229,14 +238,19 @@ class Trainer {
       chunkedUpdate: !opts.lowMemory,
       narrowRows: opts.narrowRows,
     });
+    if (opts.teacher) checkTeacherTokenizer(opts.teacher, tokenizerFile, studentMetadata(opts.teacher).sidecar.vocab_size, tokenizerVocab);
+    const teacherOrder = opts.teacher && labels
+      ? teacherClassOrder(labels, teacherLabels(opts.teacher), { student: opts.labels?.length ? '--labels' : hfFiles.configFile ?? opts.student, teacher: opts.teacher })
+      : undefined;
+    if (teacherOrder) cb.onInfo?.(`the teacher lists the labels in another order (${teacherOrder.map((j, i) => `${labels!.names![i]}: teacher's ${j}`).join(', ')}); its logits are reordered to the student's`);
     const sessionOptions = { ep: opts.ep, threads: opts.threads };
     const session = held.session = await TrainerSession.open(artifactsDir, { ...sessionOptions, lowMemory: opts.lowMemory });
     const evaluator = held.evaluator = evalSet ? await EvalSession.open(artifactsDir, manifest, sessionOptions) : undefined;
     // In low-memory mode the teacher, too, runs without ORT's arena: its activations go back after each batch.
     const teacher = held.teacher = opts.teacher
       ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', { ...sessionOptions, memArena: !opts.lowMemory }, opts.teacherCache
-        ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, inputsDigest: trainSet.inputsDigest }) }
-        : undefined)
+        ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, inputsDigest: trainSet.inputsDigest, classOrder: teacherOrder }) }
+        : undefined, teacherOrder)
       : undefined;
     if (teacher?.cacheHit) cb.onInfo?.(`teacher logits: using the cache in ${opts.teacherCache}`);
 
@@ -248,7 +262,11 @@ class Trainer {
     const totalSteps = opts.maxSteps > 0 ? opts.maxSteps : updatesPerEpoch * opts.epochs;
     const epochs = opts.maxSteps > 0 ? Math.ceil(opts.maxSteps / updatesPerEpoch) : opts.epochs;
     schedule.totalSteps = totalSteps;
-    const collate = { task, padId: sidecar.pad_token_id ?? 0, inputs: manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits) };
+    // The batches carry what the student's step reads and what the teacher reads besides (a teacher may take
+    // an attention mask the student was exported without); each session picks its own inputs.
+    const studentInputs = manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits);
+    const teacherInputs = opts.teacher ? graphInputNames(opts.teacher).filter((n) => (BUILDABLE_INPUTS as readonly string[]).includes(n)) : [];
+    const collate = { task, padId: sidecar.pad_token_id ?? 0, inputs: [...new Set([...studentInputs, ...teacherInputs])] };
     const setup: Setup = {
       opts, task, labels, sources: [...new Set([path.dirname(opts.student), hfFiles.dir])], maxLength, trainSet, evalSet, manifest,
       session, evaluator, teacher, plan, perEpoch, totalSteps, epochs, schedule, collate,
@@ -274,7 +292,7 @@ class Trainer {
       const streaming = opts.streaming ?? fs.statSync(opts.trainFile, { throwIfNoEntry: false })?.size! > STREAM_ABOVE_BYTES;
       const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
       const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
-    return { labels, maxLength, trainSet, evalSet };
+    return { labels, maxLength, trainSet, evalSet, tokenizerFile: tokenizer ? tokenizerFile : undefined, tokenizerVocab: tokenizer?.vocabSize };
   }
 
   private get accum(): number {
@@ -475,7 +493,7 @@ class Trainer {
       if (evalMetrics && this.recordEvaluation(evalMetrics)) state.best_model_checkpoint = finalCheckpoint;
       // The prepared student (one initializer per parameter, its sidecar naming them as HF does) takes the
       // trained values; model.safetensors gets the HF names from that sidecar.
-      const exported = exportStudent({ student: manifest.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx') });
+      const exported = exportStudent({ student: manifest.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx'), labels: labels?.names });
       const hf = exportHfWeights({ model: exported.model, outDir: opts.outputDir });
       // A model folder transformers (model.safetensors) and transformers.js (onnx/model.onnx) load as they are.
       const folder = writeModelFolder({ outDir: opts.outputDir, model: exported.model, sources, task, labels: labels?.names ?? null });
