@@ -12,6 +12,7 @@ import { describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { floatArray, readSafetensors } from '../src/export/safetensors.js';
 import { loadModel, saveModel } from '../src/onnx/model-io.js';
+import { readCheckpoint } from '../src/train/checkpoint.js';
 import { MODELS, ROOT, tokenBatch } from './helpers/fixtures.js';
 
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -354,6 +355,39 @@ describe('distill train: modes', () => {
     assert.match(r.stderr, /early stopping: eval_accuracy did not improve for 2 evaluations/);
     const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
     assert.ok(state.global_step < 40 * 6, `stopped early at step ${state.global_step}`);
+  });
+
+  it('early stopping evaluates each step once and hands back the best evaluation\'s weights (HF: load_best_model_at_end)', () => {
+    const out = path.join(tmp, 'early-best');
+    // Seeded run: evaluations at steps 1 (best), 2 (equal) and 3 (worse): patience 2 runs out at step 3.
+    const r = distill(['--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'), '--eval-file', path.join(DATA, 'eval.jsonl'),
+      '--batch-size', '16', '--epochs', '5', '--learning-rate', '1e-2', '--eval-steps', '1', '--early-stopping-patience', '2', '--threads', '1', '--output-dir', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+    const evalSteps = state.log_history.filter((e: Record<string, number>) => 'eval_accuracy' in e).map((e: Record<string, number>) => e.step);
+    assert.deepEqual(evalSteps, [1, 2, 3], 'each evaluated step is logged once');
+    assert.equal(state.patience_used, 2);
+    assert.equal(state.best_model_checkpoint, path.join(out, 'checkpoint-1'));
+    const trained = initializerBytes(path.join(out, 'model.onnx'));
+    const floats = (dir: string) => readCheckpoint(path.join(out, dir)).tensors;
+    const [best, last] = [floats('checkpoint-1'), floats('checkpoint-3')];
+    let compared = 0;
+    let differsFromLast = false;
+    const bytesOf = (t: ort.Tensor) => {
+      const a = t.data as Float32Array;
+      return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    };
+    for (const [name, t] of best) {
+      const bytes = trained.get(name);
+      if (!bytes || t.type !== 'float32') continue;
+      compared++;
+      assert.ok(bytes.equals(bytesOf(t)), `${name}: the best checkpoint's values`);
+      differsFromLast ||= !bytes.equals(bytesOf(last.get(name)!));
+    }
+    assert.ok(compared >= 10, `${compared} parameters compared`);
+    assert.ok(differsFromLast, 'the last step\'s weights are not the best\'s');
+    const results = JSON.parse(fs.readFileSync(path.join(out, 'eval_results.json'), 'utf8'));
+    assert.equal(results.eval_accuracy, state.log_history.find((e: Record<string, number>) => e.step === 1 && 'eval_accuracy' in e).eval_accuracy);
   });
 
   it('token classification from pre-tokenized rows, and a causal LM distilled from its teacher', () => {

@@ -173,6 +173,9 @@ class Trainer {
   private readonly divergence = new DivergenceWatch();
   /** The batches of the next call. */
   private pending: { pb: PositionedBatch; batch: Batch }[] = [];
+  /** The step of the last evaluation and its metrics (each step is evaluated once). */
+  private evaluatedStep = -1;
+  private lastMetrics: Record<string, number> | null = null;
 
   private constructor(private readonly s: Setup, private readonly cb: TrainCallbacks) {
     const { opts, task } = s;
@@ -418,16 +421,39 @@ class Trainer {
     this.saved = { step: this.state.global_step, dir };
     this.lastGood = dir;
     this.cb.onSave?.(dir);
-    if (opts.saveTotalLimit) {
-      for (const gone of pruneCheckpoints(opts.outputDir, opts.saveTotalLimit, [dir, this.state.best_model_checkpoint])) this.cb.onInfo?.(`deleted ${gone} (--save-total-limit ${opts.saveTotalLimit})`);
-    }
+    this.prune([dir, this.state.best_model_checkpoint]);
     return dir;
   }
 
-  /** Evaluates; the checkpoint of a new best evaluation is saved now and names itself as the best, so a resume from it knows. */
+  /** Applies --save-total-limit, keeping `keep` (the newest checkpoint and the best one). */
+  private prune(keep: (string | null)[]): void {
+    const { outputDir, saveTotalLimit } = this.s.opts;
+    if (!saveTotalLimit) return;
+    for (const gone of pruneCheckpoints(outputDir, saveTotalLimit, keep)) this.cb.onInfo?.(`deleted ${gone} (--save-total-limit ${saveTotalLimit})`);
+  }
+
+  /** Loads the best checkpoint's weights into the session; returns its logged evaluation. */
+  private restoreBest(dir: string): Record<string, number> | null {
+    const best = resumeFrom(dir, this.s.opts.outputDir, this.run);
+    this.s.session.restore(best.tensors, best.state.global_step);
+    this.cb.onInfo?.(`early stopping: the trained model is ${dir}'s, the best ${this.metricName} (${this.state.best_metric})`);
+    const entry = [...this.state.log_history].reverse().find((e) => e.step === best.state.global_step && this.metricName in e);
+    if (!entry) return null;
+    return Object.fromEntries(Object.entries(entry).filter(([k]) => k.startsWith('eval_')));
+  }
+
+  /**
+   * Evaluates; the checkpoint of a new best evaluation is saved now and names itself as the best, so a resume
+   * from it knows. A step is evaluated once: an --eval-steps step that also ends an epoch, or the run, is
+   * neither logged twice nor counted twice against early stopping's patience.
+   */
   private async evaluateAndMaybeSave(): Promise<void> {
+    if (this.evaluatedStep === this.state.global_step) return;
     const metrics = await this.evaluate();
-    if (!metrics || !this.recordEvaluation(metrics)) return;
+    if (!metrics) return;
+    this.evaluatedStep = this.state.global_step;
+    this.lastMetrics = metrics;
+    if (!this.recordEvaluation(metrics)) return;
     this.state.best_model_checkpoint = path.join(this.s.opts.outputDir, checkpointName(this.state.global_step));
     await this.save();
   }
@@ -489,8 +515,21 @@ class Trainer {
     const elapsed = (performance.now() - this.started) / 1000;
     let evalMetrics: Record<string, number> | null = null;
     if (!this.interrupted) {
-      evalMetrics = await this.evaluate();
-      if (evalMetrics && this.recordEvaluation(evalMetrics)) state.best_model_checkpoint = finalCheckpoint;
+      if (this.evaluatedStep !== state.global_step) {
+        evalMetrics = await this.evaluate();
+        if (evalMetrics && this.recordEvaluation(evalMetrics)) {
+          state.best_model_checkpoint = finalCheckpoint;
+          // The last checkpoint was written while an older one was the best, which the limit then kept too.
+          this.prune([finalCheckpoint]);
+        }
+      } else {
+        evalMetrics = this.lastMetrics;
+      }
+      // Early stopping (HF: with load_best_model_at_end) hands back the best evaluation's weights, not the
+      // last ones, which did not improve for --early-stopping-patience evaluations.
+      if (this.stopped && state.best_model_checkpoint && path.resolve(state.best_model_checkpoint) !== path.resolve(finalCheckpoint)) {
+        evalMetrics = this.restoreBest(state.best_model_checkpoint) ?? evalMetrics;
+      }
       // The prepared student (one initializer per parameter, its sidecar naming them as HF does) takes the
       // trained values; model.safetensors gets the HF names from that sidecar.
       const exported = exportStudent({ student: manifest.student, parameters: session.parameterArrays(), out: path.join(opts.outputDir, 'model.onnx'), labels: labels?.names });
