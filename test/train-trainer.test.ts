@@ -92,6 +92,23 @@ describe('distill train', () => {
     assertSameWeights(full, out, ' differs after resume');
   });
 
+  it('resuming a finished run trains no further step and leaves its results as they were', () => {
+    const out = path.join(tmp, 'finished');
+    const args = ['--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'), '--batch-size', '16', '--max-steps', '3',
+      '--learning-rate', '1e-3', '--threads', '1', '--output-dir', out];
+    assert.equal(distill(args).status, 0);
+    const results = JSON.parse(fs.readFileSync(path.join(out, 'train_results.json'), 'utf8'));
+    const weights = fs.readFileSync(path.join(out, 'model.safetensors'));
+    const again = distill([...args, '--resume-from-checkpoint', 'latest']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /the checkpoint is at step 3 of 3: nothing left to train/);
+    const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+    assert.equal(state.global_step, 3);
+    assert.deepEqual(fs.readdirSync(out).filter((n) => n.startsWith('checkpoint-')), ['checkpoint-3']);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'train_results.json'), 'utf8')).train_loss, results.train_loss);
+    assert.ok(fs.readFileSync(path.join(out, 'model.safetensors')).equals(weights));
+  });
+
   it('--low-memory: kill -9 after a checkpoint, resume in place from it: the uninterrupted run\'s weights, bit for bit', () => {
     // Resuming writes the updates into the checkpoint's own buffers (views into the file read back). The
     // reference is an uninterrupted low-memory run: the default mode pads each call's stacked batches to
@@ -230,6 +247,28 @@ describe('distill train: bad input', () => {
       assert.match(lines[0]!, pattern);
     });
   }
+  for (const [flag, glob, pattern] of [
+    ['--freeze', 'bert.embedings.*', /--freeze 'bert\.embedings\.\*' matches no parameter \(names look like bert\.embeddings\./],
+    ['--trainable', 'nothing_here', /--trainable 'nothing_here' matches no parameter/],
+  ] as const) {
+    it(`${flag} with a pattern that matches nothing is an error, not a run that ignores it`, () => {
+      const r = run(path.join(DATA, 'train.jsonl'), [flag, glob, '--max-steps', '1']);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+    });
+  }
+
+  it("--output-dir set to the student's own folder is refused, even with --overwrite-output-dir", () => {
+    const dir = path.join(tmp, 'own-folder');
+    fs.cpSync(path.join(MODELS, 'bert-student'), dir, { recursive: true });
+    const before = fs.readFileSync(path.join(dir, 'model.onnx'));
+    const r = distill(['--student', path.join(dir, 'model.onnx'), '--train-file', path.join(DATA, 'train.jsonl'), '--max-steps', '1', '--output-dir', dir, '--overwrite-output-dir']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /is the student's own folder/);
+    assert.ok(fs.readFileSync(path.join(dir, 'model.onnx')).equals(before), 'the student is untouched');
+  });
+
   it('a tokenizer whose vocabulary is larger than the student embedding', () => {
     const tok = JSON.parse(fs.readFileSync(path.join(MODELS, 'tokenizer.json'), 'utf8'));
     for (let i = 0; i < 100; i++) tok.model.vocab[`zzextra${i}`] = 2000 + i;

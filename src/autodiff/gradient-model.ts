@@ -6,7 +6,7 @@ import { GraphError, InputError } from '../errors.js';
 import { isFloatType } from '../onnx/dtype.js';
 import type { Model } from '../ir/convert.js';
 import type { Value } from '../ir/graph.js';
-import { matchesAny } from '../util/glob.js';
+import { checkGlobsMatch, matchesAny } from '../util/glob.js';
 import { differentiate } from './differentiate.js';
 
 export interface GradientModelOptions {
@@ -29,6 +29,8 @@ export interface GradientModelResult {
 
 /** Float initializers selected by `wrt` (default all) minus `freeze`: the trainable set. */
 export function selectParameters(model: Model, wrt?: readonly string[], freeze: readonly string[] = []): Value[] {
+  const floats = model.graph.initializers.filter((v) => isFloatType(v.initializer!.dataType)).map((v) => v.name);
+  checkGlobsMatch('--freeze', freeze, floats, '`distill inspect MODEL --params` lists them');
   return model.graph.initializers.filter(
     (v) =>
       isFloatType(v.initializer!.dataType) &&

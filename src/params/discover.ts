@@ -25,7 +25,7 @@ import type { Graph, Node, Value } from '../ir/graph.js';
 import { DataType, isFloatType } from '../onnx/dtype.js';
 import type { TensorProto } from '../onnx/proto.js';
 import { elementCount, makeTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.js';
-import { matchesAny } from '../util/glob.js';
+import { checkGlobsMatch, matchesAny } from '../util/glob.js';
 import type { HfFiles, HfTensor } from './hf-files.js';
 import { decays } from './decay.js';
 import type { ParameterOrigin, ParameterPlan, PlannedConstant, PlannedParameter } from './plan.js';
@@ -580,6 +580,7 @@ export function discoverParameters(model: Model, options: DiscoverOptions): Para
   const warnings: string[] = [];
   const constants: PlannedConstant[] = [];
   const rw = new Rewriter(g);
+  checkGlobsMatch('--trainable', options.trainable ?? [], floatInitializers(g).map((v) => v.name), 'they name the ONNX initializers `distill inspect MODEL --params` lists');
   let found: Found[];
   let source: ParameterPlan['source'];
   if (options.sidecar) {

@@ -209,6 +209,13 @@ class Trainer {
   static async prepare(opts: TrainOptions, cb: TrainCallbacks, held: Held): Promise<Trainer> {
     // Another run's folder is not overwritten by accident (HF's --overwrite-output-dir); the run's arguments
     // are saved beside its results (below, once the task is known).
+    // The output folder gets model.onnx, config.json and the tokenizer: written into the student's (or the
+    // teacher's) own folder they would replace the model the run reads, --overwrite-output-dir or not.
+    for (const [role, file] of [['student', opts.student], ['teacher', opts.teacher]] as const) {
+      if (file && path.resolve(path.dirname(file)) === path.resolve(opts.outputDir)) {
+        throw new InputError(`--output-dir ${opts.outputDir} is the ${role}'s own folder; the trained model would replace ${file}: choose another folder`);
+      }
+    }
     checkOutputDir(opts.outputDir, { overwrite: opts.overwriteOutputDir ?? false, resuming: opts.resumeFromCheckpoint !== undefined });
     // What the student's files say (its sidecar, config.json beside it or in --hf-model): task, labels, padding.
     const student = studentMetadata(opts.student, { hfModel: opts.hfModel });
@@ -246,6 +253,8 @@ class Trainer {
       ? teacherClassOrder(labels, teacherLabels(opts.teacher), { student: opts.labels?.length ? '--labels' : hfFiles.configFile ?? opts.student, teacher: opts.teacher })
       : undefined;
     if (teacherOrder) cb.onInfo?.(`the teacher lists the labels in another order (${teacherOrder.map((j, i) => `${labels!.names![i]}: teacher's ${j}`).join(', ')}); its logits are reordered to the student's`);
+    // What the parameter plan could not settle (docs/PARAMETERS.md): `distill build` prints the same lines.
+    for (const w of manifest.warnings) cb.onInfo?.(`warning: ${w}`);
     const sessionOptions = { ep: opts.ep, threads: opts.threads };
     const session = held.session = await TrainerSession.open(artifactsDir, { ...sessionOptions, lowMemory: opts.lowMemory });
     const evaluator = held.evaluator = evalSet ? await EvalSession.open(artifactsDir, manifest, sessionOptions) : undefined;
@@ -320,6 +329,12 @@ class Trainer {
   async trainEpochs(): Promise<void> {
     const { opts, trainSet, teacher, evaluator, plan, collate, epochs } = this.s;
     const accum = this.accum;
+    // A resume from the run's last checkpoint (a finished run, or one stopped during its last call) has no
+    // step left: training on would go past --max-steps and change the results an uninterrupted run wrote.
+    if (this.state.global_step >= this.s.totalSteps) {
+      this.cb.onInfo?.(`the checkpoint is at step ${this.state.global_step} of ${this.s.totalSteps}: nothing left to train`);
+      return;
+    }
     let epochOfLast = this.state.data_position.epoch;
     for await (const pb of trainSet.batches(plan, collate, this.state.data_position, epochs)) {
       if (pb.position.epoch !== epochOfLast) {
