@@ -10,7 +10,7 @@ import { labelSet, type Task } from '../data/examples.js';
 import { loadTokenizer } from '../data/tokenize.js';
 import { InputError } from '../errors.js';
 import { dataBatches, type EvalBatch } from '../eval/batches.js';
-import { type EvalReport, evaluate } from '../eval/evaluator.js';
+import { type EvalReport, type ModelSize, evaluate, modelSize } from '../eval/evaluator.js';
 import { maxTokens, studentMetadata } from '../params/student.js';
 import { renderPlotSvg } from '../eval/plot.js';
 import { formatBytes, formatCount } from '../util/format.js';
@@ -27,7 +27,16 @@ export interface ModelEvalData {
   task: Task;
   logits: string;
   batches: AsyncIterable<EvalBatch>;
+  /** The most tokens a row keeps: --max-length, or less where the model's position table is shorter. */
+  maxLength: number;
+  /** Its size, read while checking the file (modelSize). */
+  size: ModelSize;
+  /** A note for the user (the rows are cut shorter than --max-length asked), or undefined. */
+  note?: string;
 }
+
+/** One model's report and the row length it was evaluated at. */
+export type ModelReport = EvalReport & { maxLength: number };
 
 /**
  * The task, tokenizer and label names of `model`, as train reads them (the sidecar, else config.json beside
@@ -36,6 +45,9 @@ export interface ModelEvalData {
  */
 export function modelEvalData(model: string, o: Omit<EvalCommandOptions, 'models'>, task?: Task): ModelEvalData {
   if (!fs.existsSync(model)) throw new InputError(`${model}: ONNX model does not exist`);
+  // The file itself first (not ONNX, truncated, external data missing or short), as train and inspect check
+  // it: otherwise a missing config would be reported instead, or ORT's own multi-line error.
+  const size = modelSize(model);
   const { sidecar: side, hf } = studentMetadata(model);
   const modelTask = o.task ?? side.task;
   if (!modelTask) throw new InputError(`${model}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);
@@ -45,25 +57,43 @@ export function modelEvalData(model: string, o: Omit<EvalCommandOptions, 'models
   const labels = modelTask === 'causal-lm' ? undefined : labelSet(side, undefined, hf.configFile ?? model);
   const positions = maxTokens(side);
   const maxLength = positions !== undefined ? Math.min(o.maxLength, positions) : o.maxLength;
+  // As train says it: rows are silently shorter than asked otherwise, and the metric is over shorter rows.
+  const note = maxLength < o.maxLength
+    ? `${model}: rows are truncated to ${maxLength} tokens, the model's position table (max_position_embeddings), not --max-length ${o.maxLength}`
+    : undefined;
   const source = dataBatches({
     task: modelTask, tokenizer, labels, batchSize: o.batchSize, maxLength, textField: o.textField, labelField: o.labelField,
     padId: side.pad_token_id ?? 0, vocabSize: side.vocab_size,
   });
-  return { task: modelTask, logits: side.logits ?? 'logits', batches: source(o.evalFile) };
+  return { task: modelTask, logits: side.logits ?? 'logits', batches: source(o.evalFile), maxLength, size, ...(note ? { note } : {}) };
 }
 
-/** Evaluates every model on the data file, each with its own tokenizer and label names. */
-export async function runEval(o: EvalCommandOptions): Promise<EvalReport[]> {
+/** Evaluates every model on the data file, each with its own tokenizer and label names; `onInfo` gets the notes. */
+export async function runEval(o: EvalCommandOptions, onInfo: (message: string) => void = () => {}): Promise<ModelReport[]> {
   if (!fs.existsSync(o.evalFile)) throw new InputError(`${o.evalFile}: no such file`);
-  const reports: EvalReport[] = [];
+  const reports: ModelReport[] = [];
   let task: Task | undefined = o.task;
   for (const model of o.models) {
     const data = modelEvalData(model, o, task);
     task = data.task;
-    reports.push(await evaluate({ model, task, batches: data.batches, ep: o.ep, logits: data.logits, repeats: o.repeats, threads: o.threads }));
+    if (data.note) onInfo(data.note);
+    const report = await evaluate({ model, task, batches: data.batches, ep: o.ep, logits: data.logits, repeats: o.repeats, threads: o.threads, size: data.size });
+    reports.push({ ...report, maxLength: data.maxLength });
   }
   return reports;
 }
+
+/**
+ * Refuses a --plot path the plot cannot be written as: it is SVG (renderPlotSvg), and SVG bytes in a .png
+ * or .jpg file open as a broken image. Checked before any model runs.
+ */
+export function checkPlotPath(file: string): void {
+  if (path.extname(file).toLowerCase() !== '.svg') {
+    throw new InputError(`--plot ${file}: the plot is written as SVG; give a path ending in .svg (e.g. ${plotSvgName(file)})`);
+  }
+}
+
+const plotSvgName = (file: string) => path.join(path.dirname(file), `${path.basename(file, path.extname(file))}.svg`);
 
 const fixed = (v: number | undefined, digits: number) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits));
 
@@ -115,8 +145,12 @@ export function register(cli: Argv): Argv {
       const o = readOptions(args, 'eval');
       if (!Number.isInteger(o.repeats) || o.repeats! < 1) throw new InputError(`--repeats must be an integer >= 1, got ${o.repeats}`);
       if (!Number.isInteger(o.maxLength) || o.maxLength < 2) throw new InputError(`--max-length must be an integer >= 2, got ${o.maxLength}`);
-      const reports = await runEval(o);
-      const json = { evalFile: o.evalFile, task: reports[0]!.task, batchSize: o.batchSize, maxLength: o.maxLength, ep: o.ep, results: reports };
+      if (o.plot) checkPlotPath(o.plot);
+      const reports = await runEval(o, (m) => process.stderr.write(`${m}\n`));
+      // The row length used, not the one asked for: each result has its own (a model's position table may cut
+      // it), and the top level is the longest any model read (all of them, when they agree).
+      const maxLength = Math.max(...reports.map((r) => r.maxLength));
+      const json = { evalFile: o.evalFile, task: reports[0]!.task, batchSize: o.batchSize, maxLength, ep: o.ep, results: reports };
       if (o.plot) {
         if (reports[0]!.task === 'causal-lm') throw new InputError('--plot draws accuracy; causal-lm models have perplexity instead');
         const points = reports.map((r) => ({ label: path.basename(path.dirname(r.model)) + '/' + path.basename(r.model), latencyMs: r.latency.p50Ms, accuracy: r.metrics.accuracy!, bytes: r.size.bytes }));

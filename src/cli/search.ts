@@ -1,8 +1,12 @@
 /** `distill search`: hyperparameter search over alpha, temperature, learning rate and epochs (src/search/). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Argv } from 'yargs';
+import { DistillError, InputError } from '../errors.js';
 import { parseSpace } from '../search/space.js';
-import { type BaseTrainOptions, type SearchResults, type Trial, RESULTS_FILE, search } from '../search/search.js';
+import { type BaseTrainOptions, type SearchOutcome, type SearchResults, type Trial, RESULTS_FILE, search } from '../search/search.js';
 import { addOptions, readOptions } from './options.js';
+import { stopGracefully } from './signals.js';
 import { consoleCallbacks } from './train.js';
 
 const fmt = (v: number) => (Math.abs(v) < 1e-2 && v !== 0 ? v.toExponential(2) : Number.isInteger(v) ? String(v) : v.toFixed(3));
@@ -12,7 +16,45 @@ export function trialRow(t: Trial, r: SearchResults): string {
   const params = r.space.map((p) => fmt(t.params[p.name]!).padStart(Math.max(10, p.name.length)));
   const value = t.value === null ? '-' : t.value.toFixed(4);
   const best = r.best_trial === t.number ? '  *' : '';
-  return `${String(t.number).padStart(5)}  ${t.state.padEnd(8)}  ${params.join('  ')}  ${value.padStart(10)}  ${t.seconds.toFixed(0).padStart(6)}${best}${t.error ? `  (${t.error})` : ''}`;
+  return `${String(t.number).padStart(5)}  ${t.state.padEnd(8)}  ${params.join('  ')}  ${value.padStart(10)}  ${t.seconds.toFixed(0).padStart(6)}${best}${t.error ? `  (${firstLine(t.error)})` : ''}`;
+}
+
+/** A table row and the final error are one line each; ORT's messages can have several (search_results.json keeps them whole). */
+const firstLine = (s: string) => s.split('\n')[0]!.trim();
+
+/**
+ * The error a search ends with when no trial completed and some failed (none stopped it): the first failure,
+ * with the exit code of its kind (2 for the user's input, else 1). Null when a trial completed.
+ */
+export function allFailedError(r: SearchResults, resultsFile: string): DistillError | null {
+  if (r.trials.some((t) => t.state === 'complete')) return null;
+  const first = r.trials.find((t) => t.state === 'failed');
+  if (!first) return null;
+  const failed = r.trials.filter((t) => t.state === 'failed').length;
+  const message = `no trial completed (${failed} of ${r.trials.length} failed); trial ${first.number}: ${firstLine(first.error ?? 'unknown error')} (every trial's error: ${resultsFile})`;
+  return first.inputError ? new InputError(message) : new DistillError(message, 1);
+}
+
+/** The closing lines: counts, the best trial and where its model is (only a folder that exists), how to resume. */
+export function summaryLines(r: SearchOutcome, dir: string): string[] {
+  const counts = (s: string) => r.trials.filter((t) => t.state === s).length;
+  const interrupted = counts('interrupted');
+  const lines = [
+    `${r.trials.length - interrupted} trials: ${counts('complete')} complete, ${counts('pruned')} pruned, ${counts('failed')} failed; results: ${dir}/${RESULTS_FILE}`,
+  ];
+  const best = r.best_trial === null ? null : r.trials[r.best_trial]!;
+  if (best) {
+    // A stopped search copies nothing to best/ (an older best/ may be there from before): the trial's own folder.
+    const model = r.stopped ? best.outputDir : path.join(dir, 'best');
+    const params = r.space.map((p) => `${p.name} ${fmt(best.params[p.name]!)}`).join(', ');
+    const where = fs.existsSync(model) ? `; model: ${model}/` : '';
+    lines.push(`${r.stopped ? 'best so far' : 'best'}: trial ${best.number}, ${r.metric} ${best.value!.toFixed(4)}, ${params}${where}`);
+  } else if (!r.stopped) lines.push('no trial completed');
+  if (r.stopped) {
+    const which = r.trials.filter((t) => t.state === 'interrupted').map((t) => `trial ${t.number}`);
+    lines.push(`interrupted${which.length ? ` (${which.join(', ')} runs again on resume)` : ''}: resume with the same command (same --search, --seed and --output-dir ${dir})`);
+  }
+  return lines;
 }
 
 export function trialHeader(r: SearchResults): string {
@@ -36,12 +78,12 @@ export function register(cli: Argv): Argv {
       const base: BaseTrainOptions = { ...(readOptions(a, 'search') as BaseTrainOptions), loggingSteps: 1e9 };
       const cb = consoleCallbacks();
       let headerShown = false;
-      const onSignal = () => {
-        if (cb.stopRequested) process.exit(130);
+      // As train: SIGINT, SIGTERM and SIGHUP stop the trial after its current ORT call and end the search
+      // with exit 130; a second signal quits at once (signals.ts).
+      const stopOnSignal = stopGracefully(() => {
         cb.stopRequested = true;
-        process.stderr.write(`\nstopping the search; run the same command again to resume (Ctrl-C again to quit now)\n`);
-      };
-      process.on('SIGINT', onSignal);
+        process.stderr.write('\nstopping the search after the current step; run the same command again to resume (Ctrl-C again to quit now)\n');
+      });
       const r = await search(
         {
           base,
@@ -56,14 +98,14 @@ export function register(cli: Argv): Argv {
             process.stdout.write(`${trialRow(t, res)}\n`);
           },
         },
-      );
-      process.off('SIGINT', onSignal);
-      const best = r.best_trial === null ? null : r.trials[r.best_trial]!;
-      const counts = (s: string) => r.trials.filter((t) => t.state === s).length;
-      process.stdout.write(
-        `${r.trials.length} trials: ${counts('complete')} complete, ${counts('pruned')} pruned, ${counts('failed')} failed; results: ${a['output-dir']}/${RESULTS_FILE}\n` +
-          (best ? `best: trial ${best.number}, ${r.metric} ${best.value!.toFixed(4)}, ${r.space.map((p) => `${p.name} ${fmt(best.params[p.name]!)}`).join(', ')}; model: ${a['output-dir']}/best/\n` : 'no trial completed\n'),
-      );
+      ).finally(stopOnSignal.off);
+      const dir = base.outputDir;
+      const failure = r.stopped ? null : allFailedError(r, path.join(dir, RESULTS_FILE));
+      // With every trial failed, the reason is the error line (stderr), not a 'no trial completed' on stdout.
+      const lines = summaryLines(r, dir).filter((l) => !(failure && l === 'no trial completed'));
+      process.stdout.write(`${lines.join('\n')}\n`);
+      if (failure) throw failure;
+      if (r.stopped) process.exitCode = 130;
     },
   );
 }

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type ort from 'onnxruntime-node';
 import type { Task } from '../data/examples.js';
-import { InputError } from '../errors.js';
+import { DistillError, InputError } from '../errors.js';
 import { readSidecar } from '../export/student.js';
 import { DataType, isFloatType } from '../onnx/dtype.js';
 import { loadModel } from '../onnx/model-io.js';
@@ -30,9 +30,14 @@ export interface ModelSize {
   parameters: number;
 }
 
-/** File bytes (external data included) and parameter count of an ONNX model. */
+/**
+ * File bytes (external data included) and parameter count of an ONNX model. It loads the model as train,
+ * inspect and quantize do (loadModel, external data resolved), so that it is also the check that the file is
+ * an ONNX model whose external data exists and is complete: one line naming the file, before ORT, whose
+ * errors for these cases are multi-line and name neither the problem nor the fix.
+ */
 export function modelSize(file: string): ModelSize {
-  const { model, externalFiles } = loadModel(file, { loadExternalData: false });
+  const { model, externalFiles } = loadModel(file);
   const files = [file, ...externalFiles.map((f) => path.join(path.dirname(file), f))];
   const bytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
   let parameters = 0;
@@ -71,6 +76,8 @@ export interface EvaluateOptions {
   warmup?: number;
   /** Timed runs of every batch (default 1); statistics are over all of them. */
   repeats?: number;
+  /** modelSize(model), when the caller has it already (it reads every weight once). */
+  size?: ModelSize;
 }
 
 /** The model's feeds from a batch: the inputs it takes, which the batch must provide. */
@@ -84,12 +91,28 @@ function feedsFor(session: ort.InferenceSession, batch: EvalBatch, model: string
   return feeds;
 }
 
+/**
+ * An inference session on `model`. The file was checked (modelSize), so what ORT still refuses is the model
+ * itself (an op or opset it lacks, a type mismatch): one line naming the file, ORT's first line as the reason.
+ */
+async function openSession(model: string, options: { ep: ExecutionProvider; threads?: number }): Promise<ort.InferenceSession> {
+  try {
+    return await createSession(model, options);
+  } catch (e) {
+    if (e instanceof DistillError) throw e;
+    const why = String((e as Error)?.message ?? e).split('\n')[0]!.trim();
+    throw new InputError(`${model}: ONNX Runtime cannot load this model (${why}); check that it runs in onnxruntime 1.30, or re-export it`);
+  }
+}
+
 export async function evaluate(options: EvaluateOptions): Promise<EvalReport> {
   const { model, task } = options;
   const side = readSidecar(model);
   const logitsName = options.logits ?? side?.logits ?? 'logits';
   const ep = options.ep ?? 'cpu';
-  const session = await createSession(model, { ep, threads: options.threads });
+  // Size first: it checks the file (modelSize) before ORT opens it.
+  const size = options.size ?? modelSize(model);
+  const session = await openSession(model, { ep, threads: options.threads });
   try {
     if (!session.outputNames.includes(logitsName)) {
       throw new InputError(`${model}: no output '${logitsName}' (outputs: ${session.outputNames.join(', ')})`);
@@ -133,7 +156,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalReport> {
     if (metrics.counted === 0) throw new InputError(`${model}: no labeled ${task === 'seq-cls' ? 'rows' : 'positions'} to score`);
     const each = latencyStats(perExample);
     const latency = { ...latencyStats(times), batches, runs: times.length, perExample: { p50Ms: each.p50Ms, p95Ms: each.p95Ms }, ep };
-    return { model, task, examples, metrics, latency, size: modelSize(model) };
+    return { model, task, examples, metrics, latency, size };
   } finally {
     await session.release();
   }

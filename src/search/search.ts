@@ -8,9 +8,9 @@
  * teacher runs over the training data once, in the first trial's first epoch, and never again.
  *
  * `<outputDir>/search_results.json` is rewritten after each trial (parameters, metric, state
- * complete/pruned/failed, intermediate values); a search started again on the same folder with the same
- * space and seed resumes after the last finished trial. The best completed trial's model folder is
- * copied to `<outputDir>/best/`.
+ * complete/pruned/failed/interrupted, intermediate values); a search started again on the same folder with
+ * the same space and seed resumes after the last finished trial, and runs an interrupted one again. The best
+ * completed trial's model folder is copied to `<outputDir>/best/` when the search ends without being stopped.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,7 +22,8 @@ import { shouldPrune } from './pruner.js';
 import { type ParamRange, SEARCHABLE } from './space.js';
 import { type Observation, TpeSampler } from './tpe.js';
 
-export type TrialState = 'complete' | 'pruned' | 'failed';
+/** 'interrupted': stopped by the caller (Ctrl-C); not a result, so a resumed search runs it again. */
+export type TrialState = 'complete' | 'pruned' | 'failed' | 'interrupted';
 
 export interface Trial {
   number: number;
@@ -35,6 +36,8 @@ export interface Trial {
   seconds: number;
   outputDir: string;
   error?: string;
+  /** The failure was an InputError (the user's to fix: data, options, files), not a fault in the run. */
+  inputError?: boolean;
 }
 
 export interface SearchResults {
@@ -65,8 +68,14 @@ export interface SearchCallbacks {
   onTrial?(trial: Trial, results: SearchResults): void;
   /** Passed to each trial's train() (progress, logs). */
   train?: TrainCallbacks;
-  /** Polled between ORT calls: true stops the current trial (recorded as failed: interrupted) and the search. */
+  /** Polled between ORT calls and trials: true stops the current trial (recorded as interrupted) and the search. */
   shouldStop?(): boolean;
+}
+
+/** What search() returns: the results as saved, and whether shouldStop ended the search early. */
+export interface SearchOutcome extends SearchResults {
+  /** True when the search was stopped: trials are left to run, and best/ was not (re)written. */
+  stopped: boolean;
 }
 
 export const RESULTS_FILE = 'search_results.json';
@@ -83,11 +92,11 @@ function readPrevious(file: string, o: SearchOptions, seed: number): Pick<Search
   if (prev.seed !== seed || JSON.stringify(prev.space) !== JSON.stringify(o.space)) {
     throw new InputError(`${file}: an earlier search with another space or seed; resume with the same --search/--seed, or use another --output-dir`);
   }
-  // An interrupted trial is run again.
-  return { metric: prev.metric, direction: prev.direction, trials: prev.trials.filter((t) => t.error !== 'interrupted') };
+  // An interrupted trial is run again (results of earlier versions marked it as failed with this error).
+  return { metric: prev.metric, direction: prev.direction, trials: prev.trials.filter((t) => t.state !== 'interrupted' && t.error !== 'interrupted') };
 }
 
-export async function search(o: SearchOptions, cb: SearchCallbacks = {}): Promise<SearchResults> {
+export async function search(o: SearchOptions, cb: SearchCallbacks = {}): Promise<SearchOutcome> {
   const seed = o.seed ?? o.base.seed ?? 42;
   if (!o.base.evalFile) throw new InputError('distill search needs --eval-file: the metric that ranks and prunes trials comes from it');
   if (!Number.isInteger(o.trials) || o.trials < 1) throw new InputError(`--trials must be an integer >= 1, got ${o.trials}`);
@@ -102,20 +111,27 @@ export async function search(o: SearchOptions, cb: SearchCallbacks = {}): Promis
   const sampler = new TpeSampler(o.space, { seed, startupTrials: o.startupTrials });
   const run: SearchRun = { o, cb, results, teacherCache: o.base.teacherCache ?? path.join(dir, 'teacher-cache'), stopped: false };
 
-  for (let n = trials.length; n < o.trials && !run.stopped; n++) {
+  // A stop asked for between trials (while the last one's results were written) starts no other.
+  for (let n = trials.length; n < o.trials && !stopAsked(run); n++) {
     const history: Observation[] = trials
-      .filter((t) => t.state !== 'failed' && t.value !== null)
+      .filter((t) => (t.state === 'complete' || t.state === 'pruned') && t.value !== null)
       .map((t) => ({ params: t.params, value: sign(results) * t.value!, pruned: t.state === 'pruned' }));
     const trial = await runTrial(run, n, sampler.sample(n, history));
     trials.push(trial);
     results.best_trial = bestTrial(trials, sign(results));
     writeFileAtomic(file, `${JSON.stringify(results, null, 2)}\n`);
-    if (trial.error !== 'interrupted') cb.onTrial?.(trial, results);
+    if (trial.state !== 'interrupted') cb.onTrial?.(trial, results);
   }
   results.best_trial = bestTrial(trials, sign(results));
   if (results.best_trial !== null && !run.stopped) copyBest(trials[results.best_trial]!.outputDir, path.join(dir, 'best'));
   writeFileAtomic(file, `${JSON.stringify(results, null, 2)}\n`);
-  return results;
+  return { ...results, stopped: run.stopped };
+}
+
+/** Whether the caller asked to stop (polled once more here, so a request between trials counts). */
+function stopAsked(run: SearchRun): boolean {
+  if (run.cb.shouldStop?.()) run.stopped = true;
+  return run.stopped;
 }
 
 /** What the trials of one search share. */
@@ -138,7 +154,7 @@ async function runTrial(run: SearchRun, n: number, params: Record<string, number
   const overrides: Partial<TrainOptions> = {};
   for (const [name, v] of Object.entries(params)) (overrides as Record<string, number>)[SEARCHABLE[name as keyof typeof SEARCHABLE]] = v;
   let prune = false;
-  const curves = results.trials.filter((t) => t.state !== 'failed').map((t) => ({ complete: t.state === 'complete', intermediate: signed(t.intermediate, sign(results)) }));
+  const curves = results.trials.filter((t) => t.state === 'complete' || t.state === 'pruned').map((t) => ({ complete: t.state === 'complete', intermediate: signed(t.intermediate, sign(results)) }));
   const started = performance.now();
   try {
     const r = await train(
@@ -153,13 +169,12 @@ async function runTrial(run: SearchRun, n: number, params: Record<string, number
           trial.intermediate[entry.step] = entry[key]!;
           if (o.pruning !== false && shouldPrune(curves, signed(trial.intermediate, sign(results)), entry.step, { startupTrials: o.pruning?.startupTrials })) prune = true;
         },
-        shouldStop: () => {
-          if (cb.shouldStop?.()) run.stopped = true;
-          return prune || run.stopped || (cb.train?.shouldStop?.() ?? false);
-        },
+        shouldStop: () => stopAsked(run) || prune || (cb.train?.shouldStop?.() ?? false),
       },
     );
-    if (run.stopped) Object.assign(trial, { state: 'failed', error: 'interrupted' });
+    // Stopped by the caller, not pruned: no result, so a resumed search runs this trial again. (A stop that
+    // came after its last step leaves it complete.)
+    if (r.interrupted && run.stopped) trial.state = 'interrupted';
     else if (r.interrupted) {
       const steps = Object.keys(trial.intermediate).map(Number);
       Object.assign(trial, { state: 'pruned', value: steps.length ? trial.intermediate[Math.max(...steps)]! : null });
@@ -168,6 +183,7 @@ async function runTrial(run: SearchRun, n: number, params: Record<string, number
     // A bad option fails every trial alike: stop instead of recording N identical failures.
     if (e instanceof InputError && results.trials.length === 0) throw e;
     Object.assign(trial, { state: 'failed', error: e instanceof DistillError ? e.message : String((e as Error)?.message ?? e) });
+    if (e instanceof InputError) trial.inputError = true;
   }
   trial.seconds = (performance.now() - started) / 1000;
   return trial;
