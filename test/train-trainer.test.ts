@@ -259,6 +259,21 @@ describe('distill train: bad input', () => {
     });
   }
 
+  it('a student exported with a fixed batch and sequence size: one line naming the input and the fix, in train and eval', () => {
+    const dir = path.join(tmp, 'fixed-axes');
+    fs.cpSync(path.join(MODELS, 'bert-student'), dir, { recursive: true });
+    const m = loadModel(path.join(dir, 'model.onnx')).model;
+    for (const input of m.graph!.input) for (const [k, d] of (input.type?.tensorType?.shape?.dim ?? []).entries()) Object.assign(d, { dimParam: undefined, dimValue: [2, 11][k] });
+    saveModel(m, path.join(dir, 'model.onnx'));
+    const t = distill(['--student', path.join(dir, 'model.onnx'), '--train-file', path.join(DATA, 'train.jsonl'), '--max-steps', '1', '--output-dir', path.join(tmp, 'fixed-out')]);
+    const e = spawnSync(process.execPath, [CLI, 'eval', '--model', path.join(dir, 'model.onnx'), '--eval-file', path.join(DATA, 'eval.jsonl')], { encoding: 'utf8' });
+    for (const r of [t, e]) {
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /model\.onnx: input 'input_ids' has the fixed shape \[2, 11\].*dynamic batch and sequence axes/);
+    }
+  });
+
   it("--output-dir set to the student's own folder is refused, even with --overwrite-output-dir", () => {
     const dir = path.join(tmp, 'own-folder');
     fs.cpSync(path.join(MODELS, 'bert-student'), dir, { recursive: true });

@@ -36,7 +36,8 @@ export interface ModelSummary {
   functions: string[];
 }
 
-function describeType(t: TypeProto | null | undefined): { dtype: string; shape?: (number | string)[] } {
+/** A value's dtype and dims (numbers, symbolic names, '?' when unknown). */
+export function describeType(t: TypeProto | null | undefined): { dtype: string; shape?: (number | string)[] } {
   const tt = t?.tensorType;
   if (!tt) return { dtype: t?.sequenceType ? 'sequence' : t?.mapType ? 'map' : t?.optionalType ? 'optional' : '?' };
   const shape = tt.shape?.dim.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNumber(d.dimValue) : '?'));

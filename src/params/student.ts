@@ -15,6 +15,7 @@ import { loadModel, saveModel } from '../onnx/model-io.js';
 import { toNumber } from '../onnx/proto.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { discoverParameters } from './discover.js';
+import { checkDynamicTokenAxes } from '../onnx/fixed-axes.js';
 import { type HfConfig, type HfFiles, configPadId, findHfFiles, positionTable } from './hf-files.js';
 import type { ParameterPlan } from './plan.js';
 
@@ -110,7 +111,9 @@ export function studentMetadata(file: string, options: StudentOptions & { weight
 
 /** Loads the student and rewrites it so that each parameter is one initializer (see discover.ts). */
 export function prepareStudent(file: string, options: StudentOptions = {}): PreparedStudent {
-  const model = modelFromProto(loadModel(file).model);
+  const proto = loadModel(file).model;
+  checkDynamicTokenAxes(proto, file);
+  const model = modelFromProto(proto);
   if (model.opset('') === undefined) throw new InputError(`${file}: the model imports no ai.onnx opset`);
   const own = readSidecar(file);
   // A lossless export's sidecar is the plan: its model.safetensors need not be read.

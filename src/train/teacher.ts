@@ -20,6 +20,7 @@ import { type CreateOptions, createSession } from '../runtime/session.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { eliminateDeadCode } from '../ir/passes.js';
 import { reorderClasses } from './teacher-match.js';
+import { checkDynamicTokenAxes } from '../onnx/fixed-axes.js';
 
 /** What a teacher session may be opened with (its external-data folder is the teacher's own). */
 export type TeacherSessionOptions = Omit<CreateOptions, 'externalDataFolder'>;
@@ -89,6 +90,7 @@ interface CacheIndex {
  */
 export function teacherModel(file: string): { bytes: Uint8Array; externalDataFolder?: string } {
   const loaded = loadModel(file, { loadExternalData: false });
+  checkDynamicTokenAxes(loaded.model, file);
   const m = modelFromProto(loaded.model);
   const opset = m.opset('');
   m.graph.setOutputs(m.graph.outputs.slice(0, 1));
