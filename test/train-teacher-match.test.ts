@@ -130,3 +130,22 @@ describe('teacher and student tokenizers', () => {
     assert.equal(r.status, 0, r.stderr);
   });
 });
+
+describe('teacher, student and --task of different tasks', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['an LM teacher for a sequence classifier', ['--teacher', path.join(MODELS, 'gpt2-teacher', 'model.onnx'), '--student', STUDENT],
+      /gpt2-teacher\/model\.onnx: the teacher's 'logits' have rank 3 .*; the student's task seq-cls needs a teacher of the same task/],
+    ['a sequence classifier teacher for an LM', ['--teacher', path.join(TEACHER, 'model.onnx'), '--student', path.join(MODELS, 'gpt2-student', 'model.onnx')],
+      /bert-teacher\/model\.onnx: the teacher's 'logits' have rank 2 .*a sequence classifier; the student's task causal-lm/],
+    ['--task causal-lm for a sequence classifier', ['--student', STUDENT, '--task', 'causal-lm'],
+      /bert-student\/model\.onnx: 'logits' has shape \[batch, 2\], not what task causal-lm gives \(rank 3\); pass the right --task/],
+  ];
+  for (const [name, models, pattern] of cases) {
+    it(`${name}: one line, exit 2`, () => {
+      const r = train([...models, '--train-file', path.join(DATA, 'train.jsonl'), '--max-steps', '1', '--output-dir', path.join(tmp, name.replace(/\W+/g, '-'))]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+    });
+  }
+});

@@ -68,11 +68,18 @@ export function declaredOutputWidth(file: string, output: string): number | unde
 
 /** The static last dimension of the logits (the class count or vocabulary size), when inference finds it. */
 export function logitsWidth(model: Model, logits: string): number | undefined {
-  inferTypes(model.graph, model.opset('')!);
-  const out = model.graph.outputs.find((o) => o.name === logits);
-  const d = out?.type.shape?.[out.type.shape.length - 1];
+  const d = logitsShape(model, logits)?.at(-1);
   return typeof d === 'number' ? d : undefined;
 }
+
+/** The logits' inferred shape (its rank tells the task: [batch, classes] or [batch, sequence, classes]). */
+export function logitsShape(model: Model, logits: string): readonly (number | string | null)[] | undefined {
+  inferTypes(model.graph, model.opset('')!);
+  return model.graph.outputs.find((o) => o.name === logits)?.type.shape ?? undefined;
+}
+
+/** The logits' rank for a task: one row per example for a sequence classifier, one per token otherwise. */
+export const logitsRank = (task: Task): number => (task === 'seq-cls' ? 2 : 3);
 
 function labelsFromConfig(config: HfConfig | null): Pick<Sidecar, 'id2label' | 'num_labels'> {
   if (!config) return {};

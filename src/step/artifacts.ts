@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { type SafeDtype, type SafeTensor, writeSafetensors } from '../export/safetensors.js';
 import { type Model, modelFromProto, modelToProto } from '../ir/convert.js';
-import { logitsWidth, type PreparedStudent, prepareStudent, savePreparedStudent } from '../params/student.js';
+import { logitsRank, logitsShape, logitsWidth, type PreparedStudent, prepareStudent, savePreparedStudent } from '../params/student.js';
 import type { Task } from '../losses/distill.js';
 import { DataType, dtypeName } from '../onnx/dtype.js';
 import { loadModel, saveModel } from '../onnx/model-io.js';
@@ -81,6 +81,12 @@ export function checkTeacherMatches(teacherFile: string, student: Model, student
   if (!teacher.graph.outputs.some((o) => o.name === logits)) {
     throw new InputError(`${teacherFile}: the teacher has no output '${logits}' (its outputs: ${teacher.graph.outputs.map((o) => o.name).join(', ')})`);
   }
+  // A different rank is a model of another task (a token classifier or LM for a sequence classifier): say
+  // that, not that some width differs.
+  const rank = logitsShape(teacher, logits)?.length;
+  if (rank !== undefined && rank !== logitsRank(task)) {
+    throw new InputError(`${teacherFile}: the teacher's '${logits}' have rank ${rank} ([${logitsShape(teacher, logits)!.join(', ')}]), a ${rank === 2 ? 'sequence classifier' : 'per-token model (token classifier or LM)'}; the student's task ${task} needs a teacher of the same task`);
+  }
   const [t, s] = [logitsWidth(teacher, logits), logitsWidth(student, logits)];
   const what = task === 'causal-lm' ? 'vocabulary size' : 'label count';
   if (t !== undefined && s !== undefined && t !== s) {
@@ -111,6 +117,10 @@ export function buildTrainingArtifacts(options: BuildOptions): Manifest {
   const optimizer = createOptimizer(options.optimizer, options.optimizerSettings ?? {});
   const { student, studentFile } = writePreparedStudent(options, logits);
   const stepModel = student.model;
+  const shape = logitsShape(stepModel, logits);
+  if (shape && shape.length !== logitsRank(options.task)) {
+    throw new InputError(`${options.student}: '${logits}' has shape [${shape.join(', ')}], not what task ${options.task} gives (rank ${logitsRank(options.task)}); pass the right --task`);
+  }
   // Copied before the step graph rewrites the student: evaluation is the plain forward pass plus the loss.
   const evalModel = modelFromProto(modelToProto(stepModel));
   if (options.teacher) checkTeacherMatches(options.teacher, stepModel, options.student, logits, options.task);
