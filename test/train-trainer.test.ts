@@ -274,6 +274,21 @@ describe('distill train: bad input', () => {
     }
   });
 
+  it("an input the data cannot feed (TorchScript's logits_to_keep as 'onnx::Gather_2'): one line saying why and how to re-export, in train and eval", () => {
+    const dir = path.join(tmp, 'extra-input');
+    fs.cpSync(path.join(MODELS, 'gpt2-student'), dir, { recursive: true });
+    const m = loadModel(path.join(dir, 'model.onnx')).model;
+    m.graph!.input.push({ name: 'onnx::Gather_2', type: { tensorType: { elemType: 7, shape: { dim: [] } } } } as NonNullable<typeof m.graph>['input'][number]);
+    saveModel(m, path.join(dir, 'model.onnx'));
+    const t = distill(['--student', path.join(dir, 'model.onnx'), '--train-file', path.join(DATA, 'train.jsonl'), '--max-steps', '1', '--output-dir', path.join(tmp, 'extra-out')]);
+    const e = spawnSync(process.execPath, [CLI, 'eval', '--model', path.join(dir, 'model.onnx'), '--eval-file', path.join(DATA, 'eval.jsonl')], { encoding: 'utf8' });
+    for (const r of [t, e]) {
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /model\.onnx: input 'onnx::Gather_2' is none the data gives .*logits_to_keep.*export with dynamo/);
+    }
+  });
+
   it("--output-dir set to the student's own folder is refused, even with --overwrite-output-dir", () => {
     const dir = path.join(tmp, 'own-folder');
     fs.cpSync(path.join(MODELS, 'bert-student'), dir, { recursive: true });

@@ -13,7 +13,8 @@ import { dataBatches, type EvalBatch } from '../eval/batches.js';
 import { type EvalReport, type ModelSize, evaluate, modelSize } from '../eval/evaluator.js';
 import { maxTokens, studentMetadata } from '../params/student.js';
 import { checkDynamicTokenAxes } from '../onnx/fixed-axes.js';
-import { loadModel } from '../onnx/model-io.js';
+import { graphInputNames, loadModel } from '../onnx/model-io.js';
+import { checkFeedableInputs } from '../data/batches.js';
 import { renderPlotSvg } from '../eval/plot.js';
 import { formatBytes, formatCount } from '../util/format.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -51,6 +52,7 @@ export function modelEvalData(model: string, o: Omit<EvalCommandOptions, 'models
   // it: otherwise a missing config would be reported instead, or ORT's own multi-line error.
   const size = modelSize(model);
   checkDynamicTokenAxes(loadModel(model, { loadExternalData: false }).model, model);
+  checkFeedableInputs(model, graphInputNames(model));
   const { sidecar: side, hf } = studentMetadata(model);
   const modelTask = o.task ?? side.task;
   if (!modelTask) throw new InputError(`${model}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);

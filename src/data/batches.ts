@@ -229,6 +229,17 @@ function int64(values: ArrayLike<number>, dims: number[]): Tensor {
 /** The model inputs collate() builds from the data. */
 export const BUILDABLE_INPUTS = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
 
+/**
+ * Checks, before any data is read, that the data can feed every input of `file`. An input outside
+ * BUILDABLE_INPUTS is most often a Python argument a TorchScript export made a graph input (a causal LM's
+ * logits_to_keep becomes 'onnx::Gather_2'), or a cache input of an export with use_cache.
+ */
+export function checkFeedableInputs(file: string, inputs: readonly string[]): void {
+  const odd = inputs.find((n) => !(BUILDABLE_INPUTS as readonly string[]).includes(n));
+  if (odd === undefined) return;
+  throw new InputError(`${file}: input '${odd}' is none the data gives (${BUILDABLE_INPUTS.join(', ')}); a TorchScript export turns Python arguments such as a causal LM's logits_to_keep into inputs, and use_cache adds past_key_values: export with dynamo, or a forward that takes only input_ids and attention_mask, with use_cache=False (README, step 1)`);
+}
+
 export function collate(examples: readonly Example[], opts: CollateOptions): Batch {
   if (examples.length === 0) throw new InputError('cannot build a batch of no examples');
   const inputs = opts.inputs ?? ['input_ids', 'attention_mask'];
