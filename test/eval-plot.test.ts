@@ -58,7 +58,7 @@ test('distill eval --repeats 3 --threads 1 --plot: every batch timed 3 times, pe
     assert.match(table.stdout, /per example p50\s+p95/);
     const bad = spawnSync(process.execPath, [...args.slice(0, -4), '--repeats', '0'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /^distill: --repeats must be an integer >= 1, got 0\n$/);
+    assert.match(bad.stderr, /^distill: --repeats must be an integer >= 1, got '0'\n$/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -2,8 +2,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import yargs from 'yargs';
-import { addOptions, readOptions } from '../src/cli/options.js';
-import { type Command, OPTIONS, type OptionSpec, type OptionsOf, TRAIN_DEFAULTS, hfName, optimizerSettings } from '../src/train/options.js';
+import { InputError } from '../src/errors.js';
+import { addOptions, readNumber, readOptions, unknownOnce } from '../src/cli/options.js';
+import {
+  type Command, OPTIONS, type OptionSpec, type OptionsOf, TRAIN_DEFAULTS, checkCombination, checkOptionValues, describeRange, hfName, inRange, optimizerSettings,
+} from '../src/train/options.js';
 
 const specs = Object.entries(OPTIONS) as [string, OptionSpec][];
 function parse<C extends Command>(command: C, argv: string[]): OptionsOf<C> {
@@ -74,5 +77,72 @@ describe('option table', () => {
     }
     assert.throws(() => parse('search', base.slice(2)), /Missing required argument: teacher/);
     assert.throws(() => parse('search', base.filter((a, i) => a !== '--eval-file' && base[i - 1] !== '--eval-file')), /Missing required argument: eval-file/);
+  });
+});
+
+describe('option values', () => {
+  const base = ['--student', 's.onnx', '--train-file', 't.jsonl', '--output-dir', 'out'];
+
+  it('gives every number option a default its range allows', () => {
+    for (const [key, spec] of specs) {
+      if (spec.type === 'number' && typeof spec.default === 'number') assert.ok(inRange(spec.default, spec.range ?? {}), `${key}: ${spec.default} is ${describeRange(spec.range ?? {})}`);
+    }
+  });
+
+  it('reads numbers from the text typed, and lists them as numbers in --help', async () => {
+    const o = parse('train', [...base, '--alpha', '0.25', '--epochs', '2', '--learning-rate', '1e-3', '--seed', '0']);
+    assert.deepEqual([o.alpha, o.epochs, o.learningRate, o.seed, o.temperature], [0.25, 2, 1e-3, 0, 2]);
+    const help = await addOptions(yargs(['--help']).exitProcess(false), 'train').getHelp();
+    assert.match(help, /--alpha\s+weight of the cross-entropy term[^[]*\[number\] \[default: 0\.5\]/);
+  });
+
+  it('refuses values outside the range, naming the flag and the text typed', () => {
+    const refused: [string[], RegExp][] = [
+      [['--alpha', '1.5'], /^--alpha must be a number in \[0, 1\], got '1\.5'$/],
+      [['--alpha', 'abc'], /^--alpha must be a number in \[0, 1\], got 'abc'$/],
+      [['--temperature', '0'], /^--temperature must be a number > 0, got '0'$/],
+      [['--seed', 'abc'], /^--seed must be an integer >= 0, got 'abc'$/],
+      [['--threads', '0'], /^--threads must be an integer >= 1 \(leave it out to use all cores\), got '0'$/],
+      [['--epochs', '0'], /^--epochs 0 trains no step/],
+      [['--learning-rate'], /^--learning-rate needs a value/],
+      [['--batch-size', '4', '--batch-size', '8'], /^--batch-size given twice \(4 and 8\); give it once$/],
+      [['--lerning-rate', '1'], /^Unknown argument: lerning-rate \(see distill --help\)$/],
+    ];
+    for (const [args, message] of refused) {
+      assert.throws(() => parse('train', [...base, ...args]), (e: Error) => e instanceof InputError && message.test(e.message), args.join(' '));
+    }
+    assert.equal(parse('train', [...base, '--epochs', '0', '--max-steps', '4']).epochs, 0);
+    assert.deepEqual(parse('train', [...base, '--freeze', 'a', '--freeze', 'b']).freeze, ['a', 'b']);
+  });
+
+  it('reads a number from its text or default', () => {
+    assert.equal(readNumber('port', '8081', { integer: true, min: 0, max: 65535 }), 8081);
+    assert.equal(readNumber('port', 8080, { integer: true }), 8080);
+    assert.throws(() => readNumber('port', '', {}), /^InputError: --port must be a number, got nothing$/);
+    assert.throws(() => readNumber('port', ' 1e99 ', { integer: true }), /--port must be an integer, got '1e99'/);
+    assert.throws(() => readNumber('x', 'Infinity'), /--x must be a number, got 'Infinity'/);
+  });
+
+  it('says ranges in words', () => {
+    assert.equal(describeRange({}), 'a number');
+    assert.equal(describeRange({ min: 0, max: 1 }), 'a number in [0, 1]');
+    assert.equal(describeRange({ min: 0, below: 1 }), 'a number in [0, 1)');
+    assert.equal(describeRange({ above: 0 }), 'a number > 0');
+    assert.equal(describeRange({ integer: true, min: 1 }), 'an integer >= 1');
+  });
+
+  it('checks the values a library caller gives, and options that together train nothing', () => {
+    checkOptionValues({ ...TRAIN_DEFAULTS, threads: 2 });
+    assert.throws(() => checkOptionValues({ alpha: 2 }), /--alpha must be a number in \[0, 1\], got 2/);
+    assert.throws(() => checkOptionValues({ callBytes: 0 }), /--callBytes must be an integer >= 1/);
+    assert.throws(() => checkCombination({ epochs: 0, maxSteps: -1 }), /--epochs 0 trains no step/);
+    checkCombination({ epochs: 0, maxSteps: 3 });
+    checkCombination({ epochs: 0, maxSteps: -1 }, ['epochs']);
+    assert.throws(() => checkCombination({ epochs: 3, maxSteps: 3 }, ['epochs']), /--max-steps 3 overrides --epochs/);
+  });
+
+  it('names each unknown flag once, as typed', () => {
+    assert.equal(unknownOnce(['lerning-rate', 'lerningRate']), 'Unknown argument: lerning-rate');
+    assert.equal(unknownOnce(['a-b', 'aB', 'c_d', 'cD', 'x']), 'Unknown arguments: a-b, c_d, x');
   });
 });

@@ -12,6 +12,7 @@ import { register as registerDemo } from './demo.js';
 import { register as registerEval } from './eval.js';
 import { register as registerGrad } from './grad.js';
 import { register as registerInspect } from './inspect.js';
+import { inputChecks } from './options.js';
 import { register as registerQuantize } from './quantize.js';
 import { register as registerSearch } from './search.js';
 import { register as registerTrain } from './train.js';
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
     .scriptName('distill')
     .usage('$0 <command> [options]\n\nDistill and fine-tune transformer models as ONNX graphs on ONNX Runtime.')
     .strict()
-    .demandCommand(1, 'name a command: see distill --help')
+    .demandCommand(1, 'name a command')
     .recommendCommands()
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
@@ -44,6 +45,8 @@ async function main(): Promise<void> {
       // yargs spreads some messages over lines; the contract is one line.
       fail(`${msg.replace(/\s*\n\s*/g, ' ')} (see distill --help)`, 2);
     });
+  // Repeated single-valued options and unknown options named once, for every command.
+  cli = inputChecks(cli);
   cli = registerInspect(cli);
   cli = registerGrad(cli);
   cli = registerBuild(cli);

@@ -5,6 +5,7 @@
  * the names in training_args.json (output-dir.ts) all come from this table; names and defaults follow HF's
  * where HF has one.
  */
+import { InputError } from '../errors.js';
 import { TASKS } from '../losses/distill.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../optim/index.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
@@ -24,6 +25,25 @@ export interface CommandUse {
   alias?: string;
 }
 
+/**
+ * The values a number option takes. The CLI refuses any other before a run starts (checkNumber), so a
+ * mistyped value fails in one line instead of training silently on it or failing steps later.
+ */
+export interface NumberRange {
+  /** Whole numbers only. */
+  integer?: true;
+  /** The smallest value allowed. */
+  min?: number;
+  /** Values must be greater than this. */
+  above?: number;
+  /** The largest value allowed. */
+  max?: number;
+  /** Values must be smaller than this. */
+  below?: number;
+  /** What else to do, where the range alone does not say (e.g. leave the option out for its default). */
+  hint?: string;
+}
+
 export interface OptionSpec {
   /** The command-line flag, kebab-case; null for an option of the library alone. */
   flag: string | null;
@@ -31,6 +51,8 @@ export interface OptionSpec {
   type: 'string' | 'number' | 'boolean' | 'strings';
   choices?: readonly string[];
   default?: string | number | boolean | readonly string[];
+  /** The values of a number option (any finite number without it). */
+  range?: NumberRange;
   help: string;
   /** The HF `TrainingArguments` field, where HF has this option (training_args.json uses it). */
   hf?: string;
@@ -98,61 +120,61 @@ export const OPTIONS = {
     in: { train: ALL },
   },
   temperature: {
-    flag: 'temperature', type: 'number', default: 2, help: 'softmax temperature of the distillation term',
+    flag: 'temperature', type: 'number', default: 2, range: { above: 0 }, help: 'softmax temperature of the distillation term',
     in: { train: ALL, search: UNLESS_SEARCHED },
   },
   alpha: {
-    flag: 'alpha', type: 'number', default: 0.5, help: 'weight of the cross-entropy term (1 - alpha: the distillation term)',
+    flag: 'alpha', type: 'number', default: 0.5, range: { min: 0, max: 1 }, help: 'weight of the cross-entropy term (1 - alpha: the distillation term)',
     in: { train: ALL, search: UNLESS_SEARCHED },
   },
   optimizer: { flag: 'optimizer', type: 'string', choices: OPTIMIZER_NAMES, default: 'adamw', help: 'torch.optim algorithm', hf: 'optim', in: { train: ALL, build: ALL } },
   learningRate: {
-    flag: 'learning-rate', type: 'number', default: 5e-5, help: 'peak learning rate', hf: 'learning_rate',
+    flag: 'learning-rate', type: 'number', default: 5e-5, range: { above: 0 }, help: 'peak learning rate', hf: 'learning_rate',
     in: { train: ALL, search: UNLESS_SEARCHED },
   },
-  momentum: { flag: 'momentum', type: 'number', default: 0, help: 'SGD momentum', in: { train: ALL, build: ALL } },
+  momentum: { flag: 'momentum', type: 'number', default: 0, range: { min: 0 }, help: 'SGD momentum', in: { train: ALL, build: ALL } },
   dampening: { flag: 'dampening', type: 'number', default: 0, help: 'SGD dampening', in: { train: ALL, build: ALL } },
   nesterov: { flag: 'nesterov', type: 'boolean', default: false, help: 'SGD Nesterov momentum (needs --momentum > 0 and --dampening 0)', in: { train: ALL, build: ALL } },
   weightDecay: {
-    flag: 'weight-decay', type: 'number', default: 0, hf: 'weight_decay',
+    flag: 'weight-decay', type: 'number', default: 0, range: { min: 0 }, hf: 'weight_decay',
     help: "AdamW's decoupled decay / SGD's L2 term; as HF's Trainer, not applied to biases and normalization weights",
     in: { train: ALL, build: ALL },
   },
-  adamBeta1: { flag: 'adam-beta1', type: 'number', default: 0.9, help: "AdamW's beta1", hf: 'adam_beta1', in: { train: ALL, build: ALL } },
-  adamBeta2: { flag: 'adam-beta2', type: 'number', default: 0.999, help: "AdamW's beta2", hf: 'adam_beta2', in: { train: ALL, build: ALL } },
-  adamEpsilon: { flag: 'adam-epsilon', type: 'number', default: 1e-8, help: "AdamW's epsilon", hf: 'adam_epsilon', in: { train: ALL, build: ALL } },
+  adamBeta1: { flag: 'adam-beta1', type: 'number', default: 0.9, range: { min: 0, below: 1 }, help: "AdamW's beta1", hf: 'adam_beta1', in: { train: ALL, build: ALL } },
+  adamBeta2: { flag: 'adam-beta2', type: 'number', default: 0.999, range: { min: 0, below: 1 }, help: "AdamW's beta2", hf: 'adam_beta2', in: { train: ALL, build: ALL } },
+  adamEpsilon: { flag: 'adam-epsilon', type: 'number', default: 1e-8, range: { min: 0 }, help: "AdamW's epsilon", hf: 'adam_epsilon', in: { train: ALL, build: ALL } },
   maxGradNorm: { flag: 'max-grad-norm', type: 'number', default: 1, help: 'clip the global gradient norm to this', hf: 'max_grad_norm', in: { train: ALL } },
   lrScheduler: {
     flag: 'lr-scheduler', type: 'string', choices: SCHEDULES, default: 'linear', help: 'learning-rate schedule after the warmup', hf: 'lr_scheduler_type',
     in: { train: ALL },
   },
-  warmupSteps: { flag: 'warmup-steps', type: 'number', default: 0, help: 'optimizer steps of linear warmup from 0', hf: 'warmup_steps', in: { train: ALL } },
-  batchSize: { flag: 'batch-size', type: 'number', default: 32, help: 'rows per batch', hf: 'per_device_train_batch_size', in: { train: ALL, eval: ALL } },
+  warmupSteps: { flag: 'warmup-steps', type: 'number', default: 0, range: { integer: true, min: 0 }, help: 'optimizer steps of linear warmup from 0', hf: 'warmup_steps', in: { train: ALL } },
+  batchSize: { flag: 'batch-size', type: 'number', default: 32, range: { integer: true, min: 1 }, help: 'rows per batch', hf: 'per_device_train_batch_size', in: { train: ALL, eval: ALL } },
   gradientAccumulationSteps: {
-    flag: 'gradient-accumulation-steps', type: 'number', default: 1, help: 'batches whose gradients make one optimizer step', hf: 'gradient_accumulation_steps',
+    flag: 'gradient-accumulation-steps', type: 'number', default: 1, range: { integer: true, min: 1 }, help: 'batches whose gradients make one optimizer step', hf: 'gradient_accumulation_steps',
     in: { train: ALL },
   },
   epochs: {
-    flag: 'epochs', type: 'number', default: 3, help: 'passes over the training data', hf: 'num_train_epochs',
+    flag: 'epochs', type: 'number', default: 3, range: { integer: true, min: 0, hint: 'at least 1 unless --max-steps N > 0 is given' }, help: 'passes over the training data', hf: 'num_train_epochs',
     in: { train: ALL, search: UNLESS_SEARCHED },
   },
-  maxSteps: { flag: 'max-steps', type: 'number', default: -1, help: 'optimizer steps; > 0 overrides --epochs', hf: 'max_steps', in: { train: ALL } },
+  maxSteps: { flag: 'max-steps', type: 'number', default: -1, range: { integer: true, min: -1, hint: '-1: train for --epochs' }, help: 'optimizer steps; > 0 overrides --epochs', hf: 'max_steps', in: { train: ALL } },
   maxLength: {
-    flag: 'max-length', type: 'number', default: 128, help: "truncate rows to this many tokens (and to the model's max_position_embeddings)",
+    flag: 'max-length', type: 'number', default: 128, range: { integer: true, min: 2 }, help: "truncate rows to this many tokens (and to the model's max_position_embeddings)",
     in: { train: ALL, eval: ALL },
   },
-  seed: { flag: 'seed', type: 'number', default: 42, help: 'seed of the batch order', hf: 'seed', in: { train: ALL } },
+  seed: { flag: 'seed', type: 'number', default: 42, range: { integer: true, min: 0 }, help: 'seed of the batch order', hf: 'seed', in: { train: ALL } },
   shuffle: { flag: 'shuffle', type: 'boolean', default: true, help: '--no-shuffle: batches in file order', in: { train: ALL } },
   evalSteps: {
-    flag: 'eval-steps', type: 'number', help: 'evaluate every N optimizer steps (also at each epoch end)', hf: 'eval_steps',
+    flag: 'eval-steps', type: 'number', range: { integer: true, min: 1 }, help: 'evaluate every N optimizer steps (also at each epoch end)', hf: 'eval_steps',
     in: { train: ALL, search: { help: 'evaluate (and maybe prune) every N steps as well as at each epoch end' } },
   },
-  saveSteps: { flag: 'save-steps', type: 'number', help: 'checkpoint every N optimizer steps (also at the end)', hf: 'save_steps', in: { train: ALL } },
+  saveSteps: { flag: 'save-steps', type: 'number', range: { integer: true, min: 1 }, help: 'checkpoint every N optimizer steps (also at the end)', hf: 'save_steps', in: { train: ALL } },
   saveTotalLimit: {
-    flag: 'save-total-limit', type: 'number', help: 'keep at most N checkpoints, deleting the oldest (never the newest or the best)', hf: 'save_total_limit',
+    flag: 'save-total-limit', type: 'number', range: { integer: true, min: 1 }, help: 'keep at most N checkpoints, deleting the oldest (never the newest or the best)', hf: 'save_total_limit',
     in: { train: ALL },
   },
-  loggingSteps: { flag: 'logging-steps', type: 'number', default: 10, help: 'log the mean loss every N optimizer steps', hf: 'logging_steps', in: { train: ALL } },
+  loggingSteps: { flag: 'logging-steps', type: 'number', default: 10, range: { integer: true, min: 1 }, help: 'log the mean loss every N optimizer steps', hf: 'logging_steps', in: { train: ALL } },
   teacherCache: {
     flag: 'teacher-cache', type: 'string', help: "cache the teacher's logits in DIR",
     in: { train: ALL, search: { help: "the teacher-logit cache the trials share (default: OUTPUT_DIR/teacher-cache)" } },
@@ -174,16 +196,16 @@ export const OPTIONS = {
       eval: ALL,
     },
   },
-  threads: { flag: 'threads', type: 'number', help: 'ONNX Runtime intra-op threads (default: all cores)', in: { train: ALL, eval: ALL } },
+  threads: { flag: 'threads', type: 'number', range: { integer: true, min: 1, hint: 'leave it out to use all cores' }, help: 'ONNX Runtime intra-op threads (default: all cores)', in: { train: ALL, eval: ALL } },
   stepsPerCall: {
-    flag: 'steps-per-call', type: 'number', default: 8,
+    flag: 'steps-per-call', type: 'number', default: 8, range: { integer: true, min: 1 },
     help: 'optimizer steps per ONNX Runtime call (parameters stay inside ORT between them; with --low-memory only how often progress is reported)',
     in: { train: ALL },
   },
   // A causal LM's teacher logits are batch x sequence x vocabulary floats, 206 MB per GPT-2 batch of 8 x 128,
   // so 8 steps would hold 1.6 GB twice over: the queued batches and their stacked copy.
   callBytes: {
-    flag: null, type: 'number', default: 256 * 2 ** 20,
+    flag: null, type: 'number', default: 256 * 2 ** 20, range: { integer: true, min: 1 },
     help: 'most bytes of batch inputs (token ids, masks, labels, teacher logits) queued for one call; a call ends early rather than pass it, but a single accumulation window is never split',
     in: { train: ALL },
   },
@@ -197,7 +219,7 @@ export const OPTIONS = {
     help: "compute only the rows of the last layer the logits read (a classifier's [CLS] position; docs/TRAINING-STEP.md); --no-narrow-rows builds it whole",
     in: { train: ALL, build: ALL },
   },
-  earlyStoppingPatience: { flag: 'early-stopping-patience', type: 'number', help: 'stop after N evaluations without a better metric', in: { train: ALL } },
+  earlyStoppingPatience: { flag: 'early-stopping-patience', type: 'number', range: { integer: true, min: 1 }, help: 'stop after N evaluations without a better metric', in: { train: ALL } },
   resumeFromCheckpoint: {
     flag: 'resume-from-checkpoint', type: 'string', help: "checkpoint folder, or 'latest' in --output-dir", hf: 'resume_from_checkpoint', in: { train: ALL },
   },
@@ -218,7 +240,7 @@ export const OPTIONS = {
     flag: 'grouped-update', type: 'boolean', default: true,
     help: 'update small parameters (biases, norms) in groups of up to 7, one update each (fewer kernels)', in: { build: ALL },
   },
-  repeats: { flag: 'repeats', type: 'number', default: 1, help: 'time every batch this many times (latency statistics over all runs)', in: { eval: ALL } },
+  repeats: { flag: 'repeats', type: 'number', default: 1, range: { integer: true, min: 1 }, help: 'time every batch this many times (latency statistics over all runs)', in: { eval: ALL } },
   plot: { flag: 'plot', type: 'string', help: 'write an SVG of accuracy vs median latency per batch (marker area = size) to this file', in: { eval: ALL } },
   json: { flag: 'json', type: 'boolean', default: false, help: 'print machine-readable JSON', in: { eval: ALL } },
 } as const satisfies Record<string, OptionSpec>;
@@ -270,4 +292,56 @@ export function optimizerSettings(o: {
   return o.optimizer === 'sgd'
     ? { momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weightDecay }
     : { beta1: o.adamBeta1, beta2: o.adamBeta2, eps: o.adamEpsilon, weightDecay: o.weightDecay };
+}
+
+/** What a range takes, in words: 'an integer >= 1', 'a number within [0, 1]', 'a number in [0, 1)'. */
+export function describeRange(r: NumberRange): string {
+  const kind = r.integer ? 'an integer' : 'a number';
+  const low = r.min !== undefined ? { at: r.min, open: false } : r.above !== undefined ? { at: r.above, open: true } : undefined;
+  const high = r.max !== undefined ? { at: r.max, open: false } : r.below !== undefined ? { at: r.below, open: true } : undefined;
+  if (low && high) return `${kind} in ${low.open ? '(' : '['}${low.at}, ${high.at}${high.open ? ')' : ']'}`;
+  if (low) return `${kind} ${low.open ? '>' : '>='} ${low.at}`;
+  if (high) return `${kind} ${high.open ? '<' : '<='} ${high.at}`;
+  return kind;
+}
+
+/** True when `v` is a finite number that `r` allows. */
+export function inRange(v: number, r: NumberRange): boolean {
+  if (!Number.isFinite(v)) return false;
+  if (r.integer && !Number.isSafeInteger(v)) return false;
+  if (r.min !== undefined && v < r.min) return false;
+  if (r.above !== undefined && v <= r.above) return false;
+  if (r.max !== undefined && v > r.max) return false;
+  return r.below === undefined || v < r.below;
+}
+
+/** `value`, or an InputError naming `--flag` and what it takes; `given` is the text the user typed. */
+export function checkNumber(flag: string, value: number, range: NumberRange = {}, given: string = String(value)): number {
+  if (inRange(value, range)) return value;
+  const hint = range.hint ? ` (${range.hint})` : '';
+  throw new InputError(`--${flag} must be ${describeRange(range)}${hint}, got ${given}`);
+}
+
+/** Checks every number option of `o`, under the table's names, against the table's ranges (library callers of train() too). */
+export function checkOptionValues(o: Record<string, unknown>): void {
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
+    const v = o[key];
+    if (spec.type !== 'number' || v === undefined) continue;
+    checkNumber(spec.flag ?? key, typeof v === 'number' ? v : NaN, spec.range, String(v));
+  }
+}
+
+/**
+ * Options that are fine one by one but together would train on nothing: --max-steps > 0 overrides --epochs,
+ * so epochs matter only without it, and a search over epochs would vary nothing. `searched` holds the
+ * `distill search` hyperparameters (their names in --search).
+ */
+export function checkCombination(o: { epochs?: number; maxSteps?: number }, searched: readonly string[] = []): void {
+  const stepsSet = o.maxSteps !== undefined && o.maxSteps > 0;
+  if (stepsSet && searched.includes('epochs')) {
+    throw new InputError(`--search epochs=...: --max-steps ${o.maxSteps} overrides --epochs, so the trials would all train the same; drop --max-steps or search another hyperparameter`);
+  }
+  if (!stepsSet && !searched.includes('epochs') && o.epochs !== undefined && o.epochs < 1) {
+    throw new InputError(`--epochs ${o.epochs} trains no step: give --epochs 1 or more, or --max-steps N > 0`);
+  }
 }

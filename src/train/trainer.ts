@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type ort from 'onnxruntime-node';
 import { buildTrainingArtifacts } from '../step/artifacts.js';
-import { BUILDABLE_INPUTS, type CollateOptions, type DataPosition, type PositionedBatch, batchesPerEpoch } from '../data/batches.js';
+import { type CollateOptions, checkFeedableInputs, type DataPosition, type PositionedBatch, batchesPerEpoch } from '../data/batches.js';
 import { type ExampleOptions, type LabelSet, type Task, labelSet } from '../data/examples.js';
 import { loadTokenizer } from '../data/tokenize.js';
 import { DistillError, InputError } from '../errors.js';
@@ -27,13 +27,13 @@ import type { Batch } from '../runtime/batch.js';
 import { EvalSession } from '../runtime/eval-session.js';
 import { TrainerSession, type StepMetrics } from '../runtime/trainer-session.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { loadModel } from '../onnx/model-io.js';
+import { graphInputNames } from '../onnx/model-io.js';
 import { type LogEntry, type TrainerState, checkpointName, writeCheckpoint } from './checkpoint.js';
 import type { RunIdentity } from './checkpoint-manifest.js';
 import { pruneCheckpoints, removeInterruptedWrites, resumeFrom } from './checkpoint-resume.js';
 import { DivergenceWatch, allFinite } from './divergence.js';
 import { lockOutputDir, type OutputLock } from './output-lock.js';
-import { TRAIN_DEFAULTS, type TrainArgs, type TrainOptions, optimizerSettings } from './options.js';
+import { TRAIN_DEFAULTS, type TrainArgs, type TrainOptions, checkCombination, checkOptionValues, optimizerSettings } from './options.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
 import { TeacherLogits, cacheKey } from './teacher.js';
 import { checkTeacherTokenizer, teacherClassOrder, teacherLabels } from './teacher-match.js';
@@ -111,13 +111,6 @@ class Held {
       this.lock = undefined;
     }
   }
-}
-
-/** A model's graph inputs (initializers listed as inputs by old exporters excluded), read without its weights. */
-function graphInputNames(file: string): string[] {
-  const { graph } = loadModel(file, { loadExternalData: false }).model;
-  const inits = new Set((graph?.initializer ?? []).map((t) => t.name));
-  return (graph?.input ?? []).map((i) => i.name ?? '').filter((n) => n && !inits.has(n));
 }
 
 /** What the student's files say (its sidecar, config.json beside it or in --hf-model). */
@@ -207,6 +200,9 @@ class Trainer {
 
   /** Checks the options, reads the data, takes the output folder, builds the step models and opens their sessions (into `held`). */
   static async prepare(opts: TrainOptions, cb: TrainCallbacks, held: Held): Promise<Trainer> {
+    // The CLI checks these as it parses; library callers (and search trials, the demo) get the same checks.
+    checkOptionValues(opts as unknown as Record<string, unknown>);
+    checkCombination(opts);
     // Another run's folder is not overwritten by accident (HF's --overwrite-output-dir); the run's arguments
     // are saved beside its results (below, once the task is known).
     // The output folder gets model.onnx, config.json and the tokenizer: written into the student's (or the
@@ -227,6 +223,11 @@ class Trainer {
     if (!(opts.batchSize >= 1)) throw new InputError(`--batch-size must be >= 1, got ${opts.batchSize}`);
     const accum = opts.gradientAccumulationSteps;
 
+    // Inputs the data cannot feed (a TorchScript export's Python arguments) would otherwise surface later as
+    // a misleading error about the logits' shape or the batches.
+    checkFeedableInputs(opts.student, graphInputNames(opts.student));
+    const teacherInputs = opts.teacher ? graphInputNames(opts.teacher) : [];
+    if (opts.teacher) checkFeedableInputs(opts.teacher, teacherInputs);
     const { labels, maxLength, trainSet, evalSet, tokenizerFile, tokenizerVocab } = await Trainer.readData(opts, task, student, cb);
 
     // One run per folder; what a killed run's interrupted writes left is ours to remove once we hold it.
@@ -277,7 +278,6 @@ class Trainer {
     // The batches carry what the student's step reads and what the teacher reads besides (a teacher may take
     // an attention mask the student was exported without); each session picks its own inputs.
     const studentInputs = manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits);
-    const teacherInputs = opts.teacher ? graphInputNames(opts.teacher).filter((n) => (BUILDABLE_INPUTS as readonly string[]).includes(n)) : [];
     const collate = { task, padId: sidecar.pad_token_id ?? 0, inputs: [...new Set([...studentInputs, ...teacherInputs])] };
     const setup: Setup = {
       opts, task, labels, sources: [...new Set([path.dirname(opts.student), hfFiles.dir])], maxLength, trainSet, evalSet, manifest,
