@@ -36,7 +36,7 @@ export { stackBatches, type Batch } from './runtime/batch.js';
 // Training.
 export { train, type TrainCallbacks, type TrainResult, type Progress } from './train/trainer.js';
 export { TRAIN_DEFAULTS, type TrainOptions } from './train/options.js';
-export { search, type SearchOptions, type SearchResults, type Trial } from './search/search.js';
+export { search, type SearchOptions, type SearchOutcome, type SearchResults, type Trial } from './search/search.js';
 export { parseSpace, type ParamRange } from './search/space.js';
 export { quantizeDynamic, type QuantizeOptions, type QuantizeReport } from './quantize/dynamic.js';
 export { quantizeModelFile } from './quantize/model-file.js';

@@ -149,6 +149,25 @@ describe('writeModelFolder: transformers.js loads the output folder', () => {
     }
   });
 
+  it('distill quantize into a new folder: the int8 model alone is what transformers.js loads with no dtype given', async () => {
+    const labels = ['ham', 'spam'];
+    const { model } = trainedFolder('cls-for-q8-only', 'bert-student', { task: 'seq-cls', labels });
+    const outDir = path.join(tmp, 'cls-q8-only');
+    const q = quantizeModelFile({ model, outDir });
+    assert.ok(!fs.existsSync(path.join(outDir, 'onnx', 'model.onnx')));
+    assert.equal(json(path.join(outDir, 'config.json'))['transformers.js_config'].dtype, 'q8');
+    const classify = await pipeline('text-classification', path.basename(outDir));
+    try {
+      for (const text of TEXTS) {
+        const want = softmax((await ortLogits(q.model, jsIds(classify.tokenizer, text))).data);
+        const got = (await classify(text, { top_k: null })) as { label: string; score: number }[];
+        for (const g of got) close(g.score, want[labels.indexOf(g.label)]!, `${text}: ${g.label}`);
+      }
+    } finally {
+      await classify.dispose();
+    }
+  });
+
   it('token-cls: token-classification pipeline gives each token our label and softmax(ORT logits)', async () => {
     const labels = ['O', 'B-THING', 'I-THING'];
     const { outDir, model, result } = trainedFolder('tokcls', 'bert-tokcls', { task: 'token-cls', labels });

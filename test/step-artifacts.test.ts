@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { buildTrainingArtifacts } from '../src/step/artifacts.js';
 import type { Manifest } from '../src/step/contract.js';
 import { InputError } from '../src/errors.js';
-import { loadModel } from '../src/onnx/model-io.js';
+import { loadModel, saveModel } from '../src/onnx/model-io.js';
 import { createSession } from '../src/runtime/session.js';
 import { MODELS, ROOT } from './helpers/fixtures.js';
 
@@ -75,15 +75,33 @@ describe('distill build', () => {
 
   describe('bad input: one clear error naming what differs', () => {
     it('teacher and student with different label counts', () => {
+      // The bert teacher with a third class: one more row in the classifier's weight and bias.
+      const dir = path.join(tmp, 'teacher-3-labels');
+      fs.mkdirSync(dir, { recursive: true });
+      const m = loadModel(model('bert-teacher')).model;
+      for (const t of m.graph!.initializer.filter((i) => i.name === 'classifier.weight' || i.name === 'classifier.bias')) {
+        const v = new Float32Array(new Uint8Array(t.rawData!).slice().buffer);
+        const row = v.length / 2;
+        const grown = new Float32Array(v.length + row);
+        grown.set(v);
+        grown.set(v.subarray(0, row), v.length);
+        t.rawData = new Uint8Array(grown.buffer);
+        t.dims = t.dims!.length === 2 ? [3, t.dims![1]!] : [3];
+      }
+      saveModel(m, path.join(dir, 'model.onnx'));
       assert.throws(
-        () => buildTrainingArtifacts({ teacher: model('bert-tokcls'), student: model('bert-student'), task: 'seq-cls', optimizer: 'sgd', outDir: path.join(tmp, 'x1') }),
-        (e: Error) => e instanceof InputError && /teacher and student differ in label count: .*bert-tokcls.* has 3, .*bert-student.* has 2/.test(e.message),
+        () => buildTrainingArtifacts({ teacher: path.join(dir, 'model.onnx'), student: model('bert-student'), task: 'seq-cls', optimizer: 'sgd', outDir: path.join(tmp, 'x1') }),
+        (e: Error) => e instanceof InputError && /teacher and student differ in label count: .*teacher-3-labels.* has 3, .*bert-student.* has 2/.test(e.message),
       );
     });
-    it('teacher and student with different vocabularies', () => {
+    it('a teacher of another task: a token classifier for a sequence classifier, a sequence classifier for an LM', () => {
+      assert.throws(
+        () => buildTrainingArtifacts({ teacher: model('bert-tokcls'), student: model('bert-student'), task: 'seq-cls', optimizer: 'sgd', outDir: path.join(tmp, 'x1b') }),
+        (e: Error) => e instanceof InputError && /bert-tokcls.*: the teacher's 'logits' have rank 3 .*the student's task seq-cls needs a teacher of the same task/.test(e.message),
+      );
       assert.throws(
         () => buildTrainingArtifacts({ teacher: model('bert-teacher'), student: model('gpt2-student'), task: 'causal-lm', optimizer: 'sgd', outDir: path.join(tmp, 'x2') }),
-        (e: Error) => e instanceof InputError && /differ in vocabulary size: .* has 2, .* has 2000/.test(e.message),
+        (e: Error) => e instanceof InputError && /bert-teacher.*: the teacher's 'logits' have rank 2 .*a sequence classifier; the student's task causal-lm/.test(e.message),
       );
     });
     it('a student without the named logits output', () => {

@@ -289,6 +289,26 @@ describe('distill train: bad input', () => {
     }
   });
 
+  it("--hf-model naming another model's folder is refused (its model.safetensors matches a few constant tensors only)", () => {
+    const r = distill(['--student', path.join(MODELS, 'user', 'bert', 'torchscript.onnx'), '--hf-model', path.join(MODELS, 'user', 'roberta'),
+      '--train-file', path.join(DATA, 'train.jsonl'), '--max-steps', '1', '--output-dir', path.join(tmp, 'other-hf')]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /roberta\/model\.safetensors: only 802 of its 84,450 values are in .*torchscript\.onnx; it is another model's/);
+  });
+
+  it('with a teacher, a --label-field no row has is an error; rows without the default field are a transfer set, said once', () => {
+    const unlabeled = path.join(tmp, 'unlabeled.jsonl');
+    fs.writeFileSync(unlabeled, fs.readFileSync(path.join(DATA, 'train.jsonl'), 'utf8').replace(/"label": /g, '"y": '));
+    const args = (out: string, more: string[]) => ['--teacher', model('bert-teacher'), '--student', model('bert-student'), '--train-file', unlabeled,
+      '--max-steps', '1', '--output-dir', path.join(tmp, out), ...more];
+    const typo = distill(args('typo-field', ['--label-field', 'labl']));
+    assert.equal(typo.status, 2, typo.stderr);
+    assert.match(typo.stderr, /unlabeled\.jsonl: no row has a label in field 'labl' \(--label-field\)/);
+    const transfer = distill(args('transfer-set', []));
+    assert.equal(transfer.status, 0, transfer.stderr);
+    assert.match(transfer.stderr, /unlabeled\.jsonl: no row has a label \(field 'label'\); those rows learn from the teacher's logits alone/);
+  });
+
   it("--output-dir set to the student's own folder is refused, even with --overwrite-output-dir", () => {
     const dir = path.join(tmp, 'own-folder');
     fs.cpSync(path.join(MODELS, 'bert-student'), dir, { recursive: true });

@@ -106,13 +106,15 @@ export function exportStudent(options: ExportStudentOptions): ExportedStudent {
 
   const copied: string[] = [];
   if (fs.existsSync(sidecarPath(student)) && path.resolve(sidecarPath(student)) !== path.resolve(sidecarPath(out))) {
-    const side = JSON.parse(fs.readFileSync(sidecarPath(student), 'utf8')) as Sidecar;
     if (options.labels?.length) {
+      const side = JSON.parse(fs.readFileSync(sidecarPath(student), 'utf8')) as Sidecar;
       side.id2label = Object.fromEntries(options.labels.map((l, i) => [String(i), l]));
       side.label2id = Object.fromEntries(options.labels.map((l, i) => [l, i]));
       side.num_labels = options.labels.length;
+      writeFileAtomic(sidecarPath(out), `${JSON.stringify(side, null, 2)}\n`);
+    } else {
+      fs.copyFileSync(sidecarPath(student), sidecarPath(out));
     }
-    writeFileAtomic(sidecarPath(out), `${JSON.stringify(side, null, 2)}\n`);
     copied.push(sidecarPath(out));
   }
   copied.push(...copyCompanions(path.dirname(student), path.dirname(out)));

@@ -226,7 +226,7 @@ interface HfMatch {
   rematerialized: Set<string>;
 }
 
-function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: string[], rw: Rewriter): Found[] {
+function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: string[], rw: Rewriter, where: { file: string; weightsFile: string }): Found[] {
   const { assigned, ambiguous, scalars } = matchInitializers(g, indexByBits(weights));
   settleAmbiguousUses(assigned, ambiguous, warnings);
   const m: HfMatch = { g, weights, rw, assigned, rematerialized: new Set() };
@@ -234,8 +234,27 @@ function fromHfWeights(g: Graph, weights: Map<string, HfTensor>, warnings: strin
   restoreOnePlusWeights(m);
   restoreDroppedBiases(m);
   const found = oneInitializerPerParameter(m);
+  checkSameModel(weights, assigned, where);
   warnUnread(weights, assigned, warnings);
   return found;
+}
+
+/**
+ * model.safetensors of another model (a wrong --hf-model) matches a few constant-valued tensors (LayerNorm
+ * ones and zero biases) by value and nothing else; trained on, most of the student would stay frozen under
+ * wrong names. Most of a model's values are in its weight matrices, so under half of the values read by
+ * the graph means another model.
+ */
+function checkSameModel(weights: Map<string, HfTensor>, assigned: Map<string, Assignment[]>, where: { file: string; weightsFile: string }): void {
+  let total = 0;
+  let read = 0;
+  for (const [name, hf] of weights) {
+    total += hf.data.length;
+    if (assigned.has(name)) read += hf.data.length;
+  }
+  if (total > 0 && read < total / 2) {
+    throw new InputError(`${where.weightsFile}: only ${read.toLocaleString('en-US')} of its ${total.toLocaleString('en-US')} values are in ${where.file}; it is another model's: pass the student's own Hugging Face folder with --hf-model (or none)`);
+  }
 }
 
 /**
@@ -592,7 +611,7 @@ export function discoverParameters(model: Model, options: DiscoverOptions): Para
     });
   } else if (options.hf.weights) {
     source = 'hf-files';
-    found = fromHfWeights(g, options.hf.weights, warnings, rw);
+    found = fromHfWeights(g, options.hf.weights, warnings, rw, { file: options.file, weightsFile: options.hf.weightsFile ?? options.hf.dir });
     const forced = floatInitializers(g).filter((v) => matchesAny(v.name, options.trainable ?? []) && !found.some((f) => f.init === v));
     for (const init of forced) found.push({ init, origin: 'as-exported', hfName: null, transpose: false, tiedCopies: [] });
   } else {

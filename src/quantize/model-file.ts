@@ -77,10 +77,28 @@ export function quantizeModelFile(o: QuantizeFileOptions): QuantizeFileResult {
   for (const name of FOLDER_FILES) {
     const src = srcDirs.map((d) => path.join(d, name)).find((f) => fs.existsSync(f));
     const dst = path.join(o.outDir, name);
-    if (src && !fs.existsSync(dst)) {
+    if (!src || fs.existsSync(dst)) continue;
+    if (name === 'config.json' && !fs.existsSync(path.join(o.outDir, 'onnx', 'model.onnx'))) {
+      // A folder holding the int8 model alone: transformers.js loads the dtype config.json names when the
+      // caller names none, and 'fp32' would send it after an onnx/model.onnx that is not there.
+      writeFileAtomic(dst, `${JSON.stringify(withDefaultDtype(src, 'q8'), null, 2)}\n`);
+    } else {
       fs.copyFileSync(src, dst);
-      files.push(dst);
     }
+    files.push(dst);
   }
   return { report, model: top, files, bytesBefore, bytesAfter: fileBytes(external ? [top, `${top}_data`] : [top]) };
+}
+
+/** config.json with transformers.js_config.dtype set (what `pipeline(task, folder)` loads by default). */
+function withDefaultDtype(configFile: string, dtype: string): Record<string, unknown> {
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new InputError(`${configFile}: invalid JSON (${(e as Error).message})`);
+  }
+  const js = config['transformers.js_config'];
+  config['transformers.js_config'] = { ...(js !== null && typeof js === 'object' && !Array.isArray(js) ? js : {}), dtype };
+  return config;
 }

@@ -230,6 +230,13 @@ class Trainer {
     if (opts.teacher) checkFeedableInputs(opts.teacher, teacherInputs);
     const { labels, maxLength, trainSet, evalSet, tokenizerFile, tokenizerVocab } = await Trainer.readData(opts, task, student, cb);
 
+    // Rows without a label train on the teacher's logits alone (a transfer set). A label field that no row
+    // has is more likely a typo than a transfer set: named explicitly, it is an error; otherwise say so.
+    if (opts.teacher && task !== 'causal-lm' && trainSet.labeled < trainSet.count) {
+      if (trainSet.labeled === 0 && opts.labelField) throw new InputError(`${opts.trainFile}: no row has a label in field '${opts.labelField}' (--label-field); check the field's name`);
+      const unlabeled = trainSet.labeled === 0 ? `no row has a label` : `${trainSet.count - trainSet.labeled} of ${trainSet.count} rows have no label`;
+      cb.onInfo?.(`${opts.trainFile}: ${unlabeled} (field '${opts.labelField ?? (task === 'token-cls' ? 'labels' : 'label')}'); those rows learn from the teacher's logits alone`);
+    }
     // One run per folder; what a killed run's interrupted writes left is ours to remove once we hold it.
     held.lock = lockOutputDir(opts.outputDir);
     const leftovers = removeInterruptedWrites(opts.outputDir);
