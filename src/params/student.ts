@@ -123,6 +123,9 @@ export function prepareStudent(file: string, options: StudentOptions = {}): Prep
   const model = modelFromProto(proto);
   if (model.opset('') === undefined) throw new InputError(`${file}: the model imports no ai.onnx opset`);
   const own = readSidecar(file);
+  if (own && 'quantization' in own) {
+    throw new InputError(`${file}: an int8 model written by distill quantize (its sidecar says so); train the float32 model it came from (${String((own as { quantization: { source?: unknown } }).quantization.source ?? 'model.onnx')}) and quantize the result`);
+  }
   // A lossless export's sidecar is the plan: its model.safetensors need not be read.
   const { sidecar: meta, hf } = studentMetadata(file, { ...options, weights: own === null });
   const plan = discoverParameters(model, {
