@@ -116,6 +116,16 @@ export function studentMetadata(file: string, options: StudentOptions & { weight
   return { sidecar: merged, hf };
 }
 
+/** Ops of an int8 model (distill quantize, onnxruntime's quantizers): its weights are no longer float parameters. */
+const QUANTIZED_OPS = new Set(['MatMulInteger', 'DynamicQuantizeLinear', 'DequantizeLinear', 'QLinearMatMul', 'ConvInteger', 'QLinearConv']);
+
+function checkNotQuantized(model: Model, file: string, sidecar: Sidecar | null): void {
+  const op = model.graph.nodes.find((n) => QUANTIZED_OPS.has(n.opType))?.opType;
+  if (op === undefined) return;
+  const source = (sidecar as { quantization?: { source?: string } } | null)?.quantization?.source;
+  throw new InputError(`${file}: a quantized model (its graph has ${op} nodes); train the float32 model it came from${source ? ` (${source})` : ''} and quantize the result`);
+}
+
 /** Loads the student and rewrites it so that each parameter is one initializer (see discover.ts). */
 export function prepareStudent(file: string, options: StudentOptions = {}): PreparedStudent {
   const proto = loadModel(file).model;
@@ -123,9 +133,7 @@ export function prepareStudent(file: string, options: StudentOptions = {}): Prep
   const model = modelFromProto(proto);
   if (model.opset('') === undefined) throw new InputError(`${file}: the model imports no ai.onnx opset`);
   const own = readSidecar(file);
-  if (own && 'quantization' in own) {
-    throw new InputError(`${file}: an int8 model written by distill quantize (its sidecar says so); train the float32 model it came from (${String((own as { quantization: { source?: unknown } }).quantization.source ?? 'model.onnx')}) and quantize the result`);
-  }
+  checkNotQuantized(model, file, own);
   // A lossless export's sidecar is the plan: its model.safetensors need not be read.
   const { sidecar: meta, hf } = studentMetadata(file, { ...options, weights: own === null });
   const plan = discoverParameters(model, {
