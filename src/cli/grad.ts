@@ -2,7 +2,7 @@
 import type { Argv } from 'yargs';
 import { addGradients } from '../autodiff/gradient-model.js';
 import { modelFromProto, modelToProto } from '../ir/convert.js';
-import { loadModel, saveModel } from '../onnx/model-io.js';
+import { loadModel, resolveModelPath, saveModel } from '../onnx/model-io.js';
 import { prepareStudent } from '../params/student.js';
 
 export function register(cli: Argv): Argv {
@@ -22,8 +22,9 @@ export function register(cli: Argv): Argv {
       // Without --wrt, the graph is first rewritten to one initializer per PyTorch parameter (params/), so
       // each gradient output is one parameter's: merged biases get one each, constants none.
       const wrt = args.wrt as string[] | undefined;
-      const student = wrt ? null : prepareStudent(args.model as string, { hfModel: args['hf-model'] });
-      const model = student?.model ?? modelFromProto(loadModel(args.model as string).model);
+      const file = resolveModelPath(args.model as string);
+      const student = wrt ? null : prepareStudent(file, { hfModel: args['hf-model'] });
+      const model = student?.model ?? modelFromProto(loadModel(file).model);
       const parameters = student ? Object.keys(student.sidecar.parameters) : wrt;
       const r = addGradients(model, { loss: args.loss as string, wrt: parameters, freeze: args.freeze as string[] });
       saveModel(modelToProto(model), args.out as string, { externalData: args['external-data'] as boolean });

@@ -1,5 +1,6 @@
 /** `distill inspect MODEL`: what a model takes, gives, and is made of. */
 import type { Argv } from 'yargs';
+import { resolveModelPath } from '../onnx/model-io.js';
 import { summarizeModel, type ModelSummary } from '../onnx/summary.js';
 import { prepareStudent } from '../params/student.js';
 import { renderPlan } from './params.js';
@@ -34,27 +35,28 @@ export function register(cli: Argv): Argv {
     'Show inputs/outputs, versions, op histogram, parameters and external data of an ONNX model',
     (y) =>
       y
-        .positional('model', { type: 'string', demandOption: true, describe: 'path to a .onnx file' })
+        .positional('model', { type: 'string', demandOption: true, describe: 'a .onnx file, or a model folder (its model.onnx or onnx/model.onnx)' })
         .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON' })
         .option('params', { type: 'boolean', default: false, describe: "the parameters PyTorch trains: HF names, uses, ties, untied copies, and what is held constant and why" })
         .option('grad-coverage', { type: 'boolean', default: false, describe: 'the ops on the path from the trainable parameters to the outputs without a gradient rule, with node names (exit code 3 if any)' })
         .option('hf-model', { type: 'string', describe: 'with --params or --grad-coverage: Hugging Face folder (config.json, model.safetensors) of the model (default: its folder)' })
         .option('trainable', { type: 'string', array: true, default: [], describe: 'with --params or --grad-coverage: initializer globs to train although they look like constants' }),
     (args) => {
+      const file = resolveModelPath(args.model as string);
       if (args['grad-coverage']) {
-        const student = prepareStudent(args.model as string, { hfModel: args['hf-model'], trainable: args.trainable as string[] });
+        const student = prepareStudent(file, { hfModel: args['hf-model'], trainable: args.trainable as string[] });
         const params = new Set(student.plan.parameters.map((p) => p.initializer));
         const coverage = gradCoverage(student.model, student.model.graph.initializers.filter((v) => params.has(v.name)));
-        process.stdout.write(args.json ? `${JSON.stringify({ file: args.model, ...coverage }, null, 2)}\n` : `${renderCoverage(args.model as string, coverage)}\n`);
+        process.stdout.write(args.json ? `${JSON.stringify({ file, ...coverage }, null, 2)}\n` : `${renderCoverage(file, coverage)}\n`);
         if (coverage.uncovered.length) process.exitCode = 3;
         return;
       }
       if (args.params) {
-        const student = prepareStudent(args.model as string, { hfModel: args['hf-model'], trainable: args.trainable as string[] });
+        const student = prepareStudent(file, { hfModel: args['hf-model'], trainable: args.trainable as string[] });
         process.stdout.write(args.json ? `${JSON.stringify(student.plan, null, 2)}\n` : `${renderPlan(student)}\n`);
         return;
       }
-      const summary = summarizeModel(args.model as string);
+      const summary = summarizeModel(file);
       process.stdout.write(args.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderSummary(summary)}\n`);
     },
   );

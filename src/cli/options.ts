@@ -1,6 +1,7 @@
 /** The yargs options of a command, and the parsed arguments back as option values, from the one option table. */
 import type { Argv, Options } from 'yargs';
 import { DistillError, InputError } from '../errors.js';
+import { resolveModelPath } from '../onnx/model-io.js';
 import { parseSpace } from '../search/space.js';
 import {
   type Command, type NumberRange, OPTIONS, type OptionSpec, type OptionsOf, checkCombination, checkNumber, useOf,
@@ -50,6 +51,9 @@ export function readNumber(flag: string, raw: unknown, range: NumberRange = {}):
   return checkNumber(flag, value, range, text === '' ? 'nothing' : `'${text}'`);
 }
 
+/** Options naming ONNX models: a model folder stands for the model.onnx in it (resolveModelPath). */
+const MODEL_OPTIONS = new Set(['student', 'teacher', 'models']);
+
 /** The option values of `command` from yargs' parsed arguments, under the table's names (absent flags left out). */
 export function readOptions<C extends Command>(args: Record<string, unknown>, command: C): OptionsOf<C> {
   const out: Record<string, unknown> = {};
@@ -61,6 +65,7 @@ export function readOptions<C extends Command>(args: Record<string, unknown>, co
     if (spec.commaList && Array.isArray(value)) value = value.flatMap((v) => String(v).split(','));
     if (spec.type === 'number') value = readNumber(spec.flag, value, spec.range);
     else if (spec.type === 'string' && value === '') throw new InputError(`--${spec.flag} needs a value (see distill --help)`);
+    if (MODEL_OPTIONS.has(key)) value = Array.isArray(value) ? value.map((v) => resolveModelPath(String(v))) : resolveModelPath(String(value));
     out[key] = value;
   }
   checkCombination(out, command === 'search' ? searchedNames(args.search) : []);

@@ -1,5 +1,6 @@
 /** `distill quantize --model M.onnx --out DIR`: dynamic int8 quantization (src/quantize/). */
 import type { Argv } from 'yargs';
+import { resolveModelPath } from '../onnx/model-io.js';
 import { QUANTIZE_FORMS, type QuantizeForm } from '../quantize/dynamic.js';
 import { quantizeModelFile } from '../quantize/model-file.js';
 import { formatBytes } from '../util/format.js';
@@ -16,7 +17,7 @@ export function register(cli: Argv): Argv {
         .option('keep-names', { type: 'boolean', default: false, describe: 'keep the export\'s internal value/node names and per-node metadata (default: short names; inputs, outputs and weights always keep theirs)' })
         .option('form', { choices: QUANTIZE_FORMS as unknown as string[], default: 'integer', describe: 'integer: DynamicQuantizeLinear + MatMulInteger; qdq: DequantizeLinear in front of float MatMul' }),
     (a) => {
-      const r = quantizeModelFile({ model: a.model, outDir: a.out, embeddings: a.embeddings, form: a.form as QuantizeForm, keepNames: a.keepNames });
+      const r = quantizeModelFile({ model: resolveModelPath(a.model), outDir: a.out, embeddings: a.embeddings, form: a.form as QuantizeForm, keepNames: a.keepNames });
       const q = r.report.quantized;
       const lines = [
         `quantized ${q.MatMul.length} MatMul, ${q.Gemm.length} Gemm${a.embeddings ? `, ${q.Gather.length} embedding Gather` : ''} (${r.report.form} form); ${r.report.skipped.length} left in float`,

@@ -207,3 +207,14 @@ export function graphInputNames(file: string): string[] {
   const inits = new Set((graph?.initializer ?? []).map((t) => t.name));
   return (graph?.input ?? []).map((i) => i.name ?? '').filter((n) => n && !inits.has(n));
 }
+
+/**
+ * A model path as users give it: an .onnx file, or a model folder (save_pretrained + export, a trained
+ * output folder, optimum's layout), which stands for its model.onnx or onnx/model.onnx.
+ */
+export function resolveModelPath(p: string): string {
+  if (!fs.statSync(p, { throwIfNoEntry: false })?.isDirectory()) return p;
+  const inside = [path.join(p, 'model.onnx'), path.join(p, 'onnx', 'model.onnx')].find((f) => fs.existsSync(f));
+  if (!inside) throw new InputError(`${p}: a folder without model.onnx or onnx/model.onnx; give the .onnx file`);
+  return inside;
+}

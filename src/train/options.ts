@@ -103,7 +103,7 @@ export const OPTIONS = {
     in: { train: ALL, eval: { demand: true }, search: { demand: true, help: 'evaluation data: ranks and prunes the trials' } },
   },
   models: {
-    flag: 'model', type: 'strings', help: 'ONNX model; repeat to compare (e.g. teacher, then student)', in: { eval: { demand: true } },
+    flag: 'model', type: 'strings', help: 'ONNX model or model folder; repeat to compare (e.g. teacher, then student)', in: { eval: { demand: true } },
   },
   tokenizer: { flag: 'tokenizer', type: 'string', help: "tokenizer.json (default: the one in the model's folder)", in: { train: ALL, eval: ALL } },
   task: {
