@@ -110,16 +110,58 @@ describe('teacher and student labels', () => {
 });
 
 describe('teacher and student tokenizers', () => {
-  it('a teacher whose tokenizer gives other ids is refused in one line (exit 2)', () => {
-    const other = teacherCopy('other-tokenizer', (dir) => editJson(path.join(dir, 'tokenizer.json'), (j) => {
+  /** Swaps two token ids in a folder's tokenizer.json; returns them. */
+  function swapTokenIds(dir: string, a: number, b: number): void {
+    editJson(path.join(dir, 'tokenizer.json'), (j) => {
       const vocab = (j.model as { vocab: Record<string, number> }).vocab;
-      const [a, b] = Object.keys(vocab).slice(10, 12) as [string, string];
-      [vocab[a], vocab[b]] = [vocab[b]!, vocab[a]!];
-    }));
-    const r = run(other, 'other-tokenizer-out');
+      const ta = Object.keys(vocab).find((k) => vocab[k] === a)!;
+      const tb = Object.keys(vocab).find((k) => vocab[k] === b)!;
+      [vocab[ta], vocab[tb]] = [b, a];
+    });
+  }
+
+  it('a sequence classifier teacher with its own tokenizer reads its own tokenization: the same model under permuted ids teaches the same student', () => {
+    // The teacher with two frequent-word ids swapped, in its tokenizer and in its embedding rows: the same
+    // function of the text. Fed the student's ids it would see the two words exchanged.
+    const words = JSON.parse(fs.readFileSync(path.join(TEACHER, 'tokenizer.json'), 'utf8')).model.vocab as Record<string, number>;
+    const [a, b] = [words['the']!, words['to']!];
+    const permuted = teacherCopy('own-tokenizer', (dir) => {
+      swapTokenIds(dir, a, b);
+      const file = path.join(dir, 'model.onnx');
+      const m = loadModel(file).model;
+      const table = m.graph!.initializer.find((t) => t.name === 'bert.embeddings.word_embeddings.weight')!;
+      const v = new Float32Array(new Uint8Array(table.rawData!).slice().buffer);
+      const H = table.dims![1] as number;
+      const rowA = v.slice(a * H, (a + 1) * H);
+      v.copyWithin(a * H, b * H, (b + 1) * H);
+      v.set(rowA, b * H);
+      table.rawData = new Uint8Array(v.buffer);
+      saveModel(m, file);
+    });
+    const args: string[] = [];
+    const r0 = run(path.join(TEACHER, 'model.onnx'), 'tok-original', args);
+    assert.equal(r0.status, 0, r0.stderr);
+    const r1 = run(permuted, 'tok-own', args);
+    assert.equal(r1.status, 0, r1.stderr);
+    assert.match(r1.stderr, /the teacher tokenizes with its own .*own-tokenizer\/tokenizer\.json: its logits for the 96 rows are computed before training/);
+    const [wa, wb] = [weights('tok-original'), weights('tok-own')];
+    let worst = 0;
+    for (const [name, va] of wa) {
+      const vb = wb.get(name)!;
+      for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i]! - vb[i]!));
+    }
+    assert.ok(worst < 1e-6, `largest weight difference ${worst}`);
+  });
+
+  it('a token-level teacher (causal LM) whose tokenizer gives other ids is refused in one line (exit 2)', () => {
+    const dir = path.join(tmp, 'lm-other-tokenizer');
+    fs.cpSync(path.join(MODELS, 'gpt2-teacher'), dir, { recursive: true });
+    swapTokenIds(dir, 10, 11);
+    const r = train(['--teacher', path.join(dir, 'model.onnx'), '--student', path.join(MODELS, 'gpt2-student', 'model.onnx'), '--train-file', path.join(DATA, 'train.jsonl'),
+      '--max-steps', '1', '--output-dir', path.join(tmp, 'lm-other-tokenizer-out')]);
     assert.equal(r.status, 2, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, /other-tokenizer\/tokenizer\.json: the teacher's tokenizer differs from the student's/);
+    assert.match(r.stderr, /lm-other-tokenizer\/tokenizer\.json: the teacher's tokenizer differs from the student's .*a causal-lm teacher is compared with the student token by token/);
   });
 
   it('a tokenizer.json that differs only in padding and truncation settings is the same tokenizer', () => {
@@ -128,6 +170,7 @@ describe('teacher and student tokenizers', () => {
     }));
     const r = run(padded, 'padded-tokenizer-out');
     assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /tokenizes with its own/);
   });
 });
 

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
-import { type LabelSet, labelSet } from '../data/examples.js';
+import { type LabelSet, type Task, labelSet } from '../data/examples.js';
 import { studentMetadata } from '../params/student.js';
 
 const PLACEHOLDER = /^LABEL_\d+$/;
@@ -62,10 +62,13 @@ function tokenizerIdentity(file: string): string {
 }
 
 /**
- * The teacher reads the student's token ids, so its tokenizer (the tokenizer.json beside it or in its HF
- * folder) must give the same ids. A teacher without a tokenizer file is taken to share the student's.
+ * The tokenizer the teacher needs of its own, or undefined when the student's batches suit it. A token-level
+ * teacher reads the student's batches position by position, so its tokenizer (the tokenizer.json beside it
+ * or in its HF folder) must give the same ids. A sequence classifier's logits are one row per text, so a
+ * teacher with another tokenizer (a RoBERTa teacher for a BERT student) gets its own tokenization of the
+ * same rows: its tokenizer file is returned. A teacher without a tokenizer file shares the student's.
  */
-export function checkTeacherTokenizer(teacher: string, studentTokenizer: string | undefined, teacherVocab?: number, studentVocab?: number): void {
+export function teacherTokenizer(teacher: string, task: Task, studentTokenizer: string | undefined, teacherVocab?: number, studentVocab?: number): string | undefined {
   const { hf } = studentMetadata(teacher);
   const own = [path.dirname(teacher), hf.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f));
   if (own && studentTokenizer && path.resolve(own) !== path.resolve(studentTokenizer)) {
@@ -75,11 +78,13 @@ export function checkTeacherTokenizer(teacher: string, studentTokenizer: string 
     } catch (e) {
       throw new InputError(`${own}: cannot read the teacher's tokenizer (${(e as Error).message})`);
     }
+    if (!same && task === 'seq-cls') return own;
     if (!same) {
-      throw new InputError(`${own}: the teacher's tokenizer differs from the student's (${studentTokenizer}); the teacher is fed the student's token ids, so distill from a teacher that uses the student's tokenizer`);
+      throw new InputError(`${own}: the teacher's tokenizer differs from the student's (${studentTokenizer}); a ${task} teacher is compared with the student token by token, so distill from a teacher that uses the student's tokenizer`);
     }
   }
   if (teacherVocab !== undefined && studentVocab !== undefined && teacherVocab < studentVocab) {
     throw new InputError(`${teacher}: the teacher's vocabulary has ${teacherVocab} tokens, fewer than the student's tokenizer ids (${studentVocab}); the teacher must read the student's token ids`);
   }
+  return undefined;
 }

@@ -13,6 +13,8 @@ import * as path from 'node:path';
 import ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
 import type { Batch } from '../runtime/batch.js';
+import type { CollateOptions } from '../data/batches.js';
+import type { TrainingData } from './training-data.js';
 import { modelFromProto, modelToProto } from '../ir/convert.js';
 import { narrowToReadRows } from '../ir/narrow-rows.js';
 import { encodeModel, loadModel } from '../onnx/model-io.js';
@@ -145,30 +147,7 @@ export class TeacherLogits {
     const ids = batch.input_ids!;
     const [B, S] = ids.dims as [number, number];
     const cached = lines.every((l) => this.memory.has(l));
-    if (!cached) {
-      const session = await this.prepare();
-      this.added += lines.length;
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const name of session.inputNames) {
-        if (!batch[name]) throw new InputError(`the teacher needs input '${name}', which the data does not provide`);
-        feeds[name] = batch[name]!;
-      }
-      const raw = (await session.run(feeds))[session.outputNames[0]!] as ort.Tensor;
-      const out = this.classOrder ? new ort.Tensor('float32', reorderClasses(raw.data as Float32Array, this.classOrder), raw.dims) : raw;
-      const data = out.data as Float32Array;
-      const C = out.dims[out.dims.length - 1] as number;
-      this.classes = C;
-      const mask = batch.attention_mask?.data as BigInt64Array | undefined;
-      lines.forEach((line, r) => {
-        if (!this.perToken) this.memory.set(line, data.slice(r * C, (r + 1) * C));
-        else {
-          let len = S;
-          if (mask) while (len > 0 && mask[r * S + len - 1] === 0n) len--;
-          this.memory.set(line, data.slice(r * S * C, (r * S + len) * C));
-        }
-      });
-      return out;
-    }
+    if (!cached) return this.run(batch, lines);
     const C = this.classes;
     if (!this.perToken) {
       const out = new Float32Array(B * C);
@@ -182,6 +161,45 @@ export class TeacherLogits {
       out.set(row, r * S * C);
     });
     return new ort.Tensor('float32', out, [B, S, C]);
+  }
+
+  /** Runs the teacher on a batch whose rows came from `lines`, and keeps each row's logits. */
+  private async run(batch: Batch, lines: readonly number[]): Promise<ort.Tensor> {
+    const S = batch.input_ids!.dims[1] as number;
+    const session = await this.prepare();
+    this.added += lines.length;
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of session.inputNames) {
+      if (!batch[name]) throw new InputError(`the teacher needs input '${name}', which the data does not provide`);
+      feeds[name] = batch[name]!;
+    }
+    const raw = (await session.run(feeds))[session.outputNames[0]!] as ort.Tensor;
+    const out = this.classOrder ? new ort.Tensor('float32', reorderClasses(raw.data as Float32Array, this.classOrder), raw.dims) : raw;
+    const data = out.data as Float32Array;
+    const C = out.dims[out.dims.length - 1] as number;
+    this.classes = C;
+    const mask = batch.attention_mask?.data as BigInt64Array | undefined;
+    lines.forEach((line, r) => {
+      if (!this.perToken) this.memory.set(line, data.slice(r * C, (r + 1) * C));
+      else {
+        let len = S;
+        if (mask) while (len > 0 && mask[r * S + len - 1] === 0n) len--;
+        this.memory.set(line, data.slice(r * S * C, (r * S + len) * C));
+      }
+    });
+    return out;
+  }
+
+  /**
+   * The logits of every row of `data` before training, batch by batch in file order: the teacher's own
+   * tokenization of the training rows (a sequence classifier with another tokenizer than the student's),
+   * whose batches are not the student's. forBatch then answers from memory; the cache is written at once.
+   */
+  async precompute(data: TrainingData, collate: CollateOptions, batchSize: number): Promise<void> {
+    if (this.cacheHit) return;
+    const plan = { batchSize, shuffle: false, seed: 0 };
+    for await (const pb of data.batches(plan, { ...collate, withLabels: false }, { epoch: 0, batch: 0 }, 1)) await this.run(pb.batch, pb.lines);
+    this.save();
   }
 
   private expect(line: number, C: number): Float32Array {

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type ort from 'onnxruntime-node';
 import { buildTrainingArtifacts } from '../step/artifacts.js';
-import { type CollateOptions, checkFeedableInputs, type DataPosition, type PositionedBatch, batchesPerEpoch } from '../data/batches.js';
+import { BUILDABLE_INPUTS, type CollateOptions, checkFeedableInputs, type DataPosition, type PositionedBatch, batchesPerEpoch } from '../data/batches.js';
 import { type ExampleOptions, type LabelSet, type Task, labelSet } from '../data/examples.js';
 import { loadTokenizer } from '../data/tokenize.js';
 import { DistillError, InputError } from '../errors.js';
@@ -36,7 +36,7 @@ import { lockOutputDir, type OutputLock } from './output-lock.js';
 import { TRAIN_DEFAULTS, type TrainArgs, type TrainOptions, checkCombination, checkOptionValues, optimizerSettings } from './options.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
 import { TeacherLogits, cacheKey } from './teacher.js';
-import { checkTeacherTokenizer, teacherClassOrder, teacherLabels } from './teacher-match.js';
+import { teacherClassOrder, teacherLabels, teacherTokenizer } from './teacher-match.js';
 import { STREAM_ABOVE_BYTES, type TrainingData, readExamples } from './training-data.js';
 
 export interface Progress {
@@ -228,7 +228,7 @@ class Trainer {
     checkFeedableInputs(opts.student, graphInputNames(opts.student));
     const teacherInputs = opts.teacher ? graphInputNames(opts.teacher) : [];
     if (opts.teacher) checkFeedableInputs(opts.teacher, teacherInputs);
-    const { labels, maxLength, trainSet, evalSet, tokenizerFile, tokenizerVocab } = await Trainer.readData(opts, task, student, cb);
+    const { labels, maxLength, trainSet, evalSet, tokenizerFile, tokenizerVocab, exampleOptions, streaming } = await Trainer.readData(opts, task, student, cb);
 
     // Rows without a label train on the teacher's logits alone (a transfer set). A label field that no row
     // has is more likely a typo than a transfer set: named explicitly, it is an error; otherwise say so.
@@ -256,7 +256,21 @@ class Trainer {
       chunkedUpdate: !opts.lowMemory,
       narrowRows: opts.narrowRows,
     });
-    if (opts.teacher) checkTeacherTokenizer(opts.teacher, tokenizerFile, studentMetadata(opts.teacher).sidecar.vocab_size, tokenizerVocab);
+    const teacherSide = opts.teacher ? studentMetadata(opts.teacher).sidecar : undefined;
+    const ownTokenizer = opts.teacher ? teacherTokenizer(opts.teacher, task, tokenizerFile, teacherSide!.vocab_size, tokenizerVocab) : undefined;
+    // A sequence classifier teacher with its own tokenizer reads its own tokenization of the same rows.
+    let teacherSet: TrainingData | undefined;
+    if (ownTokenizer) {
+      const positions = maxTokens(teacherSide!);
+      teacherSet = await readExamples(opts.trainFile, {
+        ...exampleOptions(opts.trainFile, true), tokenizer: loadTokenizer(ownTokenizer, teacherSide!.vocab_size),
+        maxLength: positions !== undefined ? Math.min(opts.maxLength, positions) : opts.maxLength, vocabSize: teacherSide!.vocab_size,
+      }, streaming);
+      if (teacherSet.inputsDigest === trainSet.inputsDigest) {
+        throw new InputError(`${opts.trainFile}: the rows are pre-tokenized (input_ids) for the student, and the teacher's tokenizer ${ownTokenizer} differs from the student's; give text rows, so each model tokenizes them its own way`);
+      }
+      cb.onInfo?.(`the teacher tokenizes with its own ${ownTokenizer}: its logits for the ${trainSet.count} rows are computed before training`);
+    }
     const teacherOrder = opts.teacher && labels
       ? teacherClassOrder(labels, teacherLabels(opts.teacher), { student: opts.labels?.length ? '--labels' : hfFiles.configFile ?? opts.student, teacher: opts.teacher })
       : undefined;
@@ -269,10 +283,14 @@ class Trainer {
     // In low-memory mode the teacher, too, runs without ORT's arena: its activations go back after each batch.
     const teacher = held.teacher = opts.teacher
       ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', { ...sessionOptions, memArena: !opts.lowMemory }, opts.teacherCache
-        ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, inputsDigest: trainSet.inputsDigest, classOrder: teacherOrder }) }
+        ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, inputsDigest: (teacherSet ?? trainSet).inputsDigest, classOrder: teacherOrder }) }
         : undefined, teacherOrder)
       : undefined;
     if (teacher?.cacheHit) cb.onInfo?.(`teacher logits: using the cache in ${opts.teacherCache}`);
+    if (teacher && teacherSet) {
+      const inputs = teacherInputs.filter((n) => (BUILDABLE_INPUTS as readonly string[]).includes(n));
+      await teacher.precompute(teacherSet, { task, padId: teacherSide!.pad_token_id ?? 0, inputs }, opts.batchSize);
+    }
 
     // Plan: with accumulation, batches are stacked in windows, so a short last batch is dropped.
     const plan = { batchSize: opts.batchSize, shuffle: opts.shuffle, seed: opts.seed, dropLast: accum > 1 };
@@ -285,7 +303,7 @@ class Trainer {
     // The batches carry what the student's step reads and what the teacher reads besides (a teacher may take
     // an attention mask the student was exported without); each session picks its own inputs.
     const studentInputs = manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits);
-    const collate = { task, padId: sidecar.pad_token_id ?? 0, inputs: [...new Set([...studentInputs, ...teacherInputs])] };
+    const collate = { task, padId: sidecar.pad_token_id ?? 0, inputs: [...new Set([...studentInputs, ...(teacherSet ? [] : teacherInputs)])] };
     const setup: Setup = {
       opts, task, labels, sources: [...new Set([path.dirname(opts.student), hfFiles.dir])], maxLength, trainSet, evalSet, manifest,
       session, evaluator, teacher, plan, perEpoch, totalSteps, epochs, schedule, collate,
@@ -311,7 +329,7 @@ class Trainer {
       const streaming = opts.streaming ?? fs.statSync(opts.trainFile, { throwIfNoEntry: false })?.size! > STREAM_ABOVE_BYTES;
       const trainSet = await readExamples(opts.trainFile, exampleOptions(opts.trainFile, opts.teacher !== undefined), streaming);
       const evalSet = opts.evalFile ? await readExamples(opts.evalFile, exampleOptions(opts.evalFile, false), false) : undefined;
-    return { labels, maxLength, trainSet, evalSet, tokenizerFile: tokenizer ? tokenizerFile : undefined, tokenizerVocab: tokenizer?.vocabSize };
+    return { labels, maxLength, trainSet, evalSet, tokenizerFile: tokenizer ? tokenizerFile : undefined, tokenizerVocab: tokenizer?.vocabSize, exampleOptions, streaming };
   }
 
   private get accum(): number {
