@@ -115,9 +115,14 @@ describe('distill quantize (CLI)', () => {
     const out = path.join(folder('optimum-out-'), 'int8');
     const q = cli('quantize', '--model', path.join(src, 'onnx', 'model.onnx'), '--out', out);
     assert.equal(q.status, 0, q.stderr);
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) {
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
       assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(src, f))), `${f} copied from the folder above onnx/`);
     }
+    // config.json too, naming q8 as transformers.js's default: the new folder holds the int8 model alone.
+    const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+    assert.deepEqual(config['transformers.js_config'], { dtype: 'q8' });
+    delete config['transformers.js_config'];
+    assert.deepEqual(config, JSON.parse(fs.readFileSync(path.join(src, 'config.json'), 'utf8')));
     const e = cli('eval', '--model', path.join(out, 'model_quantized.onnx'), '--eval-file', path.join(USER, 'bert', 'train.jsonl'), '--json');
     assert.equal(e.status, 0, e.stderr);
   });
