@@ -69,6 +69,17 @@ function weights(out: string): Map<string, Float32Array> {
   return new Map(m.graph!.initializer.filter((t) => t.dataType === 1).map((t) => [t.name!, new Float32Array(new Uint8Array(t.rawData!).slice().buffer)]));
 }
 
+/** The largest difference between the trained weights of two runs' outputs. */
+function largestDifference(outA: string, outB: string): number {
+  const [wa, wb] = [weights(outA), weights(outB)];
+  let worst = 0;
+  for (const [name, va] of wa) {
+    const vb = wb.get(name)!;
+    for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i]! - vb[i]!));
+  }
+  return worst;
+}
+
 describe('teacher and student labels', () => {
   it('a teacher listing the labels in another order teaches the same student as the original (its logits are reordered)', () => {
     const swapped = teacherCopy('swapped', (dir) => {
@@ -80,13 +91,7 @@ describe('teacher and student labels', () => {
     const b = run(swapped, 'with-swapped');
     assert.equal(b.status, 0, b.stderr);
     assert.match(b.stdout + b.stderr, /another order \(ham: teacher's 1, spam: teacher's 0\)/);
-    const wa = weights('with-original');
-    const wb = weights('with-swapped');
-    let worst = 0;
-    for (const [name, va] of wa) {
-      const vb = wb.get(name)!;
-      for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i]! - vb[i]!));
-    }
+    const worst = largestDifference('with-original', 'with-swapped');
     assert.ok(worst < 1e-6, `largest weight difference ${worst}`);
   });
 
@@ -144,12 +149,7 @@ describe('teacher and student tokenizers', () => {
     const r1 = run(permuted, 'tok-own', args);
     assert.equal(r1.status, 0, r1.stderr);
     assert.match(r1.stderr, /the teacher tokenizes with its own .*own-tokenizer\/tokenizer\.json: its logits for the 96 rows are computed before training/);
-    const [wa, wb] = [weights('tok-original'), weights('tok-own')];
-    let worst = 0;
-    for (const [name, va] of wa) {
-      const vb = wb.get(name)!;
-      for (let i = 0; i < va.length; i++) worst = Math.max(worst, Math.abs(va[i]! - vb[i]!));
-    }
+    const worst = largestDifference('tok-original', 'tok-own');
     assert.ok(worst < 1e-6, `largest weight difference ${worst}`);
   });
 

@@ -222,6 +222,17 @@ describe('distill train', () => {
   });
 });
 
+/** `distill train` and `distill eval` of `model` both stop with one line matching `pattern` and exit code 2. */
+function refusedByTrainAndEval(model: string, pattern: RegExp): void {
+  const t = distill(['--student', model, '--train-file', path.join(DATA, 'train.jsonl'), '--max-steps', '1', '--output-dir', path.join(tmp, `${path.basename(path.dirname(model))}-out`)]);
+  const e = spawnSync(process.execPath, [CLI, 'eval', '--model', model, '--eval-file', path.join(DATA, 'eval.jsonl')], { encoding: 'utf8' });
+  for (const r of [t, e]) {
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, pattern);
+  }
+}
+
 describe('distill train: bad input', () => {
   const write = (name: string, text: string) => {
     const p = path.join(tmp, name);
@@ -265,13 +276,7 @@ describe('distill train: bad input', () => {
     const m = loadModel(path.join(dir, 'model.onnx')).model;
     for (const input of m.graph!.input) for (const [k, d] of (input.type?.tensorType?.shape?.dim ?? []).entries()) Object.assign(d, { dimParam: undefined, dimValue: [2, 11][k] });
     saveModel(m, path.join(dir, 'model.onnx'));
-    const t = distill(['--student', path.join(dir, 'model.onnx'), '--train-file', path.join(DATA, 'train.jsonl'), '--max-steps', '1', '--output-dir', path.join(tmp, 'fixed-out')]);
-    const e = spawnSync(process.execPath, [CLI, 'eval', '--model', path.join(dir, 'model.onnx'), '--eval-file', path.join(DATA, 'eval.jsonl')], { encoding: 'utf8' });
-    for (const r of [t, e]) {
-      assert.equal(r.status, 2, r.stderr);
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.match(r.stderr, /model\.onnx: input 'input_ids' has the fixed shape \[2, 11\].*dynamic batch and sequence axes/);
-    }
+    refusedByTrainAndEval(path.join(dir, 'model.onnx'), /model\.onnx: input 'input_ids' has the fixed shape \[2, 11\].*dynamic batch and sequence axes/);
   });
 
   it("an input the data cannot feed (TorchScript's logits_to_keep as 'onnx::Gather_2'): one line saying why and how to re-export, in train and eval", () => {
@@ -280,13 +285,7 @@ describe('distill train: bad input', () => {
     const m = loadModel(path.join(dir, 'model.onnx')).model;
     m.graph!.input.push({ name: 'onnx::Gather_2', type: { tensorType: { elemType: 7, shape: { dim: [] } } } } as NonNullable<typeof m.graph>['input'][number]);
     saveModel(m, path.join(dir, 'model.onnx'));
-    const t = distill(['--student', path.join(dir, 'model.onnx'), '--train-file', path.join(DATA, 'train.jsonl'), '--max-steps', '1', '--output-dir', path.join(tmp, 'extra-out')]);
-    const e = spawnSync(process.execPath, [CLI, 'eval', '--model', path.join(dir, 'model.onnx'), '--eval-file', path.join(DATA, 'eval.jsonl')], { encoding: 'utf8' });
-    for (const r of [t, e]) {
-      assert.equal(r.status, 2, r.stderr);
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.match(r.stderr, /model\.onnx: input 'onnx::Gather_2' is none the data gives .*logits_to_keep.*export with dynamo/);
-    }
+    refusedByTrainAndEval(path.join(dir, 'model.onnx'), /model\.onnx: input 'onnx::Gather_2' is none the data gives .*logits_to_keep.*export with dynamo/);
   });
 
   it("--hf-model naming another model's folder is refused (its model.safetensors matches a few constant tensors only)", () => {
