@@ -411,6 +411,17 @@ describe('distill train: modes', () => {
     assert.ok(!fs.existsSync(path.join(out, '.distill.lock')), 'the lock is released');
   });
 
+  it('--save-total-limit 1 leaves one checkpoint when the last one turns out the best (it was saved before its evaluation)', () => {
+    const out = path.join(tmp, 'limit-one');
+    // Perplexity improves at every evaluation here (steps 5, 6, 10, 12): the last checkpoint is the best.
+    const r = distill(['--student', model('gpt2-student'), '--train-file', path.join(DATA, 'train.jsonl'), '--eval-file', path.join(DATA, 'eval.jsonl'),
+      '--batch-size', '16', '--epochs', '2', '--learning-rate', '1e-3', '--eval-steps', '5', '--save-total-limit', '1', '--threads', '1', '--output-dir', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+    assert.equal(state.best_model_checkpoint, path.join(out, 'checkpoint-12'));
+    assert.deepEqual(fs.readdirSync(out).filter((n) => n.startsWith('checkpoint-')), ['checkpoint-12']);
+  });
+
   it('ORT calls end only where the weights are needed: not at log steps or epoch ends without evaluation', async () => {
     const { train } = await import('../src/train/trainer.js');
     // 96 rows / 16 = 6 steps per epoch, 2 epochs, 4 steps per call, a log entry every 3 steps; one progress
