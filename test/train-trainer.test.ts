@@ -92,6 +92,18 @@ describe('distill train', () => {
     assertSameWeights(full, out, ' differs after resume');
   });
 
+  it('resuming with another teacher is refused: the rest of the run would learn from other logits', () => {
+    const out = path.join(tmp, 'teacher-swap');
+    const args = (teacher: string) => ['--teacher', model(teacher), '--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'),
+      '--batch-size', '16', '--max-steps', '4', '--save-steps', '2', '--threads', '1', '--output-dir', out];
+    assert.equal(distillKilledAfter(2, args('bert-teacher')).status, null);
+    const other = distill([...args('distilbert-teacher'), '--resume-from-checkpoint', 'latest']);
+    assert.equal(other.status, 2, other.stderr);
+    assert.match(other.stderr, /checkpoint-2: the checkpoint was trained with --teacher model\.onnx of \d+ bytes, not model\.onnx of \d+ bytes; resume with the same settings/);
+    const same = distill([...args('bert-teacher'), '--resume-from-checkpoint', 'latest']);
+    assert.equal(same.status, 0, same.stderr);
+  });
+
   it('resuming a finished run trains no further step and leaves its results as they were', () => {
     const out = path.join(tmp, 'finished');
     const args = ['--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'), '--batch-size', '16', '--max-steps', '3',

@@ -78,8 +78,12 @@ export function manifestRun(dir: string): RunIdentity {
 }
 
 /** The first setting in which `run` differs from the checkpoint's, as a sentence, or null. */
+/** Settings a run records since a later version: a checkpoint written before records none, and resumes. */
+const RECORDED_LATER = new Set(['--teacher']);
+
 export function runMismatch(recorded: RunIdentity, run: RunIdentity): string | null {
   for (const [flag, value] of Object.entries(run)) {
+    if (!(flag in recorded) && RECORDED_LATER.has(flag)) continue;
     if (recorded[flag] !== value) return `was trained with ${flag} ${String(recorded[flag] ?? '(unset)')}, not ${String(value)}`;
   }
   return null;

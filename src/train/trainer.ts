@@ -180,6 +180,8 @@ class Trainer {
       '--seed': opts.seed, '--batch-size': opts.batchSize, '--gradient-accumulation-steps': opts.gradientAccumulationSteps, '--shuffle': opts.shuffle,
       '--optimizer': opts.optimizer, '--task': task, '--max-length': s.maxLength,
       '--train-file': `of ${s.trainSet.count} rows with token digest ${s.trainSet.inputsDigest.slice(0, 16)}`,
+      // Another teacher would train the rest of the run toward other logits: its name and size tell them apart.
+      '--teacher': opts.teacher ? `${path.basename(opts.teacher)} of ${fs.statSync(opts.teacher).size} bytes` : 'none',
     };
     if (opts.resumeFromCheckpoint) {
       const ckpt = resumeFrom(opts.resumeFromCheckpoint, opts.outputDir, this.run, cb.onInfo);
