@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type ort from 'onnxruntime-node';
 import { buildTrainingArtifacts } from '../step/artifacts.js';
-import { BUILDABLE_INPUTS, type CollateOptions, checkFeedableInputs, type DataPosition, type PositionedBatch, batchesPerEpoch } from '../data/batches.js';
+import { type CollateOptions, checkFeedableInputs, type DataPosition, type PositionedBatch, batchesPerEpoch } from '../data/batches.js';
 import { type ExampleOptions, type LabelSet, type Task, labelSet } from '../data/examples.js';
 import { loadTokenizer } from '../data/tokenize.js';
 import { DistillError, InputError } from '../errors.js';
@@ -35,8 +35,8 @@ import { DivergenceWatch, allFinite } from './divergence.js';
 import { lockOutputDir, type OutputLock } from './output-lock.js';
 import { TRAIN_DEFAULTS, type TrainArgs, type TrainOptions, checkCombination, checkOptionValues, optimizerSettings } from './options.js';
 import { checkSchedule, learningRate, type Schedule } from './schedule.js';
-import { TeacherLogits, cacheKey } from './teacher.js';
-import { teacherClassOrder, teacherLabels, teacherTokenizer } from './teacher-match.js';
+import type { TeacherLogits } from './teacher.js';
+import { openTeacher } from './teacher-setup.js';
 import { STREAM_ABOVE_BYTES, type TrainingData, readExamples } from './training-data.js';
 
 export interface Progress {
@@ -205,8 +205,6 @@ class Trainer {
     // The CLI checks these as it parses; library callers (and search trials, the demo) get the same checks.
     checkOptionValues(opts as unknown as Record<string, unknown>);
     checkCombination(opts);
-    // Another run's folder is not overwritten by accident (HF's --overwrite-output-dir); the run's arguments
-    // are saved beside its results (below, once the task is known).
     // The output folder gets model.onnx, config.json and the tokenizer: written into the student's (or the
     // teacher's) own folder they would replace the model the run reads, --overwrite-output-dir or not.
     for (const [role, file] of [['student', opts.student], ['teacher', opts.teacher]] as const) {
@@ -214,6 +212,8 @@ class Trainer {
         throw new InputError(`--output-dir ${opts.outputDir} is the ${role}'s own folder; the trained model would replace ${file}: choose another folder`);
       }
     }
+    // Another run's folder is not overwritten by accident (HF's --overwrite-output-dir); the run's arguments
+    // are saved beside its results (below, once the task is known).
     checkOutputDir(opts.outputDir, { overwrite: opts.overwriteOutputDir ?? false, resuming: opts.resumeFromCheckpoint !== undefined });
     // What the student's files say (its sidecar, config.json beside it or in --hf-model): task, labels, padding.
     const student = studentMetadata(opts.student, { hfModel: opts.hfModel });
@@ -258,41 +258,22 @@ class Trainer {
       chunkedUpdate: !opts.lowMemory,
       narrowRows: opts.narrowRows,
     });
-    const teacherSide = opts.teacher ? studentMetadata(opts.teacher).sidecar : undefined;
-    const ownTokenizer = opts.teacher ? teacherTokenizer(opts.teacher, task, tokenizerFile, teacherSide!.vocab_size, tokenizerVocab) : undefined;
-    // A sequence classifier teacher with its own tokenizer reads its own tokenization of the same rows.
-    let teacherSet: TrainingData | undefined;
-    if (ownTokenizer) {
-      const positions = maxTokens(teacherSide!);
-      teacherSet = await readExamples(opts.trainFile, {
-        ...exampleOptions(opts.trainFile, true), tokenizer: loadTokenizer(ownTokenizer, teacherSide!.vocab_size),
-        maxLength: positions !== undefined ? Math.min(opts.maxLength, positions) : opts.maxLength, vocabSize: teacherSide!.vocab_size,
-      }, streaming);
-      if (teacherSet.inputsDigest === trainSet.inputsDigest) {
-        throw new InputError(`${opts.trainFile}: the rows are pre-tokenized (input_ids) for the student, and the teacher's tokenizer ${ownTokenizer} differs from the student's; give text rows, so each model tokenizes them its own way`);
-      }
-      cb.onInfo?.(`the teacher tokenizes with its own ${ownTokenizer}: its logits for the ${trainSet.count} rows are computed before training`);
-    }
-    const teacherOrder = opts.teacher && labels
-      ? teacherClassOrder(labels, teacherLabels(opts.teacher), { student: opts.labels?.length ? '--labels' : hfFiles.configFile ?? opts.student, teacher: opts.teacher })
-      : undefined;
-    if (teacherOrder) cb.onInfo?.(`the teacher lists the labels in another order (${teacherOrder.map((j, i) => `${labels!.names![i]}: teacher's ${j}`).join(', ')}); its logits are reordered to the student's`);
     // What the parameter plan could not settle (docs/PARAMETERS.md): `distill build` prints the same lines.
     for (const w of manifest.warnings) cb.onInfo?.(`warning: ${w}`);
     const sessionOptions = { ep: opts.ep, threads: opts.threads };
     const session = held.session = await TrainerSession.open(artifactsDir, { ...sessionOptions, lowMemory: opts.lowMemory });
     const evaluator = held.evaluator = evalSet ? await EvalSession.open(artifactsDir, manifest, sessionOptions) : undefined;
-    // In low-memory mode the teacher, too, runs without ORT's arena: its activations go back after each batch.
-    const teacher = held.teacher = opts.teacher
-      ? TeacherLogits.open(opts.teacher, task !== 'seq-cls', { ...sessionOptions, memArena: !opts.lowMemory }, opts.teacherCache
-        ? { dir: opts.teacherCache, key: cacheKey({ teacher: opts.teacher, inputsDigest: (teacherSet ?? trainSet).inputsDigest, classOrder: teacherOrder }) }
-        : undefined, teacherOrder)
+    // The teacher checked against the student and opened (teacher-setup.ts). In low-memory mode it, too, runs
+    // without ORT's arena: its activations go back after each batch.
+    const teacherSetup = opts.teacher
+      ? await openTeacher({
+        teacher: opts.teacher, task, labels, labelsFrom: opts.labels?.length ? '--labels' : hfFiles.configFile ?? opts.student,
+        studentTokenizer: tokenizerFile, studentVocab: tokenizerVocab, inputs: teacherInputs, trainSet, maxLength: opts.maxLength,
+        teacherExamples: (tokenizer, maxTokens) => readExamples(opts.trainFile, { ...exampleOptions(opts.trainFile, true), tokenizer, maxLength: maxTokens, vocabSize: tokenizer.vocabSize }, streaming),
+        session: { ...sessionOptions, memArena: !opts.lowMemory }, cacheDir: opts.teacherCache, batchSize: opts.batchSize,
+      }, cb, (t) => (held.teacher = t))
       : undefined;
-    if (teacher?.cacheHit) cb.onInfo?.(`teacher logits: using the cache in ${opts.teacherCache}`);
-    if (teacher && teacherSet) {
-      const inputs = teacherInputs.filter((n) => (BUILDABLE_INPUTS as readonly string[]).includes(n));
-      await teacher.precompute(teacherSet, { task, padId: teacherSide!.pad_token_id ?? 0, inputs }, opts.batchSize);
-    }
+    const teacher = teacherSetup?.logits;
 
     // Plan: with accumulation, batches are stacked in windows, so a short last batch is dropped.
     const plan = { batchSize: opts.batchSize, shuffle: opts.shuffle, seed: opts.seed, dropLast: accum > 1 };
@@ -305,7 +286,7 @@ class Trainer {
     // The batches carry what the student's step reads and what the teacher reads besides (a teacher may take
     // an attention mask the student was exported without); each session picks its own inputs.
     const studentInputs = manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits);
-    const collate = { task, padId: sidecar.pad_token_id ?? 0, inputs: [...new Set([...studentInputs, ...(teacherSet ? [] : teacherInputs)])] };
+    const collate = { task, padId: sidecar.pad_token_id ?? 0, inputs: [...new Set([...studentInputs, ...(teacherSetup?.ownBatches ? [] : teacherInputs)])] };
     const setup: Setup = {
       opts, task, labels, sources: [...new Set([path.dirname(opts.student), hfFiles.dir])], maxLength, trainSet, evalSet, manifest,
       session, evaluator, teacher, plan, perEpoch, totalSteps, epochs, schedule, collate,
