@@ -234,6 +234,14 @@ describe('distill train', () => {
   });
 });
 
+/** A run of `student` with the eval set (batches of 16, 1 thread, `more` options) into `out`; its trainer_state.json. */
+function evaluatedRun(student: string, out: string, more: string[]) {
+  const r = distill(['--student', model(student), '--train-file', path.join(DATA, 'train.jsonl'), '--eval-file', path.join(DATA, 'eval.jsonl'),
+    '--batch-size', '16', '--threads', '1', '--output-dir', out, ...more]);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+}
+
 /** `distill train` and `distill eval` of `model` both stop with one line matching `pattern` and exit code 2. */
 function refusedByTrainAndEval(model: string, pattern: RegExp): void {
   const t = distill(['--student', model, '--train-file', path.join(DATA, 'train.jsonl'), '--max-steps', '1', '--output-dir', path.join(tmp, `${path.basename(path.dirname(model))}-out`)]);
@@ -426,10 +434,7 @@ describe('distill train: modes', () => {
   it('--save-total-limit 1 leaves one checkpoint when the last one turns out the best (it was saved before its evaluation)', () => {
     const out = path.join(tmp, 'limit-one');
     // Perplexity improves at every evaluation here (steps 5, 6, 10, 12): the last checkpoint is the best.
-    const r = distill(['--student', model('gpt2-student'), '--train-file', path.join(DATA, 'train.jsonl'), '--eval-file', path.join(DATA, 'eval.jsonl'),
-      '--batch-size', '16', '--epochs', '2', '--learning-rate', '1e-3', '--eval-steps', '5', '--save-total-limit', '1', '--threads', '1', '--output-dir', out]);
-    assert.equal(r.status, 0, r.stderr);
-    const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+    const state = evaluatedRun('gpt2-student', out, ['--epochs', '2', '--learning-rate', '1e-3', '--eval-steps', '5', '--save-total-limit', '1']);
     assert.equal(state.best_model_checkpoint, path.join(out, 'checkpoint-12'));
     assert.deepEqual(fs.readdirSync(out).filter((n) => n.startsWith('checkpoint-')), ['checkpoint-12']);
   });
@@ -471,10 +476,7 @@ describe('distill train: modes', () => {
   it('early stopping evaluates each step once and hands back the best evaluation\'s weights (HF: load_best_model_at_end)', () => {
     const out = path.join(tmp, 'early-best');
     // Seeded run: evaluations at steps 1 (best), 2 (equal) and 3 (worse): patience 2 runs out at step 3.
-    const r = distill(['--student', model('bert-student'), '--train-file', path.join(DATA, 'train.jsonl'), '--eval-file', path.join(DATA, 'eval.jsonl'),
-      '--batch-size', '16', '--epochs', '5', '--learning-rate', '1e-2', '--eval-steps', '1', '--early-stopping-patience', '2', '--threads', '1', '--output-dir', out]);
-    assert.equal(r.status, 0, r.stderr);
-    const state = JSON.parse(fs.readFileSync(path.join(out, 'trainer_state.json'), 'utf8'));
+    const state = evaluatedRun('bert-student', out, ['--epochs', '5', '--learning-rate', '1e-2', '--eval-steps', '1', '--early-stopping-patience', '2']);
     const evalSteps = state.log_history.filter((e: Record<string, number>) => 'eval_accuracy' in e).map((e: Record<string, number>) => e.step);
     assert.deepEqual(evalSteps, [1, 2, 3], 'each evaluated step is logged once');
     assert.equal(state.patience_used, 2);

@@ -269,7 +269,7 @@ class Trainer {
       ? await openTeacher({
         teacher: opts.teacher, task, labels, labelsFrom: opts.labels?.length ? '--labels' : hfFiles.configFile ?? opts.student,
         studentTokenizer: tokenizerFile, studentVocab: tokenizerVocab, inputs: teacherInputs, trainSet, maxLength: opts.maxLength,
-        teacherExamples: (tokenizer, maxTokens) => readExamples(opts.trainFile, { ...exampleOptions(opts.trainFile, true), tokenizer, maxLength: maxTokens, vocabSize: tokenizer.vocabSize }, streaming),
+        teacherExamples: (tokenizer, maxLength) => readExamples(opts.trainFile, { ...exampleOptions(opts.trainFile, true), tokenizer, maxLength, vocabSize: tokenizer.vocabSize }, streaming),
         session: { ...sessionOptions, memArena: !opts.lowMemory }, cacheDir: opts.teacherCache, batchSize: opts.batchSize,
       }, cb, (t) => (held.teacher = t))
       : undefined;
