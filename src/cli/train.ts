@@ -26,7 +26,7 @@ export function consoleCallbacks(stream: NodeJS.WriteStream = process.stderr): T
       if (!tty) return;
       const width = 24;
       const done = Math.round((width * p.step) / Math.max(1, p.totalSteps));
-      const s = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${p.step}/${p.totalSteps}  epoch ${p.epoch.toFixed(2)}  loss ${p.loss.toFixed(4)}  lr ${p.learningRate.toExponential(2)}  ${p.samplesPerSecond.toFixed(0)} samples/s`;
+      const s = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${p.step}/${p.totalSteps}  epoch ${p.epoch.toFixed(2)}  loss ${p.loss.toPrecision(4)}  lr ${p.learningRate.toExponential(2)}  ${p.samplesPerSecond.toFixed(0)} samples/s`;
       stream.write(`\r${s}${' '.repeat(Math.max(0, lastLength - s.length))}`);
       lastLength = s.length;
     },
@@ -52,9 +52,9 @@ export function register(cli: Argv): Argv {
       });
       const r = await train(options, cb).finally(stopOnSignal.off);
       const lines = [
-        `${r.interrupted ? 'interrupted' : 'done'}: ${r.globalStep} steps in ${r.trainRuntime.toFixed(1)} s (${r.trainSamplesPerSecond.toFixed(0)} samples/s), train loss ${r.trainLoss.toFixed(4)}`,
+        `${r.interrupted ? 'interrupted' : 'done'}: ${r.globalStep} steps in ${r.trainRuntime.toFixed(1)} s (${r.trainSamplesPerSecond.toFixed(0)} samples/s), train loss ${r.trainLoss.toPrecision(4)}`,
       ];
-      if (r.evalMetrics) lines.push(`eval: ${Object.entries(r.evalMetrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`);
+      if (r.evalMetrics) lines.push(`eval: ${Object.entries(r.evalMetrics).map(([k, v]) => `${k} ${v.toPrecision(4)}`).join('  ')}`);
       lines.push(r.interrupted ? `resume with --resume-from-checkpoint latest --output-dir ${r.outputDir}` : `trained student: ${r.outputDir}/model.onnx`);
       process.stdout.write(`${lines.join('\n')}\n`);
       if (r.interrupted) process.exitCode = 130;
