@@ -105,6 +105,22 @@ describe('distill grad', () => {
     assert.ok(Math.abs(grad - fd) <= 1e-3 + 1e-2 * Math.abs(fd), `analytic ${grad} vs finite difference ${fd}`);
   });
 
+  it("nn.Embedding's padding row gets no gradient from lookups, as in PyTorch (Llama, padding_idx 0)", async () => {
+    const out = path.join(tmp, 'llama.grad.onnx');
+    const r = spawnSync(process.execPath, [CLI, 'grad', path.join(MODELS, 'user', 'llama', 'dynamo.onnx'), '--loss', 'logits', '--out', out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const session = await ort.InferenceSession.create(out);
+    // Token 0 (the padding id) read at two positions, as a padded batch reads it.
+    const ids = [5, 17, 0, 0, 42, 99];
+    const int64 = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v, BigInt), [1, v.length]);
+    const res = await session.run({ input_ids: int64(ids), attention_mask: int64(ids.map((v) => (v === 0 ? 0 : 1))) });
+    const grad = res['grad/model.embed_tokens.weight']!.data as Float32Array;
+    const H = grad.length / 2000;
+    const row = (id: number) => Array.from(grad.subarray(id * H, (id + 1) * H));
+    assert.ok(row(0).every((v) => v === 0), 'the padding row');
+    assert.ok(row(5).some((v) => v !== 0), 'a token row');
+  });
+
   it('--wrt and --freeze select parameters by glob; a loss name that does not exist is a clear error', () => {
     const out = path.join(tmp, 'sel.onnx');
     const r = spawnSync(process.execPath, [CLI, 'grad', path.join(MODELS, 'bert-student', 'model.onnx'), '--loss', 'logits', '--out', out, '--wrt', 'bert.encoder.*', '--freeze', '*.bias'], { encoding: 'utf8' });

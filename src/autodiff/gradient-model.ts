@@ -5,7 +5,8 @@
 import { GraphError, InputError } from '../errors.js';
 import { isFloatType } from '../onnx/dtype.js';
 import type { Model } from '../ir/convert.js';
-import type { Value } from '../ir/graph.js';
+import type { Graph, Value } from '../ir/graph.js';
+import { PADDING_IDX_KEY } from './rules/gather.js';
 import { checkGlobsMatch, matchesAny } from '../util/glob.js';
 import { differentiate } from './differentiate.js';
 
@@ -16,6 +17,8 @@ export interface GradientModelOptions {
   wrt?: string[];
   /** Parameter name globs to leave out. */
   freeze?: string[];
+  /** Embedding tables' padding rows (nn.Embedding's padding_idx), which lookups never update, as in PyTorch. */
+  paddingRows?: Readonly<Record<string, number>>;
 }
 
 export interface GradientModelResult {
@@ -49,6 +52,7 @@ export function addGradients(model: Model, options: GradientModelOptions): Gradi
     const outputs = g.outputs.map((o) => o.name).join(', ');
     throw new InputError(`--loss '${options.loss}' is not a value of the model (its outputs: ${outputs})`);
   }
+  markPaddingRows(g, options.paddingRows ?? {});
   const params = selectParameters(model, options.wrt, options.freeze);
   if (params.length === 0) throw new InputError('no trainable parameters selected (check --wrt / --freeze globs)');
   const forwardNodes = g.nodes.length;
@@ -68,4 +72,18 @@ export function addGradients(model: Model, options: GradientModelOptions): Gradi
     forwardNodes,
     backwardNodes: g.nodes.length - forwardNodes,
   };
+}
+
+/**
+ * Tells the Gather rule which embedding rows PyTorch's nn.Embedding(padding_idx) never updates through a
+ * lookup (autodiff/rules/gather.ts): the lookups of those tables get a metadata mark. Other uses of the
+ * table (a tied LM head) still send their gradient to the row, as in PyTorch.
+ */
+export function markPaddingRows(g: Graph, rows: Readonly<Record<string, number>>): void {
+  for (const [name, row] of Object.entries(rows)) {
+    for (const node of g.get(name)?.uses ?? []) {
+      if (node.opType !== 'Gather' || node.inputs[0]?.name !== name || node.attrs.int('axis', 0) !== 0) continue;
+      node.extras = { ...node.extras, metadataProps: [...(node.extras.metadataProps ?? []), { key: PADDING_IDX_KEY, value: String(row) }] };
+    }
+  }
 }

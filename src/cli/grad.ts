@@ -26,7 +26,7 @@ export function register(cli: Argv): Argv {
       const student = wrt ? null : prepareStudent(file, { hfModel: args['hf-model'] });
       const model = student?.model ?? modelFromProto(loadModel(file).model);
       const parameters = student ? Object.keys(student.sidecar.parameters) : wrt;
-      const r = addGradients(model, { loss: args.loss as string, wrt: parameters, freeze: args.freeze as string[] });
+      const r = addGradients(model, { loss: args.loss as string, wrt: parameters, freeze: args.freeze as string[], paddingRows: student?.sidecar.padding_rows });
       saveModel(modelToProto(model), args.out as string, { externalData: args['external-data'] as boolean });
       const lines = [
         `${args.out}: ${r.gradients.size} gradient outputs (grad/<parameter>), ${r.forwardNodes} forward + ${r.backwardNodes} backward nodes`,

@@ -187,18 +187,27 @@ function layoutsOf(init: Value, data: Float32Array, index: Map<string, Layout[]>
 function pickParameter(u: Use, init: Value, matches: Layout[]): Layout | null {
   if (matches.length === 1) return matches[0]!;
   // TorchScript: an Identity named after the parameter.
-  const alias = u.via !== init ? matches.find((m) => m.hf.name === u.via.name) : undefined;
+  const alias = u.via !== init ? matches.find((m) => namesPath(u.via.name, m.hf.name)) : undefined;
   if (alias) return alias;
   // The reading node's module, then the slot's role within it (a LayerNorm's weight or bias).
   if (u.scope !== null) {
-    const inModule = matches.filter((m) => moduleOf(m.hf.name) === u.scope);
+    const inModule = matches.filter((m) => namesPath(u.scope!, moduleOf(m.hf.name)));
     if (inModule.length === 1) return inModule[0]!;
     const role = roleOf(u);
     const byRole = inModule.filter((m) => leafOf(m.hf.name) === role);
     if (byRole.length === 1) return byRole[0]!;
   }
-  if (u.via === init) return matches.find((m) => m.hf.name === init.name) ?? null;
+  if (u.via === init) return matches.find((m) => namesPath(init.name, m.hf.name)) ?? null;
   return null;
+}
+
+/**
+ * Whether an export's name (a node's module path, an initializer's name) stands for the HF path `hf`: equal,
+ * or `hf` under a wrapper's prefix. A model exported through a wrapper module (`self.m = model`, the way
+ * around TorchScript's extra inputs) names everything `m.model.layers.0...` where HF says `model.layers.0...`.
+ */
+function namesPath(exported: string, hf: string): boolean {
+  return exported === hf || exported.endsWith(`.${hf}`);
 }
 
 interface Assignment {

@@ -390,6 +390,12 @@ class Trainer {
     const metrics: StepMetrics[] = await this.s.session.train(pending.map((p) => p.batch), lrs, this.hyper);
     const bad = metrics.findIndex((m) => !Number.isFinite(m.loss));
     if (bad >= 0) throw this.diverged('the loss is NaN or infinite', start + Math.floor(bad / accum) + 1);
+    // A finite loss with non-finite gradients is no learning-rate problem: some value the loss does not read
+    // is NaN, and the backward pass multiplies it by zero (NaN * 0 = NaN).
+    const badGrad = metrics.findIndex((m, i) => (i + 1) % accum === 0 && !Number.isFinite(m.gradNorm));
+    if (badGrad >= 0) {
+      throw new DistillError(`the gradients are NaN or infinite at step ${start + Math.floor(badGrad / accum) + 1} while the loss is finite: the student computes a NaN that its logits do not read (e.g. a Softmax over a row masked everywhere, in an export that masks with -inf); find it with 'distill grad', or export with the other exporter (dynamo or TorchScript)`);
+    }
     for (const [i, m] of metrics.entries()) this.record(m, start, i, lrs[i]!);
     this.samples += pending.reduce((n, p) => n + (p.batch.input_ids!.dims[0] as number), 0);
     this.state.global_step += pending.length / accum;

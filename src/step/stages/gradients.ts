@@ -3,10 +3,9 @@
  * by reverse-mode autodiff (autodiff/), with nn.Embedding's padding rows excluded as PyTorch excludes them.
  */
 import { differentiate } from '../../autodiff/differentiate.js';
-import { selectParameters } from '../../autodiff/gradient-model.js';
-import { PADDING_IDX_KEY } from '../../autodiff/rules/gather.js';
+import { markPaddingRows, selectParameters } from '../../autodiff/gradient-model.js';
 import { GraphError, InputError } from '../../errors.js';
-import type { Graph, Value } from '../../ir/graph.js';
+import type { Value } from '../../ir/graph.js';
 import type { StepContext } from './context.js';
 
 export interface Gradients {
@@ -30,16 +29,3 @@ export function addGradients(ctx: StepContext, loss: Value): Gradients {
   return { trained, grads: trained.map((p) => gradients.get(p.name)!), frozen };
 }
 
-/**
- * Tells the Gather rule which embedding rows PyTorch's nn.Embedding(padding_idx) never updates through a
- * lookup (autodiff/rules/gather.ts): the lookups of those tables get a metadata mark. Other uses of the
- * table (a tied LM head) still send their gradient to the row, as in PyTorch.
- */
-function markPaddingRows(g: Graph, rows: Readonly<Record<string, number>>): void {
-  for (const [name, row] of Object.entries(rows)) {
-    for (const node of g.get(name)?.uses ?? []) {
-      if (node.opType !== 'Gather' || node.inputs[0]?.name !== name || node.attrs.int('axis', 0) !== 0) continue;
-      node.extras = { ...node.extras, metadataProps: [...(node.extras.metadataProps ?? []), { key: PADDING_IDX_KEY, value: String(row) }] };
-    }
-  }
-}
