@@ -47,7 +47,11 @@ export async function createWebSession(ort: Ort, model: Uint8Array, name: string
   try {
     return await ort.InferenceSession.create(model, sessionOptions);
   } catch (e) {
-    const msg = String((e as Error).message ?? e).split('\n')[0];
+    const msg = String((e as Error).message ?? e).split('\n')[0]!;
+    // torch.onnx.export (dynamo) writes model.onnx + model.onnx.data; the page loads one file per model.
+    if (/external data/i.test(msg)) {
+      throw new InputError(`${name}: its weights are in a separate data file, and the page loads ${name} alone: save it as one file (Python: onnx.save(onnx.load(path), '${name}', save_as_external_data=False))`);
+    }
     throw new InputError(`${name}: onnxruntime-web (${options.ep}) cannot create a session: ${msg}${options.ep === 'webgpu' ? "; WebGPU needs artifacts built with 'distill build --ep webgpu'" : ''}`);
   }
 }

@@ -9,7 +9,7 @@
  * time an example is seen (test/web-page.test.ts compares the losses with onnxruntime-node's).
  */
 import { InputError } from '../errors.js';
-import { arrayBatches, batchesPerEpoch, type DataPosition } from '../data/batches.js';
+import { BUILDABLE_INPUTS, arrayBatches, batchesPerEpoch, type DataPosition } from '../data/batches.js';
 import { type Example, labelSet, toExample } from '../data/examples.js';
 import type { TextTokenizer } from '../data/text-tokenizer.js';
 import { ClassificationStats } from '../eval/metrics.js';
@@ -168,11 +168,11 @@ export class WebTrainer {
     return rows.map(({ row, line }) => toExample(row, line, opts));
   }
 
+  /** The batches carry the student step's inputs and those the teacher reads besides (BERT's token_type_ids). */
   private collateOptions() {
-    return {
-      task: this.task, padId: this.sidecar.pad_token_id ?? 0,
-      inputs: this.manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits),
-    };
+    const student = this.manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits);
+    const teacher = (this.teacher?.inputNames ?? []).filter((n) => (BUILDABLE_INPUTS as readonly string[]).includes(n));
+    return { task: this.task, padId: this.sidecar.pad_token_id ?? 0, inputs: [...new Set([...student, ...teacher])] };
   }
 
   /** A batch tensor rebuilt on `ort`'s own Tensor class (no copy). */
@@ -278,7 +278,9 @@ export class WebTrainer {
       if (!apply) continue;
       this.globalStep++;
       const seconds = (performance.now() - started) / 1000;
-      await o.onStep?.({ ...m, step: this.globalStep, totalSteps, epoch: pb.next.epoch + pb.next.batch / batchesPerEpoch(examples.length, plan), learningRate: lr, stepsPerSecond: (this.globalStep - stepsAtStart) / seconds, stepMs });
+      // A step's loss is the mean over its accumulation window's micro-batches, as `distill train` logs it.
+      const loss = losses.slice(-accum).reduce((a, b) => a + b, 0) / accum;
+      await o.onStep?.({ ...m, loss, step: this.globalStep, totalSteps, epoch: pb.next.epoch + pb.next.batch / batchesPerEpoch(examples.length, plan), learningRate: lr, stepsPerSecond: (this.globalStep - stepsAtStart) / seconds, stepMs });
       stepMs = 0;
       if (o.saveSteps && this.globalStep % o.saveSteps === 0) await save();
       if (o.shouldStop?.()) {
