@@ -175,6 +175,14 @@ export function saveModel(model: ModelProto, file: string, options: SaveOptions 
     throw fsInputError(e, dataPath); // writeSync's errors (a full disk) carry no path
   }
   fs.closeSync(fd);
+  if (replaced.size === 0) {
+    // Nothing reached the threshold: the model is whole in one file, with no empty data file beside it (and
+    // none left from an earlier save of it).
+    fs.rmSync(tmpData, { force: true });
+    if (settings.location === undefined) fs.rmSync(dataPath, { force: true });
+    writeFileAtomic(file, encodeModelChunks(model));
+    return;
+  }
   const chunks = encodeModelChunks(withTensorsReplaced(model, replaced));
   fs.renameSync(tmpData, dataPath);
   writeFileAtomic(file, chunks);
