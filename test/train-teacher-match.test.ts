@@ -192,3 +192,20 @@ describe('teacher, student and --task of different tasks', () => {
     });
   }
 });
+
+describe("a teacher's vocabulary", () => {
+  it('a teacher without config.json whose embedding has fewer rows than the student tokenizer has ids: refused in one line, from the graph', () => {
+    const dir = path.join(tmp, 'small-vocab');
+    fs.mkdirSync(dir, { recursive: true });
+    const m = loadModel(path.join(TEACHER, 'model.onnx')).model;
+    const table = m.graph!.initializer.find((t) => t.name === 'bert.embeddings.word_embeddings.weight')!;
+    const H = Number(table.dims![1]);
+    table.rawData = new Uint8Array(table.rawData!).slice(0, 1000 * H * 4);
+    table.dims = [1000, H];
+    saveModel(m, path.join(dir, 'model.onnx'));
+    const r = run(path.join(dir, 'model.onnx'), 'small-vocab-out');
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /small-vocab\/model\.onnx: the teacher's vocabulary has 1000 tokens, fewer than the student's tokenizer ids \(2000\)/);
+  });
+});

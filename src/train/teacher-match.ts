@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { type LabelSet, type Task, labelSet } from '../data/examples.js';
 import { studentMetadata } from '../params/student.js';
+import { loadModel } from '../onnx/model-io.js';
 
 const PLACEHOLDER = /^LABEL_\d+$/;
 
@@ -85,6 +86,21 @@ export function teacherTokenizer(teacher: string, task: Task, studentTokenizer: 
   }
   if (teacherVocab !== undefined && studentVocab !== undefined && teacherVocab < studentVocab) {
     throw new InputError(`${teacher}: the teacher's vocabulary has ${teacherVocab} tokens, fewer than the student's tokenizer ids (${studentVocab}); the teacher must read the student's token ids`);
+  }
+  return undefined;
+}
+
+/**
+ * Rows of the table the model looks `input_ids` up in (its vocabulary), read from the graph: for a teacher
+ * without a config.json that states vocab_size. Undefined when no Gather reads input_ids from an initializer.
+ */
+export function lookupRows(file: string): number | undefined {
+  const g = loadModel(file, { loadExternalData: false }).model.graph;
+  const tables = new Map((g?.initializer ?? []).map((t) => [t.name, t]));
+  for (const node of g?.node ?? []) {
+    if (node.opType !== 'Gather' || node.input[1] !== 'input_ids') continue;
+    const dims = tables.get(node.input[0] ?? '')?.dims;
+    if (dims?.length === 2) return Number(dims[0]);
   }
   return undefined;
 }

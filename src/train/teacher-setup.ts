@@ -10,7 +10,7 @@ import type { LabelSet, Task } from '../data/examples.js';
 import { type TextTokenizer, loadTokenizer } from '../data/tokenize.js';
 import { maxTokens, studentMetadata } from '../params/student.js';
 import { TeacherLogits, type TeacherSessionOptions, cacheKey } from './teacher.js';
-import { teacherClassOrder, teacherLabels, teacherTokenizer } from './teacher-match.js';
+import { lookupRows, teacherClassOrder, teacherLabels, teacherTokenizer } from './teacher-match.js';
 import type { TrainingData } from './training-data.js';
 
 export interface TeacherSetupOptions {
@@ -45,7 +45,7 @@ export interface TeacherSetup {
 /** `held` receives the logits source as soon as it is open, so that a failure after it still releases it. */
 export async function openTeacher(o: TeacherSetupOptions, cb: { onInfo?: (m: string) => void }, held: (t: TeacherLogits) => void): Promise<TeacherSetup> {
   const side = studentMetadata(o.teacher).sidecar;
-  const ownTokenizer = teacherTokenizer(o.teacher, o.task, o.studentTokenizer, side.vocab_size, o.studentVocab);
+  const ownTokenizer = teacherTokenizer(o.teacher, o.task, o.studentTokenizer, side.vocab_size ?? lookupRows(o.teacher), o.studentVocab);
   let ownSet: TrainingData | undefined;
   if (ownTokenizer) {
     const positions = maxTokens(side);
