@@ -50,9 +50,10 @@ export function modelEvalData(model: string, o: Omit<EvalCommandOptions, 'models
   if (!fs.existsSync(model)) throw new InputError(`${model}: ONNX model does not exist`);
   // The file itself first (not ONNX, truncated, external data missing or short), as train and inspect check
   // it: otherwise a missing config would be reported instead, or ORT's own multi-line error.
-  const size = modelSize(model);
-  checkDynamicTokenAxes(loadModel(model, { loadExternalData: false }).model, model);
-  checkFeedableInputs(model, graphInputNames(model));
+  const loaded = loadModel(model);
+  const size = modelSize(model, loaded);
+  checkDynamicTokenAxes(loaded.model, model);
+  checkFeedableInputs(model, graphInputNames(loaded.model));
   const { sidecar: side, hf } = studentMetadata(model);
   const modelTask = o.task ?? side.task;
   if (!modelTask) throw new InputError(`${model}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);
@@ -148,8 +149,6 @@ export function register(cli: Argv): Argv {
     (y) => addOptions(y, 'eval'),
     async (args) => {
       const o = readOptions(args, 'eval');
-      if (!Number.isInteger(o.repeats) || o.repeats! < 1) throw new InputError(`--repeats must be an integer >= 1, got ${o.repeats}`);
-      if (!Number.isInteger(o.maxLength) || o.maxLength < 2) throw new InputError(`--max-length must be an integer >= 2, got ${o.maxLength}`);
       if (o.plot) checkPlotPath(o.plot);
       const reports = await runEval(o, (m) => process.stderr.write(`${m}\n`));
       // The row length used, not the one asked for: each result has its own (a model's position table may cut

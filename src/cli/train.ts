@@ -1,6 +1,5 @@
 /** `distill train`: distill (or, without --teacher, fine-tune) a student ONNX model. */
 import type { Argv } from 'yargs';
-import { InputError } from '../errors.js';
 import { train, type TrainCallbacks } from '../train/trainer.js';
 import { addOptions, readOptions } from './options.js';
 import { stopGracefully } from './signals.js';
@@ -42,9 +41,6 @@ export function register(cli: Argv): Argv {
     (y) => addOptions(y, 'train'),
     async (a) => {
       const options = readOptions(a, 'train');
-      if (options.saveTotalLimit !== undefined && !(Number.isInteger(options.saveTotalLimit) && options.saveTotalLimit >= 1)) {
-        throw new InputError(`--save-total-limit must be a whole number >= 1, got ${options.saveTotalLimit}`);
-      }
       const cb = consoleCallbacks();
       const stopOnSignal = stopGracefully(() => {
         cb.stopRequested = true;

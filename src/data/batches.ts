@@ -220,14 +220,10 @@ function int64(values: ArrayLike<number>, dims: number[]): Tensor {
   return new Tensor('int64', data, dims);
 }
 
-/**
- * Pads examples to the longest in the group (right padding) and builds the int64 tensors:
- * `input_ids` [B, S] (pad id), `attention_mask` [B, S] (0 on padding), `token_type_ids` [B, S] when asked
- * for (0 on padding), and `labels`: seq-cls [B] (-100 = unlabeled), token-cls [B, S] (-100 on padding),
- * causal-lm [B, S] = input_ids with -100 where the attention mask is 0 (the loss shifts them itself).
- */
 /** The model inputs collate() builds from the data. */
 export const BUILDABLE_INPUTS = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
+
+export const isBuildableInput = (name: string): boolean => (BUILDABLE_INPUTS as readonly string[]).includes(name);
 
 /**
  * Checks, before any data is read, that the data can feed every input of `file`. An input outside
@@ -235,11 +231,17 @@ export const BUILDABLE_INPUTS = ['input_ids', 'attention_mask', 'token_type_ids'
  * logits_to_keep becomes 'onnx::Gather_2'), or a cache input of an export with use_cache.
  */
 export function checkFeedableInputs(file: string, inputs: readonly string[]): void {
-  const odd = inputs.find((n) => !(BUILDABLE_INPUTS as readonly string[]).includes(n));
+  const odd = inputs.find((n) => !isBuildableInput(n));
   if (odd === undefined) return;
   throw new InputError(`${file}: input '${odd}' is none the data gives (${BUILDABLE_INPUTS.join(', ')}); a TorchScript export turns Python arguments such as a causal LM's logits_to_keep into inputs, and use_cache adds past_key_values: export with dynamo, or a forward that takes only input_ids and attention_mask, with use_cache=False (README, step 1)`);
 }
 
+/**
+ * Pads examples to the longest in the group (right padding) and builds the int64 tensors:
+ * `input_ids` [B, S] (pad id), `attention_mask` [B, S] (0 on padding), `token_type_ids` [B, S] when asked
+ * for (0 on padding), and `labels`: seq-cls [B] (-100 = unlabeled), token-cls [B, S] (-100 on padding),
+ * causal-lm [B, S] = input_ids with -100 where the attention mask is 0 (the loss shifts them itself).
+ */
 export function collate(examples: readonly Example[], opts: CollateOptions): Batch {
   if (examples.length === 0) throw new InputError('cannot build a batch of no examples');
   const inputs = opts.inputs ?? ['input_ids', 'attention_mask'];

@@ -14,7 +14,7 @@ import type { Task } from '../data/examples.js';
 import { DistillError, InputError } from '../errors.js';
 import { readSidecar } from '../export/student.js';
 import { DataType, isFloatType } from '../onnx/dtype.js';
-import { loadModel } from '../onnx/model-io.js';
+import { type LoadedModel, loadModel } from '../onnx/model-io.js';
 import { elementCount, tensorDims } from '../onnx/tensor.js';
 import { type ExecutionProvider, createSession } from '../runtime/session.js';
 import type { EvalBatch } from './batches.js';
@@ -36,8 +36,8 @@ export interface ModelSize {
  * an ONNX model whose external data exists and is complete: one line naming the file, before ORT, whose
  * errors for these cases are multi-line and name neither the problem nor the fix.
  */
-export function modelSize(file: string): ModelSize {
-  const { model, externalFiles } = loadModel(file);
+export function modelSize(file: string, loaded: LoadedModel = loadModel(file)): ModelSize {
+  const { model, externalFiles } = loaded;
   const files = [file, ...externalFiles.map((f) => path.join(path.dirname(file), f))];
   const bytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
   let parameters = 0;

@@ -209,9 +209,9 @@ function withTensorsReplaced(model: ModelProto, swap: Map<TensorProto, TensorPro
   return { ...model, graph: model.graph ? graph(model.graph) : model.graph };
 }
 
-/** A model's graph inputs (initializers listed as inputs by old exporters excluded), read without its weights. */
-export function graphInputNames(file: string): string[] {
-  const { graph } = loadModel(file, { loadExternalData: false }).model;
+/** A model's graph inputs (initializers listed as inputs by old exporters excluded). */
+export function graphInputNames(model: ModelProto): string[] {
+  const { graph } = model;
   const inits = new Set((graph?.initializer ?? []).map((t) => t.name));
   return (graph?.input ?? []).map((i) => i.name ?? '').filter((n) => n && !inits.has(n));
 }

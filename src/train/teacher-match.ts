@@ -12,8 +12,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors.js';
 import { type LabelSet, type Task, labelSet } from '../data/examples.js';
-import { studentMetadata } from '../params/student.js';
+import type { studentMetadata } from '../params/student.js';
 import { loadModel } from '../onnx/model-io.js';
+
+/** What a teacher's files say about it (its sidecar, completed from its config.json). */
+type TeacherSidecar = ReturnType<typeof studentMetadata>['sidecar'];
 
 const PLACEHOLDER = /^LABEL_\d+$/;
 
@@ -44,9 +47,8 @@ export function reorderClasses(logits: Float32Array, order: readonly number[]): 
   return out;
 }
 
-/** The teacher's label names from its own files (sidecar or config.json), when it has a label set. */
-export function teacherLabels(teacher: string, hfModel?: string): LabelSet | undefined {
-  const { sidecar } = studentMetadata(teacher, hfModel ? { hfModel } : {});
+/** The teacher's label names from what its files say (studentMetadata's sidecar), when it has a label set. */
+export function teacherLabels(sidecar: TeacherSidecar): LabelSet | undefined {
   if (sidecar.task === 'causal-lm' || (sidecar.id2label == null && sidecar.label2id == null)) return undefined;
   try {
     return labelSet(sidecar);
@@ -69,9 +71,8 @@ function tokenizerIdentity(file: string): string {
  * teacher with another tokenizer (a RoBERTa teacher for a BERT student) gets its own tokenization of the
  * same rows: its tokenizer file is returned. A teacher without a tokenizer file shares the student's.
  */
-export function teacherTokenizer(teacher: string, task: Task, studentTokenizer: string | undefined, teacherVocab?: number, studentVocab?: number): string | undefined {
-  const { hf } = studentMetadata(teacher);
-  const own = [path.dirname(teacher), hf.dir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f));
+export function teacherTokenizer(teacher: string, hfDir: string, task: Task, studentTokenizer: string | undefined, teacherVocab?: number, studentVocab?: number): string | undefined {
+  const own = [path.dirname(teacher), hfDir].map((d) => path.join(d, 'tokenizer.json')).find((f) => fs.existsSync(f));
   if (own && studentTokenizer && path.resolve(own) !== path.resolve(studentTokenizer)) {
     let same: boolean;
     try {

@@ -5,7 +5,7 @@
  * tokenization of the training rows.
  */
 import { InputError } from '../errors.js';
-import { BUILDABLE_INPUTS } from '../data/batches.js';
+import { isBuildableInput } from '../data/batches.js';
 import type { LabelSet, Task } from '../data/examples.js';
 import { type TextTokenizer, loadTokenizer } from '../data/tokenize.js';
 import { maxTokens, studentMetadata } from '../params/student.js';
@@ -44,8 +44,8 @@ export interface TeacherSetup {
 
 /** `held` receives the logits source as soon as it is open, so that a failure after it still releases it. */
 export async function openTeacher(o: TeacherSetupOptions, cb: { onInfo?: (m: string) => void }, held: (t: TeacherLogits) => void): Promise<TeacherSetup> {
-  const side = studentMetadata(o.teacher).sidecar;
-  const ownTokenizer = teacherTokenizer(o.teacher, o.task, o.studentTokenizer, side.vocab_size ?? lookupRows(o.teacher), o.studentVocab);
+  const { sidecar: side, hf } = studentMetadata(o.teacher);
+  const ownTokenizer = teacherTokenizer(o.teacher, hf.dir, o.task, o.studentTokenizer, side.vocab_size ?? lookupRows(o.teacher), o.studentVocab);
   let ownSet: TrainingData | undefined;
   if (ownTokenizer) {
     const positions = maxTokens(side);
@@ -55,14 +55,14 @@ export async function openTeacher(o: TeacherSetupOptions, cb: { onInfo?: (m: str
     }
     cb.onInfo?.(`the teacher tokenizes with its own ${ownTokenizer}: its logits for the ${o.trainSet.count} rows are computed before training`);
   }
-  const order = o.labels ? teacherClassOrder(o.labels, teacherLabels(o.teacher), { student: o.labelsFrom, teacher: o.teacher }) : undefined;
+  const order = o.labels ? teacherClassOrder(o.labels, teacherLabels(side), { student: o.labelsFrom, teacher: o.teacher }) : undefined;
   if (order) cb.onInfo?.(`the teacher lists the labels in another order (${order.map((j, i) => `${o.labels!.names![i]}: teacher's ${j}`).join(', ')}); its logits are reordered to the student's`);
   const cache = o.cacheDir ? { dir: o.cacheDir, key: cacheKey({ teacher: o.teacher, inputsDigest: (ownSet ?? o.trainSet).inputsDigest, classOrder: order }) } : undefined;
   const logits = TeacherLogits.open(o.teacher, o.task !== 'seq-cls', o.session, cache, order);
   held(logits);
   if (logits.cacheHit) cb.onInfo?.(`teacher logits: using the cache in ${o.cacheDir}`);
   if (ownSet) {
-    const inputs = o.inputs.filter((n) => (BUILDABLE_INPUTS as readonly string[]).includes(n));
+    const inputs = o.inputs.filter(isBuildableInput);
     await logits.precompute(ownSet, { task: o.task, padId: side.pad_token_id ?? 0, inputs }, o.batchSize);
   }
   return { logits, ownBatches: ownSet !== undefined };

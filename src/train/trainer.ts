@@ -27,7 +27,7 @@ import type { Batch } from '../runtime/batch.js';
 import { EvalSession } from '../runtime/eval-session.js';
 import { TrainerSession, type StepMetrics } from '../runtime/trainer-session.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { graphInputNames } from '../onnx/model-io.js';
+import { graphInputNames, loadModel } from '../onnx/model-io.js';
 import { type LogEntry, type TrainerState, checkpointName, writeCheckpoint } from './checkpoint.js';
 import type { RunIdentity } from './checkpoint-manifest.js';
 import { pruneCheckpoints, removeInterruptedWrites, resumeFrom } from './checkpoint-resume.js';
@@ -222,13 +222,12 @@ class Trainer {
     if (!task) throw new InputError(`${opts.student}: no task given, and no config.json 'architectures' or distill.json sidecar names one; pass --task seq-cls|token-cls|causal-lm`);
     const schedule: Schedule = { name: opts.lrScheduler, baseLr: opts.learningRate, warmupSteps: opts.warmupSteps, totalSteps: 0 };
     checkSchedule(schedule);
-    if (!(opts.batchSize >= 1)) throw new InputError(`--batch-size must be >= 1, got ${opts.batchSize}`);
     const accum = opts.gradientAccumulationSteps;
 
     // Inputs the data cannot feed (a TorchScript export's Python arguments) would otherwise surface later as
     // a misleading error about the logits' shape or the batches.
-    checkFeedableInputs(opts.student, graphInputNames(opts.student));
-    const teacherInputs = opts.teacher ? graphInputNames(opts.teacher) : [];
+    checkFeedableInputs(opts.student, graphInputNames(loadModel(opts.student, { loadExternalData: false }).model));
+    const teacherInputs = opts.teacher ? graphInputNames(loadModel(opts.teacher, { loadExternalData: false }).model) : [];
     if (opts.teacher) checkFeedableInputs(opts.teacher, teacherInputs);
     const { labels, maxLength, trainSet, evalSet, tokenizerFile, tokenizerVocab, exampleOptions, streaming } = await Trainer.readData(opts, task, student, cb);
 

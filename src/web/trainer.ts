@@ -9,7 +9,7 @@
  * time an example is seen (test/web-page.test.ts compares the losses with onnxruntime-node's).
  */
 import { InputError } from '../errors.js';
-import { BUILDABLE_INPUTS, arrayBatches, batchesPerEpoch, type DataPosition } from '../data/batches.js';
+import { arrayBatches, isBuildableInput, batchesPerEpoch, type DataPosition } from '../data/batches.js';
 import { type Example, labelSet, toExample } from '../data/examples.js';
 import type { TextTokenizer } from '../data/text-tokenizer.js';
 import { ClassificationStats } from '../eval/metrics.js';
@@ -171,7 +171,7 @@ export class WebTrainer {
   /** The batches carry the student step's inputs and those the teacher reads besides (BERT's token_type_ids). */
   private collateOptions() {
     const student = this.manifest.batch.map((b) => b.name).filter((n) => n !== STEP_IO.labels && n !== STEP_IO.teacherLogits);
-    const teacher = (this.teacher?.inputNames ?? []).filter((n) => (BUILDABLE_INPUTS as readonly string[]).includes(n));
+    const teacher = (this.teacher?.inputNames ?? []).filter(isBuildableInput);
     return { task: this.task, padId: this.sidecar.pad_token_id ?? 0, inputs: [...new Set([...student, ...teacher])] };
   }
 
